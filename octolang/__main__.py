@@ -1,0 +1,3 @@
+from octolang.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""The static checks: one module per family, run in order by `check_program`.
+
+Each pass reads the IR and returns diagnostics; the passes also fill in what the
+backends need resolved (unit fields and count, output schemas, dependencies, order).
+"""
+
+from __future__ import annotations
+
+from octolang import ir
+from octolang.check.code import check_code
+from octolang.check.consts import check_consts
+from octolang.check.declarations import check_declarations
+from octolang.check.expressions import ReportContext, check_expression, shape
+from octolang.check.graph import check_gate, find_cycles, topological_order, unused_steps
+from octolang.check.prices import check_prices
+from octolang.check.scope import Scope
+from octolang.check.templates import check_template
+from octolang.check.units import check_units
+from octolang.diagnostics import Diagnostic, error, sort_diagnostics, warning
+from octolang.expressions import EXPRESSION_FUNCTIONS
+from octolang.schema import SchemaCompiler, fields_of, infer_schema
+from octolang.source import SourceFile
+from octolang.templates import JINJA_GLOBALS
+
+
+def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
+    diagnostics = check_declarations(program)
+    values, const_problems = check_consts(program)
+    diagnostics += const_problems
+    units = check_units(program, values)
+    diagnostics += units.diagnostics
+    program.unit_fields = units.fields
+    program.unit_count = units.count
+    diagnostics += _compile_types(program)
+
+    unit_schema = units.schema() if not any(d.is_error for d in units.diagnostics) else {}
+    scope = Scope(
+        unit=unit_schema,
+        steps={s.name: s.output_schema or {} for s in program.steps},
+        consts={c.name: infer_schema([c.resolved]) if c.resolved is not None else {} for c in program.consts},
+        functions=frozenset(EXPRESSION_FUNCTIONS),
+    )
+    deps: dict[str, set[str]] = {}
+    read: set[str] = set()
+    for step in program.steps:
+        deps[step.name] = _check_step(step, scope, source, diagnostics)
+        read |= deps[step.name]
+    for gate in program.gates:
+        facts = check_expression(gate.condition, scope, where="the gate's condition")
+        gate.judges = [s.name for s in program.steps if s.name in facts.steps]
+        diagnostics += facts.diagnostics
+        read |= facts.steps
+        if gate.feedback is not None:
+            feedback = check_expression(gate.feedback, scope, where="the gate's feedback")
+            diagnostics += feedback.diagnostics
+            read |= feedback.steps
+        diagnostics += check_gate(gate, program, deps)
+    for report in program.reports:
+        read |= _check_report(report, scope, diagnostics)
+
+    for step in program.steps:
+        step.depends_on = [s.name for s in program.steps if s.name in deps[step.name]]
+    diagnostics += find_cycles(program, deps)
+    program.order = topological_order(program, deps)
+    diagnostics += unused_steps(program, read)
+    diagnostics += _unused_declarations(program)
+    diagnostics += check_prices(program)
+    return sort_diagnostics(diagnostics)
+
+
+def _compile_types(program: ir.Program) -> list[Diagnostic]:
+    compiler = SchemaCompiler(program.types)
+    for decl in program.types:
+        compiler.record(decl.record)
+    declared_only = len(compiler.diagnostics)
+    for step in program.steps:
+        if step.output is None:
+            continue
+        schema = compiler.compile(step.output)
+        if schema and fields_of(schema) is None:
+            compiler.diagnostics.append(error(
+                "E0305", f"the output of step `{step.name}` must be a record", step.output.span,
+                help="wrap it in a record, e.g. `output { answer: string }`: providers' structured "
+                     "output returns a JSON object"))
+            schema = {}
+        step.output_schema = schema or None
+    del declared_only
+    return compiler.diagnostics
+
+
+def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics: list[Diagnostic]) -> set[str]:
+    steps: set[str] = set()
+    own = Scope(scope.unit, scope.steps, scope.consts, {"feedback": {"type": "string"}, "attempt": {"type": "integer"}},
+                scope.functions | JINJA_GLOBALS, current_step=step.name)
+    for what, text in (("system prompt", step.system), ("prompt", step.prompt)):
+        if text is not None:
+            facts = check_template(text, own, source, what=f"{what} of step `{step.name}`")
+            steps |= facts.steps
+            diagnostics += facts.diagnostics
+    if step.code is not None and step.kind == "compute":
+        facts_code = check_code(step, Scope(scope.unit, scope.steps, scope.consts, {},
+                                            frozenset(), current_step=step.name), source)
+        steps |= facts_code.steps
+        diagnostics += facts_code.diagnostics
+    output_fields = fields_of(step.output_schema or {}) or {}
+    rule_scope = Scope(scope.unit, scope.steps, scope.consts, dict(output_fields), scope.functions)
+    for rule in step.validate_rules:
+        facts_rule = check_expression(rule.condition, rule_scope, where=f"a rule of step `{step.name}`")
+        steps |= facts_rule.steps - {step.name}
+        diagnostics += facts_rule.diagnostics
+    return steps
+
+
+def _check_report(report: ir.ReportDecl, scope: Scope, diagnostics: list[Diagnostic]) -> set[str]:
+    read: set[str] = set()
+    where = f"report `{report.name}`"
+    for key in report.group_by:
+        facts = check_expression(key, scope, where=where)
+        read |= facts.steps
+        diagnostics += facts.diagnostics
+    if report.where is not None:
+        facts = check_expression(report.where, scope, where=where)
+        read |= facts.steps
+        diagnostics += facts.diagnostics
+    context = ReportContext(group_keys=[shape(k) for k in report.group_by])
+    metrics: dict[str, dict[str, str]] = {}
+    for metric in report.metrics:
+        facts = check_expression(metric.expr, scope.with_locals(**metrics), where=where, report=context)
+        read |= facts.steps
+        diagnostics += facts.diagnostics
+        metrics[metric.name] = {}
+    if not report.metrics:
+        diagnostics.append(warning("W0107", f"report `{report.name}` computes nothing", report.name_span,
+                                   help="add statistics, e.g. `n = count()` or `avg = mean(step.field)`"))
+    return read
+
+
+def _unused_declarations(program: ir.Program) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    used_models = {s.model for s in program.steps if s.model}
+    for model in program.models:
+        if model.name not in used_models:
+            out.append(warning("W0105", f"model `{model.name}` is not used by any step", model.name_span,
+                               help=f"use it with `step x = llm {model.name} {{ ... }}`, or remove it"))
+    used_types = set()
+    nodes = [s.output for s in program.steps if s.output is not None] + [t.record for t in program.types]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ir.NamedType):
+            used_types.add(node.name)
+        elif isinstance(node, ir.ListType):
+            nodes.append(node.item)
+        elif isinstance(node, ir.UnionType):
+            nodes.extend(node.options)
+        elif isinstance(node, ir.OptionalType):
+            nodes.append(node.inner)
+        elif isinstance(node, ir.RecordType):
+            nodes.extend(f.type for f in node.fields)
+    for decl in program.types:
+        if decl.name not in used_types:
+            out.append(warning("W0104", f"type `{decl.name}` is not used", decl.name_span,
+                               help="use it as a step's `output`, or remove it"))
+    return out

@@ -1,0 +1,194 @@
+"""Expressions: names and fields resolved, calls checked, report aggregates placed right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from octolang import ir
+from octolang.check.scope import Scope, element_schema, resolve_attribute, resolve_root
+from octolang.diagnostics import Diagnostic, did_you_mean, error
+from octolang.expressions import EXPRESSION_FUNCTIONS
+from octolang.schema import Schema
+
+# Report aggregates and how many arguments each takes (min, max).
+AGGREGATES: dict[str, tuple[int, int]] = {
+    "count": (0, 1), "sum": (1, 1), "mean": (1, 1), "stdev": (1, 1), "median": (1, 1),
+    "percentile": (2, 2), "min": (1, 1), "max": (1, 1), "proportion": (1, 1),
+}
+FUNCTIONS = frozenset(EXPRESSION_FUNCTIONS)
+
+
+@dataclass
+class ExprFacts:
+    steps: set[str] = field(default_factory=set)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class ReportContext:
+    """Names a report item may use outside aggregates: its group keys, earlier metrics."""
+
+    group_keys: list[str]
+    in_aggregate: bool = False
+
+
+def shape(node: ir.Expr) -> str:
+    """An expression's structure without spans, to compare `unit.start` with a group key."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("span", "attr_span")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return repr(strip(node.model_dump()))
+
+
+def check_expression(node: ir.Expr, scope: Scope, *, where: str,
+                     report: ReportContext | None = None) -> ExprFacts:
+    facts = ExprFacts()
+    _Checker(scope, where, facts).visit(node, scope, report)
+    return facts
+
+
+class _Checker:
+    def __init__(self, scope: Scope, where: str, facts: ExprFacts) -> None:
+        self.where = where
+        self.facts = facts
+
+    def visit(self, node: ir.Expr, scope: Scope, report: ReportContext | None) -> Schema | None:
+        if report is not None and not report.in_aggregate and isinstance(node, (ir.Name, ir.Attribute)):
+            if shape(node) in report.group_keys:
+                return self._reference(node, scope)
+            if self._reads_units(node, scope):
+                self.facts.diagnostics.append(error(
+                    "E0502", f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
+                    node.span, label="a per-unit value outside an aggregate",
+                    help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`"))
+                self._reference(node, scope)  # still resolve names for dependencies
+                return None
+        if isinstance(node, (ir.Name, ir.Attribute)):
+            return self._reference(node, scope)
+        if isinstance(node, ir.Call):
+            return self._call(node, scope, report)
+        if isinstance(node, ir.Comprehension):
+            iterated = self.visit(node.iter, scope, report)
+            element = element_schema(iterated)
+            inner = scope.with_locals(**{t: (element if len(node.targets) == 1 else {}) for t in node.targets})
+            if node.condition is not None:
+                self.visit(node.condition, inner, report)
+            self.visit(node.element, inner, report)
+            return {"type": "array"}
+        if isinstance(node, ir.Constant):
+            return {}
+        for child in _children(node):
+            self.visit(child, scope, report)
+        return {}
+
+    def _reads_units(self, node: ir.Expr, scope: Scope) -> bool:
+        root = node
+        while isinstance(root, ir.Attribute):
+            root = root.value
+        return isinstance(root, ir.Name) and (root.id == "unit" or root.id in scope.steps)
+
+    def _reference(self, node: ir.Expr, scope: Scope) -> Schema | None:
+        attrs: list[ir.Attribute] = []
+        root = node
+        while isinstance(root, ir.Attribute):
+            attrs.append(root)
+            root = root.value
+        if not isinstance(root, ir.Name):
+            schema = self.visit(root, scope, None)
+            for attr in reversed(attrs):
+                schema, problems = resolve_attribute(schema, _text(attr.value), attr.attr, attr.attr_span)
+                if problems:
+                    self.facts.diagnostics.extend(problems)
+                    return None
+            return schema
+        resolution = resolve_root(scope, root.id, root.span, where=self.where)
+        if resolution.step:
+            self.facts.steps.add(resolution.step)
+        if resolution.diagnostics:
+            self.facts.diagnostics.extend(resolution.diagnostics)
+            return None
+        schema = resolution.schema
+        owner = root.id
+        for attr in reversed(attrs):
+            schema, problems = resolve_attribute(schema, owner, attr.attr, attr.attr_span)
+            if problems:
+                self.facts.diagnostics.extend(problems)
+                return None
+            owner = f"{owner}.{attr.attr}"
+        return schema
+
+    def _call(self, node: ir.Call, scope: Scope, report: ReportContext | None) -> Schema | None:
+        func = node.func
+        if isinstance(func, ir.Name) and func.id not in scope.locals:
+            name = func.id
+            is_aggregate = name in AGGREGATES and (name not in FUNCTIONS or (
+                report is not None and not report.in_aggregate and len(node.args) == 1))
+            if report is not None and not report.in_aggregate and name in AGGREGATES and is_aggregate:
+                self._aggregate(node, scope, report)
+                return {"type": "number"}
+            if name in AGGREGATES and name not in FUNCTIONS:
+                if report is None:
+                    self.facts.diagnostics.append(error(
+                        "E0501", f"`{name}` aggregates over units and belongs in a report", func.span,
+                        help=f"use `{name}(...)` inside `report name {{ ... }}`"))
+                else:
+                    self.facts.diagnostics.append(error(
+                        "E0504", f"`{name}` inside another aggregate", func.span,
+                        help="an aggregate's argument is a per-unit value; aggregates cannot nest"))
+            elif name not in FUNCTIONS:
+                known = list(FUNCTIONS) + (list(AGGREGATES) if report is not None else [])
+                self.facts.diagnostics.append(error(
+                    "E0109", f"unknown function `{name}` in {self.where}", func.span,
+                    help=did_you_mean(name, known) or f"available: {', '.join(sorted(known))}"))
+        else:
+            self.visit(func, scope, report)
+        for arg in node.args:
+            self.visit(arg, scope, report)
+        for keyword in node.keywords:
+            self.visit(keyword.value, scope, report)
+        return {}
+
+    def _aggregate(self, node: ir.Call, scope: Scope, report: ReportContext) -> None:
+        assert isinstance(node.func, ir.Name)
+        name = node.func.id
+        low, high = AGGREGATES[name]
+        if not low <= len(node.args) <= high or node.keywords:
+            wanted = "no argument or one condition" if name == "count" else (
+                "a value and a percentage, as `percentile(x, 90)`" if name == "percentile" else "one argument")
+            self.facts.diagnostics.append(error("E0505", f"`{name}` takes {wanted}", node.span))
+        if name == "percentile" and len(node.args) == 2:
+            p = node.args[1]
+            if not (isinstance(p, ir.Constant) and isinstance(p.value, (int, float))
+                    and not isinstance(p.value, bool) and 0 <= p.value <= 100):
+                self.facts.diagnostics.append(error("E0505", "the percentage must be a number from 0 to 100",
+                                                    p.span, help="e.g. `percentile(x, 90)`"))
+        inner = ReportContext(report.group_keys, in_aggregate=True)
+        for arg in node.args:
+            self.visit(arg, scope, inner)
+
+
+def _children(node: ir.Expr) -> list[ir.Expr]:
+    out: list[ir.Expr] = []
+    for name in type(node).model_fields:
+        if name == "span":
+            continue
+        value = getattr(node, name)
+        if isinstance(value, ir.Keyword):
+            out.append(value.value)
+        elif isinstance(value, ir.Node):
+            out.append(value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            out.extend(v.value if isinstance(v, ir.Keyword) else v for v in value if isinstance(v, ir.Node))
+    return out
+
+
+def _text(node: ir.Expr) -> str:
+    if isinstance(node, ir.Name):
+        return node.id
+    if isinstance(node, ir.Attribute):
+        return f"{_text(node.value)}.{node.attr}"
+    return "expression"

@@ -1,0 +1,215 @@
+"""Prompt and system templates: Jinja syntax, and every `{{ name.field }}` resolved.
+
+Jinja's AST has line numbers but no columns, so a reference is located by searching
+its template line for the dotted path; that is exact for every reference written on
+one line, which is how templates are written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from octolang import ir
+from octolang.check.scope import Resolution, Scope, element_schema, resolve_attribute, resolve_root
+from octolang.diagnostics import Diagnostic, did_you_mean, error
+from octolang.schema import Schema
+from octolang.source import SourceFile, Span
+from octolang.templates import environment
+
+
+@dataclass
+class TemplateFacts:
+    steps: set[str] = field(default_factory=set)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def check_template(text: ir.Text, scope: Scope, source: SourceFile, *, what: str) -> TemplateFacts:
+    from jinja2 import TemplateSyntaxError
+
+    facts = TemplateFacts()
+    env = environment()
+    try:
+        tree = env.parse(text.value)
+    except TemplateSyntaxError as exc:
+        span = _line_span(text, source, exc.lineno or 1)
+        facts.diagnostics.append(error("E0401", f"template syntax error in {what}: {exc.message}", span,
+                                       label="in this line of the template",
+                                       help="Jinja syntax: `{{ value }}`, `{% if x %}...{% endif %}`, "
+                                            "`{% for x in xs %}...{% endfor %}`"))
+        return facts
+    _Walker(text, source, facts, what).visit(tree, scope)
+    return facts
+
+
+def _line_span(text: ir.Text, source: SourceFile, line: int) -> Span:
+    start = text.index_of(line)
+    end = text.value.find("\n", start)
+    end = len(text.value) if end == -1 else end
+    return text.span_of(source, start, max(end, start + 1))
+
+
+class _Walker:
+    def __init__(self, text: ir.Text, source: SourceFile, facts: TemplateFacts, what: str) -> None:
+        self.text = text
+        self.source = source
+        self.facts = facts
+        self.what = what
+        self.env = environment()
+        self._found: dict[tuple[int, str], int] = {}
+
+    def visit(self, node: Any, scope: Scope) -> Scope:
+        """Visit a node; returns the scope for the nodes after it (`set` extends it)."""
+        from jinja2 import nodes
+
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)) and self._chain(node) is not None:
+            self._reference(node, scope)
+            return scope
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                self._resolve(node, node.name, [], scope)
+            return scope
+        if isinstance(node, nodes.For):
+            self.visit(node.iter, scope)
+            element = self._element_of(node.iter, scope)
+            inner = scope.with_locals(loop={}, **self._targets(node.target, element))
+            if node.test is not None:
+                self.visit(node.test, inner)
+            self._visit_body(node.body, inner)
+            self._visit_body(node.else_, scope)
+            return scope
+        if isinstance(node, nodes.Assign):
+            self.visit(node.node, scope)
+            return scope.with_locals(**self._targets(node.target, {}))
+        if isinstance(node, nodes.AssignBlock):
+            self._visit_body(node.body, scope)
+            return scope.with_locals(**self._targets(node.target, {"type": "string"}))
+        if isinstance(node, nodes.Macro):
+            inner = scope.with_locals(**{a.name: {} for a in node.args}, varargs={}, kwargs={}, caller={})
+            self._visit_body(node.body, inner)
+            return scope.with_locals(**{node.name: {}})
+        if isinstance(node, nodes.With):
+            for value in node.values:
+                self.visit(value, scope)
+            inner = scope.with_locals(**{t.name: {} for t in node.targets if isinstance(t, nodes.Name)})
+            self._visit_body(node.body, inner)
+            return scope
+        if isinstance(node, (nodes.Filter, nodes.Test)):
+            self._check_filter(node)
+        if isinstance(node, (nodes.Template, nodes.Output, nodes.If, nodes.FilterBlock, nodes.Scope)):
+            current = scope
+            for child in node.iter_child_nodes():
+                current = self.visit(child, current)
+            return scope if not isinstance(node, nodes.Template) else current
+        for child in node.iter_child_nodes():
+            self.visit(child, scope)
+        return scope
+
+    def _visit_body(self, body: list[Any], scope: Scope) -> None:
+        current = scope
+        for child in body:
+            current = self.visit(child, current)
+
+    def _targets(self, target: Any, schema: Schema) -> dict[str, Schema]:
+        from jinja2 import nodes
+
+        if isinstance(target, nodes.Name):
+            return {target.name: schema}
+        if isinstance(target, nodes.Tuple):
+            return {t.name: {} for t in target.items if isinstance(t, nodes.Name)}
+        return {}
+
+    def _element_of(self, node: Any, scope: Scope) -> Schema:
+        chain = self._chain(node)
+        if chain is None:
+            return {}
+        root, attrs = chain
+        resolution = resolve_root(scope, root.name, self.text.span, where=self.what)
+        schema = resolution.schema
+        for attr in attrs:
+            schema, problems = resolve_attribute(schema, root.name, attr, self.text.span)
+            if problems:
+                return {}
+        return element_schema(schema)
+
+    def _chain(self, node: Any) -> tuple[Any, list[str]] | None:
+        from jinja2 import nodes
+
+        attrs: list[str] = []
+        while True:
+            if isinstance(node, nodes.Getattr):
+                attrs.append(node.attr)
+                node = node.node
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
+                    and isinstance(node.arg.value, str):
+                attrs.append(node.arg.value)
+                node = node.node
+            elif isinstance(node, nodes.Name):
+                return node, list(reversed(attrs))
+            else:
+                return None
+
+    def _reference(self, node: Any, scope: Scope) -> None:
+        chain = self._chain(node)
+        assert chain is not None
+        root, attrs = chain
+        self._resolve(root, root.name, attrs, scope)
+
+    def _resolve(self, root: Any, name: str, attrs: list[str], scope: Scope) -> None:
+        where = f"the {self.what}"
+        location = self._locate(root.lineno, name, attrs)
+        resolution: Resolution = resolve_root(scope, name, location(0), where=where)
+        if resolution.step:
+            self.facts.steps.add(resolution.step)
+        if resolution.diagnostics:
+            self.facts.diagnostics.extend(resolution.diagnostics)
+            return
+        schema = resolution.schema
+        owner = name
+        for index, attr in enumerate(attrs, start=1):
+            schema, problems = resolve_attribute(schema, owner, attr, location(index))
+            if problems:
+                self.facts.diagnostics.extend(problems)
+                return
+            owner = f"{owner}.{attr}"
+
+    def _locate(self, line: int, name: str, attrs: list[str]) -> Any:
+        """A function giving the span of the root (0) or of attribute i of a reference."""
+        value = self.text.value
+        line_start = self.text.index_of(line)
+        pattern = r"\b" + re.escape(name) + "".join(
+            r"\s*(?:\.\s*(" + re.escape(a) + r")\b|\[\s*['\"](" + re.escape(a) + r")['\"]\s*\])" for a in attrs)
+        regex = re.compile(pattern)
+        key = (line, pattern)
+        skip = self._found.get(key, 0)
+        matches = list(regex.finditer(value, line_start))
+        match = matches[skip] if skip < len(matches) else (matches[0] if matches else None)
+        self._found[key] = skip + 1
+
+        def span(index: int) -> Span:
+            if match is None:
+                return _line_span(self.text, self.source, line)
+            if index == 0:
+                return self.text.span_of(self.source, match.start(), match.start() + len(name))
+            group = 2 * index - 1
+            start = match.start(group) if match.group(group) is not None else match.start(group + 1)
+            end = match.end(group) if match.group(group) is not None else match.end(group + 1)
+            return self.text.span_of(self.source, start, end)
+
+        return span
+
+    def _check_filter(self, node: Any) -> None:
+        from jinja2 import nodes
+
+        known = self.env.filters if isinstance(node, nodes.Filter) else self.env.tests
+        if node.name in known:
+            return
+        kind = "filter" if isinstance(node, nodes.Filter) else "test"
+        match = re.search(r"\b" + re.escape(node.name) + r"\b", self.text.value, self.text.index_of(node.lineno))
+        span = (self.text.span_of(self.source, match.start(), match.end()) if match
+                else _line_span(self.text, self.source, node.lineno))
+        self.facts.diagnostics.append(error(
+            "E0403", f"unknown {kind} `{node.name}` in the {self.what}", span,
+            help=did_you_mean(node.name, known) or f"Jinja's built-in {kind}s are listed at "
+                                                   "https://jinja.palletsprojects.com/templates/"))

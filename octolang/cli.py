@@ -1,0 +1,107 @@
+"""`octoc`: the command line. Heavy modules are imported inside commands (cold start)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+ISSUES_URL = "https://github.com/octolang/octolang/issues"
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="octolang", prog_name="octoc")
+def main() -> None:
+    """octoc: check, draw and run .octo pipelines."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (see docs/cli.md).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--emit", type=click.Choice(["ir"]), help="Print the checked program as JSON.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
+def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None, color: str, quiet: bool) -> None:
+    """Parse and check FILES; print diagnostics and a summary."""
+    results: list[dict[str, Any]] = []
+    failed = False
+    colour = color == "always" or (color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    for path in files:
+        try:
+            result, text = _check_one(path, strict=strict, colour=colour, quiet=quiet, emit=emit)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, said as one
+            _internal_error(exc, path)
+            sys.exit(EXIT_INTERNAL)
+        failed = failed or not result["ok"]
+        results.append(result)
+        if not as_json and text:
+            click.echo(text)
+    if as_json:
+        click.echo(json.dumps({"version": 1, "ok": not failed, "files": results}, indent=2))
+    sys.exit(EXIT_ERRORS if failed else EXIT_OK)
+
+
+def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool,
+               emit: str | None) -> tuple[dict[str, Any], str]:
+    from octolang.compiler import compile_source, read_source
+    from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
+    from octolang.summary import summarize, summary_text
+
+    source = read_source(path)
+    if isinstance(source, Diagnostic):
+        result = {"file": path, "ok": False, "errors": 1, "warnings": 0,
+                  "diagnostics": [_diagnostic_json(source)], "summary": None}
+        return result, render_all([source], {}, colour=colour)
+    compilation = compile_source(source)
+    diagnostics = compilation.diagnostics
+    if strict:
+        diagnostics = [d.model_copy(update={"severity": Severity.ERROR}) for d in diagnostics]
+    errors = sum(1 for d in diagnostics if d.is_error)
+    ok = compilation.program is not None and errors == 0
+    program = compilation.program
+    result: dict[str, Any] = {
+        "file": path, "ok": ok, "errors": errors, "warnings": len(diagnostics) - errors,
+        "diagnostics": [_diagnostic_json(d) for d in diagnostics],
+        "summary": summarize(program) if ok and program is not None else None,
+    }
+    if emit == "ir" and program is not None:
+        result["ir"] = program.model_dump(mode="json")
+    parts = []
+    if diagnostics:
+        parts.append(render_all(diagnostics, {path: source}, colour=colour))
+    if emit == "ir" and program is not None:
+        parts.append(program.model_dump_json(indent=2))
+    elif not quiet:
+        status = "ok" if ok else "failed"
+        parts.append(f"{path}: {status} ({summary_line(diagnostics)})")
+        if ok and program is not None:
+            parts.append(summary_text(program))
+    return result, "\n\n".join(parts) if diagnostics and parts else "\n".join(parts)
+
+
+def _diagnostic_json(d: Any) -> dict[str, Any]:
+    return {
+        "severity": d.severity.value, "code": d.code, "message": d.message,
+        "file": d.span.file, "line": d.span.line, "col": d.span.col,
+        "end_line": d.span.end_line, "end_col": d.span.end_col,
+        "label": d.label, "help": d.help,
+        "labels": [{"message": lab.message, "line": lab.span.line, "col": lab.span.col,
+                    "end_line": lab.span.end_line, "end_col": lab.span.end_col} for lab in d.labels],
+    }
+
+
+def _internal_error(exc: BaseException, path: str) -> None:
+    import traceback
+
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    location = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    click.echo(f"internal error: octoc failed on {path} ({type(exc).__name__}: {exc}{location}).\n"
+               f"This is a bug in octoc, not in your file. Please report it at {ISSUES_URL} "
+               "with the file attached; set OCTO_DEBUG=1 for the full trace.", err=True)
+    if os.environ.get("OCTO_DEBUG"):
+        traceback.print_exception(exc)

@@ -1,0 +1,144 @@
+"""Expressions (validators, gates, reports, consts): IR -> Python code objects.
+
+The grammar admits a safe subset of Python's expression syntax, so an expression
+compiles to a Python AST and runs at Python's speed, with only `EXPRESSION_FUNCTIONS`
+in scope besides the names the caller binds. Line numbers are those of the `.octo` file.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping
+from types import CodeType
+from typing import Any
+
+from octolang import ir
+
+# Functions every expression may call. Aggregates (`mean`, `proportion`, ...) belong to
+# reports and are listed in `octolang.check.expressions.AGGREGATES`.
+EXPRESSION_FUNCTIONS: dict[str, Any] = {
+    "abs": abs, "all": all, "any": any, "bool": bool, "float": float, "int": int, "len": len,
+    "max": max, "min": min, "round": round, "sorted": sorted, "str": str, "sum": sum,
+    "list": list, "set": set, "range": range, "reversed": reversed, "zip": zip, "enumerate": enumerate,
+    "sqrt": math.sqrt, "log": math.log, "exp": math.exp, "floor": math.floor, "ceil": math.ceil,
+    "isnan": math.isnan,
+}
+_COMPARE = {"==": ast.Eq, "!=": ast.NotEq, "<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE,
+            "in": ast.In, "not in": ast.NotIn, "is": ast.Is, "is not": ast.IsNot}
+_BINARY = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv,
+           "%": ast.Mod, "**": ast.Pow}
+_UNARY = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}
+MAX_STATIC_POWER = 4096
+
+
+def to_python(node: ir.Expr, rename: Mapping[str, str] | None = None) -> ast.expr:
+    """The Python AST of an expression; `rename` maps names (e.g. aggregate calls) to others."""
+    result = _convert(node, rename or {})
+    return result
+
+
+def _loc(target: ast.expr, node: ir.Node) -> ast.expr:
+    target.lineno = node.span.line
+    target.col_offset = node.span.col - 1
+    target.end_lineno = node.span.end_line
+    target.end_col_offset = node.span.end_col - 1
+    return target
+
+
+def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:  # noqa: C901 - one case per node kind
+    c = lambda n: _convert(n, rename)  # noqa: E731
+    out: ast.expr
+    if isinstance(node, ir.Name):
+        out = ast.Name(id=rename.get(node.id, node.id), ctx=ast.Load())
+    elif isinstance(node, ir.Constant):
+        out = ast.Constant(value=node.value)
+    elif isinstance(node, ir.Attribute):
+        out = ast.Attribute(value=c(node.value), attr=node.attr, ctx=ast.Load())
+    elif isinstance(node, ir.Index):
+        out = ast.Subscript(value=c(node.value), slice=c(node.index), ctx=ast.Load())
+    elif isinstance(node, ir.Slice):
+        out = ast.Slice(lower=c(node.lower) if node.lower else None,
+                        upper=c(node.upper) if node.upper else None)
+    elif isinstance(node, ir.Call):
+        out = ast.Call(func=c(node.func), args=[c(a) for a in node.args],
+                       keywords=[ast.keyword(arg=k.name, value=c(k.value)) for k in node.keywords])
+    elif isinstance(node, ir.Unary):
+        out = ast.UnaryOp(op=_UNARY[node.op](), operand=c(node.operand))
+    elif isinstance(node, ir.Binary):
+        out = ast.BinOp(left=c(node.left), op=_BINARY[node.op](), right=c(node.right))
+    elif isinstance(node, ir.BoolOp):
+        out = ast.BoolOp(op=ast.And() if node.op == "and" else ast.Or(), values=[c(v) for v in node.values])
+    elif isinstance(node, ir.Compare):
+        out = ast.Compare(left=c(node.left), ops=[_COMPARE[o]() for o in node.ops],
+                          comparators=[c(x) for x in node.comparators])
+    elif isinstance(node, ir.IfExp):
+        out = ast.IfExp(test=c(node.test), body=c(node.body), orelse=c(node.orelse))
+    elif isinstance(node, ir.ListExpr):
+        out = ast.List(elts=[c(e) for e in node.elts], ctx=ast.Load())
+    elif isinstance(node, ir.TupleExpr):
+        out = ast.Tuple(elts=[c(e) for e in node.elts], ctx=ast.Load())
+    else:
+        target: ast.expr
+        if len(node.targets) == 1:
+            target = ast.Name(id=node.targets[0], ctx=ast.Store())
+        else:
+            target = ast.Tuple(elts=[ast.Name(id=t, ctx=ast.Store()) for t in node.targets], ctx=ast.Store())
+        generator = ast.comprehension(target=target, iter=c(node.iter),
+                                      ifs=[c(node.condition)] if node.condition else [], is_async=0)
+        maker = ast.GeneratorExp if node.generator else ast.ListComp
+        out = maker(elt=c(node.element), generators=[generator])
+    return _loc(out, node)
+
+
+def compile_expression(node: ir.Expr, filename: str, rename: Mapping[str, str] | None = None) -> CodeType:
+    tree = ast.Expression(body=to_python(node, rename))
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "eval")
+
+
+def evaluate(node: ir.Expr, names: Mapping[str, Any], filename: str = "<octo>") -> Any:
+    """Evaluate with `names` and the expression functions in scope, and nothing else."""
+    scope: dict[str, Any] = {"__builtins__": {}}
+    scope.update(EXPRESSION_FUNCTIONS)
+    scope.update(names)
+    return eval(compile_expression(node, filename), scope)  # noqa: S307 - compiled from the checked IR
+
+
+def walk(node: ir.Expr) -> list[ir.Expr]:
+    """Every sub-expression, parents before children, in source order."""
+    out: list[ir.Expr] = []
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        if current is None:
+            continue
+        out.append(current)
+        children: list[Any] = []
+        for name in type(current).model_fields:
+            value = getattr(current, name)
+            if isinstance(value, ir.Node) and not isinstance(value, ir.Keyword) and name != "span":
+                children.append(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ir.Keyword):
+                        children.append(item.value)
+                    elif isinstance(item, ir.Node):
+                        children.append(item)
+        stack.extend(reversed(children))
+    return out
+
+
+def too_costly(node: ir.Expr) -> ir.Expr | None:
+    """A sub-expression too expensive to evaluate while checking (a huge power), if any."""
+    for sub in walk(node):
+        if isinstance(sub, ir.Binary) and sub.op == "**":
+            right = sub.right
+            if not isinstance(right, ir.Constant) or not isinstance(right.value, (int, float)) \
+                    or abs(right.value) > MAX_STATIC_POWER:
+                return sub
+        if isinstance(sub, ir.Binary) and sub.op == "*":
+            for side in (sub.left, sub.right):
+                if isinstance(side, ir.Constant) and isinstance(side.value, int) and abs(side.value) > 10**6:
+                    return sub
+    return None

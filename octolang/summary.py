@@ -1,0 +1,87 @@
+"""The one-screen summary of a checked program (text for people, a dict for `--json`)."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from octolang import ir
+from octolang.expressions import to_python
+
+
+def expression_text(node: ir.Expr) -> str:
+    return ast.unparse(to_python(node))
+
+
+def summarize(program: ir.Program) -> dict[str, Any]:
+    units = program.units[0] if program.units else None
+    return {
+        "pipeline": program.pipeline.name if program.pipeline else None,
+        "title": program.pipeline.title if program.pipeline else None,
+        "seed": program.seed,
+        "units": None if units is None else {
+            "name": units.name,
+            "count": program.unit_count,
+            "source": units.source.value if units.source else ("inline rows" if units.rows else None),
+            "vary": {v.name: len(v.resolved) for v in units.vary},
+            "trials": units.trials,
+            "fields": {f.name: f.origin for f in program.unit_fields},
+        },
+        "steps": [
+            {
+                "name": step.name,
+                "kind": step.kind,
+                "model": step.model,
+                "depends_on": step.depends_on,
+                "outputs": list((step.output_schema or {}).get("properties", {})),
+            }
+            for step in (program.step(n) for n in program.order) if step is not None
+        ],
+        "gates": [
+            {"condition": expression_text(g.condition), "action": g.action, "target": g.target,
+             "max": g.max_retries if g.action == "retry" else None, "judges": g.judges}
+            for g in program.gates
+        ],
+        "reports": [
+            {"name": r.name, "group_by": [expression_text(k) for k in r.group_by],
+             "statistics": [m.name for m in r.metrics]}
+            for r in program.reports
+        ],
+    }
+
+
+def summary_text(program: ir.Program) -> str:
+    data = summarize(program)
+    lines = []
+    title = f" — {data['title']}" if data["title"] else ""
+    lines.append(f"  pipeline {data['pipeline'] or '(unnamed)'}{title}")
+    units = data["units"]
+    if units:
+        parts = [f"{units['source']}" if units["source"] else ""]
+        parts += [f"vary {name} ×{n}" for name, n in units["vary"].items()]
+        if units["trials"]:
+            parts.append(f"trials {units['trials']}")
+        count = f"{units['count']:,}" if units["count"] is not None else "?"
+        detail = ", ".join(p for p in parts if p)
+        lines.append(f"  units    {units['name']}: {count} unit{'s' if units['count'] != 1 else ''}"
+                     + (f" ({detail})" if detail else ""))
+        lines.append(f"           fields: {', '.join(units['fields']) or '(none)'}")
+    models = {m.name: m for m in program.models}
+    width = max([len(s["name"]) for s in data["steps"]] + [4])
+    for index, step in enumerate(data["steps"]):
+        label = "steps   " if index == 0 else "        "
+        if step["kind"] == "llm" and step["model"] in models:
+            model = models[step["model"]]
+            kind = f"llm {model.name} ({model.provider} {model.model_id}, {model.setting('mode', 'batch')})"
+        else:
+            kind = step["kind"]
+        reads = ", ".join(step["depends_on"]) or "unit"
+        lines.append(f"  {label} {step['name']:<{width}}  {kind}; reads {reads}; outputs "
+                     f"{', '.join(step['outputs']) or '-'}")
+    for gate in data["gates"]:
+        action = f"retry {gate['target']} (max {gate['max']})" if gate["action"] == "retry" else "skip"
+        lines.append(f"  gate     {gate['condition']} else {action}")
+    for report in data["reports"]:
+        group = f" by {', '.join(report['group_by'])}" if report["group_by"] else ""
+        lines.append(f"  report   {report['name']}{group}: {', '.join(report['statistics'])}")
+    return "\n".join(lines)

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def generate(steps: int) -> str:
     """A pipeline with `steps` steps in chains of four: compute -> llm -> llm (judge) -> compute,
-    with validators, gates and a report: about 25 lines a step."""
+    with multi-line prompts and code, validators, gates and a report: about 25 lines a
+    step, as in the examples."""
     out = [
         'pipeline big "A generated pipeline for the benchmark"',
         "seed 1",
@@ -50,17 +51,36 @@ def generate(steps: int) -> str:
             "  output { total: int, items: list<int> }",
             '  code """',
             f"    base = {source}",
-            "    items = [rng.randint(0, 9) for _ in range(unit.level)]",
+            "    items = []",
+            "    for _ in range(unit.level):",
+            "        roll = rng.randint(0, 9)",
+            "        if roll > 7:",
+            "            roll = roll * 2",
+            "        items.append(roll)",
             "    total = base + sum(items)",
             '    return {"total": total, "items": items}',
             '  """',
             "}",
+            "",
             f"step s{i + 1} = llm writer {{",
-            '  system "You write short answers."',
+            '  system """',
+            "    You write short, factual answers for a knowledge base.",
+            "    Use plain words. Do not invent numbers you were not given.",
+            '  """',
             '  prompt """',
-            f"    Topic {{{{ unit.topic }}}} at level {{{{ unit.level }}}}: the total is {{{{ s{i}.total }}}}.",
-            f"    {{% for x in s{i}.items %}}Item {{{{ x }}}}. {{% endfor %}}",
-            "    {% if feedback %}Last time: {{ feedback }}{% endif %}",
+            f"    Topic: {{{{ unit.topic }}}}, at difficulty level {{{{ unit.level }}}}.",
+            f"    The running total so far is {{{{ s{i}.total }}}}.",
+            "",
+            "    The items drawn were:",
+            f"    {{% for x in s{i}.items %}}",
+            "    - item {{ x }}",
+            "    {% endfor %}",
+            "",
+            "    Write two sentences that explain the total to a beginner,",
+            "    then rate your own answer from 0 to 100.",
+            "    {% if feedback %}",
+            "    A reviewer rejected your last answer: {{ feedback }}",
+            "    {% endif %}",
             '  """',
             "  output Answer",
             "  validate {",
@@ -69,15 +89,21 @@ def generate(steps: int) -> str:
             "  }",
             "  retries 2",
             "}",
+            "",
             f"step s{i + 2} = llm judge {{",
-            f'  prompt "Rate {{{{ s{i + 1}.text }}}} ({{{{ s{i + 1}.tone }}}}) from 1 to 10."',
+            '  prompt """',
+            f"    Rate this answer from 1 to 10: {{{{ s{i + 1}.text }}}}",
+            f"    Its tone was {{{{ s{i + 1}.tone }}}}. Explain your rating in one sentence.",
+            '  """',
             "  output { rating: int[1..10], why: string }",
             "}",
             f"gate s{i + 2}.rating >= 5 else retry s{i + 1} max 2 feedback s{i + 2}.why",
+            "",
             f"step s{i + 3} = compute {{",
             "  output { ok: bool }",
-            f'  code "return {{\\"ok\\": s{i + 2}.rating > 5 and s{i + 1}.score > 10}}"',
+            f'  code "return {{\'ok\': s{i + 2}.rating > 5 and s{i + 1}.score > 10}}"',
             "}",
+            "",
         ]
     last = steps - 1 if steps % 4 == 0 else steps - 1 - (steps - 1) % 4 + 3
     out += [
@@ -140,7 +166,7 @@ def bench_cold_start() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=3600, help="steps to generate (3,600 make ~50,000 lines)")
     args = parser.parse_args()
     bench_throughput(args.steps)
     bench_cold_start()

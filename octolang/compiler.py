@@ -22,14 +22,25 @@ class Compilation:
 
 def compile_source(source: SourceFile) -> Compilation:
     """Parse, lower and check. Never raises for any input text."""
+    import gc
+
     from octolang.check import check_program
     from octolang.syntax import parse_program
 
-    program, diagnostics = parse_program(source)
-    if program is None:
-        return Compilation(source, None, diagnostics)
-    diagnostics = diagnostics + check_program(program, source)
-    return Compilation(source, program, sort_diagnostics(diagnostics))
+    # Compiling allocates hundreds of thousands of small objects and frees none of them
+    # until the end: the cyclic collector's passes over them are pure cost (they doubled
+    # the time of a 2,000-step file). Collection resumes as soon as compiling is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        program, diagnostics = parse_program(source)
+        if program is None:
+            return Compilation(source, None, diagnostics)
+        diagnostics = diagnostics + check_program(program, source)
+        return Compilation(source, program, sort_diagnostics(diagnostics))
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def read_source(path: str) -> SourceFile | Diagnostic:

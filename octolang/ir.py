@@ -32,6 +32,7 @@ class Text(Node):
 
     value: str
     anchors: list[tuple[int, int]]
+    first_line: int = 1  # the file line holding value's first line (for tracebacks)
 
     def file_offset(self, index: int) -> int:
         best = self.anchors[0]

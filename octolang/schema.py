@@ -37,8 +37,9 @@ class SchemaCompiler:
             return self._named(node)
         if isinstance(node, ir.ListType):
             schema: Schema = {"type": "array", "items": self.compile(node.item)}
-            self._bounds(node, node.min_items, node.max_items, "minItems", "maxItems", schema,
-                         what="a list's length", integral=True)
+            if node.has_range:
+                self._bounds(node, node.min_items, node.max_items, "minItems", "maxItems", schema,
+                             what="a list's length", integral=True)
             return schema
         if isinstance(node, ir.LiteralType):
             return {"type": "string" if isinstance(node.value, str) else "integer", "enum": [node.value]}

@@ -42,24 +42,26 @@ def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
     )
     deps: dict[str, set[str]] = {}
     read: set[str] = set()
+    position = {s.name: i for i, s in reversed(list(enumerate(program.steps)))}
     for step in program.steps:
         deps[step.name] = _check_step(step, scope, source, diagnostics)
         read |= deps[step.name]
+    upstream_cache: dict[str, set[str]] = {}
     for gate in program.gates:
         facts = check_expression(gate.condition, scope, where="the gate's condition")
-        gate.judges = [s.name for s in program.steps if s.name in facts.steps]
+        gate.judges = sorted(facts.steps, key=position.__getitem__)
         diagnostics += facts.diagnostics
         read |= facts.steps
         if gate.feedback is not None:
             feedback = check_expression(gate.feedback, scope, where="the gate's feedback")
             diagnostics += feedback.diagnostics
             read |= feedback.steps
-        diagnostics += check_gate(gate, program, deps)
+        diagnostics += check_gate(gate, program, deps, upstream_cache)
     for report in program.reports:
         read |= _check_report(report, scope, diagnostics)
 
     for step in program.steps:
-        step.depends_on = [s.name for s in program.steps if s.name in deps[step.name]]
+        step.depends_on = sorted(deps[step.name] & position.keys(), key=position.__getitem__)
     diagnostics += find_cycles(program, deps)
     program.order = topological_order(program, deps)
     diagnostics += unused_steps(program, read)

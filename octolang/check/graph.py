@@ -51,22 +51,35 @@ def find_cycles(program: ir.Program, deps: dict[str, set[str]]) -> list[Diagnost
 
 
 def topological_order(program: ir.Program, deps: dict[str, set[str]]) -> list[str]:
-    """Declaration order, moved only as far as dependencies require (stable)."""
-    remaining = [s.name for s in program.steps]
-    done: list[str] = []
-    while remaining:
-        ready = next((n for n in remaining if deps.get(n, set()) <= set(done)), None)
-        if ready is None:  # a cycle, already reported
-            done.extend(remaining)
-            break
-        done.append(ready)
-        remaining.remove(ready)
-    return done
+    """Kahn's algorithm, always taking the earliest-declared ready step: declaration order,
+    moved only as far as dependencies require."""
+    import heapq
+
+    position = {s.name: i for i, s in reversed(list(enumerate(program.steps)))}
+    by_index = {i: name for name, i in position.items()}
+    waiting = {n: len(deps.get(n, set()) & position.keys()) for n in position}
+    dependents: dict[str, list[str]] = {n: [] for n in position}
+    for name in position:
+        for dep in deps.get(name, set()) & position.keys():
+            dependents[dep].append(name)
+    ready = [i for n, i in position.items() if waiting[n] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = by_index[heapq.heappop(ready)]
+        order.append(name)
+        for child in dependents[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, position[child])
+    placed = set(order)
+    order += [n for n in sorted(position, key=position.__getitem__) if n not in placed]  # in a cycle
+    return order
 
 
-def check_gate(gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]]) -> list[Diagnostic]:
+def check_gate(gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]],
+               cache: dict[str, set[str]]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    steps = [s.name for s in program.steps]
     if not gate.judges:
         out.append(error("E0703", "this gate's condition reads no step", gate.condition.span,
                          help="a gate checks a step's output, e.g. `gate review.score >= 7 else retry line`"))
@@ -74,14 +87,17 @@ def check_gate(gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]]
         return out
     target = gate.target or ""
     target_span = gate.target_span or gate.span
-    if target not in steps:
+    if target not in deps:
+        steps = [s.name for s in program.steps]
         out.append(error("E0102", f"unknown step `{target}`", target_span,
                          help=did_you_mean(target, steps) or f"steps: {', '.join(steps)}"))
         return out
     if gate.max_retries < 1:
         out.append(error("E0705", "`max` must be at least 1", gate.span))
     for judge in gate.judges:
-        if target == judge or target not in upstream(deps, judge):
+        if judge not in cache:
+            cache[judge] = upstream(deps, judge)
+        if target == judge or target not in cache[judge]:
             relation = "is the step it judges" if target == judge else f"does not run before `{judge}`"
             out.append(error(
                 "E0702", f"the gate sends units back to `{target}`, which {relation}", target_span,

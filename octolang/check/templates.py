@@ -157,22 +157,26 @@ class _Walker:
         self._resolve(root, root.name, attrs, scope)
 
     def _resolve(self, root: Any, name: str, attrs: list[str], scope: Scope) -> None:
-        where = f"the {self.what}"
-        location = self._locate(root.lineno, name, attrs)
-        resolution: Resolution = resolve_root(scope, name, location(0), where=where)
+        # Locating a reference in the text costs a regex search: done only for errors.
+        problems = self._resolve_at(name, attrs, scope, lambda index: self.text.span)
+        if problems:
+            located = self._locate(root.lineno, name, attrs)
+            self.facts.diagnostics.extend(self._resolve_at(name, attrs, scope, located))
+
+    def _resolve_at(self, name: str, attrs: list[str], scope: Scope, location: Any) -> list[Diagnostic]:
+        resolution: Resolution = resolve_root(scope, name, location(0), where=f"the {self.what}")
         if resolution.step:
             self.facts.steps.add(resolution.step)
         if resolution.diagnostics:
-            self.facts.diagnostics.extend(resolution.diagnostics)
-            return
+            return resolution.diagnostics
         schema = resolution.schema
         owner = name
         for index, attr in enumerate(attrs, start=1):
             schema, problems = resolve_attribute(schema, owner, attr, location(index))
             if problems:
-                self.facts.diagnostics.extend(problems)
-                return
+                return problems
             owner = f"{owner}.{attr}"
+        return []
 
     def _locate(self, line: int, name: str, attrs: list[str]) -> Any:
         """A function giving the span of the root (0) or of attribute i of a reference."""

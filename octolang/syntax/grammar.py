@@ -30,11 +30,12 @@ def grammar_text() -> str:
 def parser() -> Lark:
     from lark import Lark
 
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=True,
-                   maybe_placeholders=True)
+    # Positions come from the tokens, in the lowering pass (see lower.py): cheaper than
+    # Lark's propagate_positions, and exact since every token is kept.
+    options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True)
     text = grammar_text()
     try:
-        return Lark(text, cache=_cache_path(text), **options)  # type: ignore[arg-type]
+        return Lark(text, cache=_cache_path(text + repr(sorted(options.items()))), **options)  # type: ignore[arg-type]
     except OSError:  # unwritable cache folder: build the tables in memory
         return Lark(text, **options)  # type: ignore[arg-type]
 

@@ -68,7 +68,7 @@ def generate(steps: int) -> str:
             "    Use plain words. Do not invent numbers you were not given.",
             '  """',
             '  prompt """',
-            f"    Topic: {{{{ unit.topic }}}}, at difficulty level {{{{ unit.level }}}}.",
+            "    Topic: {{ unit.topic }}, at difficulty level {{ unit.level }}.",
             f"    The running total so far is {{{{ s{i}.total }}}}.",
             "",
             "    The items drawn were:",
@@ -101,7 +101,7 @@ def generate(steps: int) -> str:
             "",
             f"step s{i + 3} = compute {{",
             "  output { ok: bool }",
-            f'  code "return {{\'ok\': s{i + 2}.rating > 5 and s{i + 1}.score > 10}}"',
+            f"  code \"return {{'ok': s{i + 2}.rating > 5 and s{i + 1}.score > 10}}\"",
             "}",
             "",
         ]
@@ -157,11 +157,14 @@ def bench_cold_start() -> None:
     octoc = [sys.executable, "-m", "octolang"]
     subprocess.run([*octoc, "check", str(example)], capture_output=True, check=True)  # warm the table cache
     bare = [_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(7)]
-    runs = [_time(lambda: subprocess.run([*octoc, "check", str(example)], capture_output=True, check=True))
-            for _ in range(7)]
+    runs = [
+        _time(lambda: subprocess.run([*octoc, "check", str(example)], capture_output=True, check=True))
+        for _ in range(7)
+    ]
     print(f"python -c pass (baseline): {statistics.median(bare) * 1000:.0f} ms")
-    print(f"octoc check {example.name} cold start: {statistics.median(runs) * 1000:.0f} ms median of 7"
-          f"  (target < 400 ms)")
+    print(
+        f"octoc check {example.name} cold start: {statistics.median(runs) * 1000:.0f} ms median of 7  (target < 400 ms)"
+    )
 
 
 def main() -> None:

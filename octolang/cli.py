@@ -34,7 +34,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None,
     for path in files:
         try:
             result, text = _check_one(path, strict=strict, colour=colour, quiet=quiet, emit=emit)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, said as one
+        except Exception as exc:
             _internal_error(exc, path)
             sys.exit(EXIT_INTERNAL)
         failed = failed or not result["ok"]
@@ -46,17 +46,22 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None,
     sys.exit(EXIT_ERRORS if failed else EXIT_OK)
 
 
-def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool,
-               emit: str | None) -> tuple[dict[str, Any], str]:
+def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None) -> tuple[dict[str, Any], str]:
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
     from octolang.summary import summarize, summary_text
 
     source = read_source(path)
     if isinstance(source, Diagnostic):
-        result = {"file": path, "ok": False, "errors": 1, "warnings": 0,
-                  "diagnostics": [_diagnostic_json(source)], "summary": None}
-        return result, render_all([source], {}, colour=colour)
+        failure: dict[str, Any] = {
+            "file": path,
+            "ok": False,
+            "errors": 1,
+            "warnings": 0,
+            "diagnostics": [_diagnostic_json(source)],
+            "summary": None,
+        }
+        return failure, render_all([source], {}, colour=colour)
     compilation = compile_source(source)
     diagnostics = compilation.diagnostics
     if strict:
@@ -65,7 +70,10 @@ def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool,
     ok = compilation.program is not None and errors == 0
     program = compilation.program
     result: dict[str, Any] = {
-        "file": path, "ok": ok, "errors": errors, "warnings": len(diagnostics) - errors,
+        "file": path,
+        "ok": ok,
+        "errors": errors,
+        "warnings": len(diagnostics) - errors,
         "diagnostics": [_diagnostic_json(d) for d in diagnostics],
         "summary": summarize(program) if ok and program is not None else None,
     }
@@ -86,12 +94,26 @@ def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool,
 
 def _diagnostic_json(d: Any) -> dict[str, Any]:
     return {
-        "severity": d.severity.value, "code": d.code, "message": d.message,
-        "file": d.span.file, "line": d.span.line, "col": d.span.col,
-        "end_line": d.span.end_line, "end_col": d.span.end_col,
-        "label": d.label, "help": d.help,
-        "labels": [{"message": lab.message, "line": lab.span.line, "col": lab.span.col,
-                    "end_line": lab.span.end_line, "end_col": lab.span.end_col} for lab in d.labels],
+        "severity": d.severity.value,
+        "code": d.code,
+        "message": d.message,
+        "file": d.span.file,
+        "line": d.span.line,
+        "col": d.span.col,
+        "end_line": d.span.end_line,
+        "end_col": d.span.end_col,
+        "label": d.label,
+        "help": d.help,
+        "labels": [
+            {
+                "message": lab.message,
+                "line": lab.span.line,
+                "col": lab.span.col,
+                "end_line": lab.span.end_line,
+                "end_col": lab.span.end_col,
+            }
+            for lab in d.labels
+        ],
     }
 
 
@@ -100,8 +122,18 @@ def _internal_error(exc: BaseException, path: str) -> None:
 
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     location = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
-    click.echo(f"internal error: octoc failed on {path} ({type(exc).__name__}: {exc}{location}).\n"
-               f"This is a bug in octoc, not in your file. Please report it at {ISSUES_URL} "
-               "with the file attached; set OCTO_DEBUG=1 for the full trace.", err=True)
+    click.echo(
+        f"internal error: octoc failed on {path} ({type(exc).__name__}: {exc}{location}).\n"
+        f"This is a bug in octoc, not in your file. Please report it at {ISSUES_URL} "
+        "with the file attached; set OCTO_DEBUG=1 for the full trace.",
+        err=True,
+    )
     if os.environ.get("OCTO_DEBUG"):
         traceback.print_exception(exc)
+
+
+def _register_run_commands() -> None:
+    import octolang.cli_run  # noqa: F401 - registers run, status, report, runs, inspect, tick
+
+
+_register_run_commands()

@@ -61,10 +61,18 @@ def read_source(path: str) -> SourceFile | Diagnostic:
         line = data[: exc.start].count(b"\n") + 1
         where = SourceFile(path, data[: exc.start].decode("utf-8", errors="replace"))
         offset = len(where.text)
-        return error("E0011", f"the file is not UTF-8 text (byte {exc.start}, line {line})",
-                     where.span(offset, offset), help="save the file as UTF-8")
+        return error(
+            "E0011",
+            f"the file is not UTF-8 text (byte {exc.start}, line {line})",
+            where.span(offset, offset),
+            help="save the file as UTF-8",
+        )
     if "\x00" in text:
         offset = text.index("\x00")
-        return error("E0011", "the file contains a NUL byte", SourceFile(path, text).span(offset, offset + 1),
-                     help="is this a binary file? .octo files are text")
+        return error(
+            "E0011",
+            "the file contains a NUL byte",
+            SourceFile(path, text).span(offset, offset + 1),
+            help="is this a binary file? .octo files are text",
+        )
     return SourceFile(path, text.replace("\r\n", "\n").replace("\r", "\n"))

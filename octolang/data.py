@@ -49,17 +49,19 @@ def _read_csv(handle: Any) -> list[dict[str, Any]]:
         names = [h.strip() for h in header]
         for index, name in enumerate(names):
             if not name.isidentifier():
-                raise DataError(f"column {index + 1} is named `{name}`, which is not a valid field name "
-                                "(letters, digits and _, not starting with a digit)", 1)
+                raise DataError(
+                    f"column {index + 1} is named `{name}`, which is not a valid field name "
+                    "(letters, digits and _, not starting with a digit)",
+                    1,
+                )
             if names.count(name) > 1:
                 raise DataError(f"column `{name}` appears twice in the header", 1)
         raw_rows = []
         for values in reader:
-            if not values or all(v == "" for v in values) and len(values) <= 1:
+            if not values or (all(v == "" for v in values) and len(values) <= 1):
                 continue
             if len(values) != len(names):
-                raise DataError(f"row has {len(values)} values, the header has {len(names)} columns",
-                                reader.line_num)
+                raise DataError(f"row has {len(values)} values, the header has {len(names)} columns", reader.line_num)
             raw_rows.append(values)
     except csv.Error as exc:
         raise DataError(f"malformed CSV: {exc}", reader.line_num) from exc

@@ -8,15 +8,15 @@ sit) and a help line. Checks return lists of them; nothing here raises.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from enum import Enum
+from collections.abc import Callable, Iterable, Sequence
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from octolang.source import SourceFile, Span
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -47,16 +47,20 @@ class Diagnostic(BaseModel):
         return (self.span.file, self.span.start, self.span.end, self.code, self.message)
 
 
-def error(code: str, message: str, span: Span, *, label: str = "", help: str = "",
-          labels: Sequence[Label] = ()) -> Diagnostic:
-    return Diagnostic(severity=Severity.ERROR, code=code, message=message, span=span,
-                      label=label, help=help, labels=tuple(labels))
+def error(
+    code: str, message: str, span: Span, *, label: str = "", help: str = "", labels: Sequence[Label] = ()
+) -> Diagnostic:
+    return Diagnostic(
+        severity=Severity.ERROR, code=code, message=message, span=span, label=label, help=help, labels=tuple(labels)
+    )
 
 
-def warning(code: str, message: str, span: Span, *, label: str = "", help: str = "",
-            labels: Sequence[Label] = ()) -> Diagnostic:
-    return Diagnostic(severity=Severity.WARNING, code=code, message=message, span=span,
-                      label=label, help=help, labels=tuple(labels))
+def warning(
+    code: str, message: str, span: Span, *, label: str = "", help: str = "", labels: Sequence[Label] = ()
+) -> Diagnostic:
+    return Diagnostic(
+        severity=Severity.WARNING, code=code, message=message, span=span, label=label, help=help, labels=tuple(labels)
+    )
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -77,28 +81,37 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 # ---------------------------------------------------------------- rendering
 
-_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "help": "\x1b[1;36m",
-            "gutter": "\x1b[1;34m", "bold": "\x1b[1m", "reset": "\x1b[0m"}
+_COLOURS = {
+    "error": "\x1b[1;31m",
+    "warning": "\x1b[1;33m",
+    "help": "\x1b[1;36m",
+    "gutter": "\x1b[1;34m",
+    "bold": "\x1b[1m",
+    "reset": "\x1b[0m",
+}
 
 
 def render(diagnostic: Diagnostic, source: SourceFile | None, *, colour: bool = False) -> str:
     """Render one diagnostic in the compiler style of rustc / codespan.
 
-        file.octo:24:38: error[E0103]: unknown field `txt` on step `line`
-           |
-        24 |   prompt "Score this line: {{ line.txt }}"
-           |                                    ^^^ `line` outputs `text`, `tone`
-           |
-           = help: did you mean `text`?
+    file.octo:24:38: error[E0103]: unknown field `txt` on step `line`
+       |
+    24 |   prompt "Score this line: {{ line.txt }}"
+       |                                    ^^^ `line` outputs `text`, `tone`
+       |
+       = help: did you mean `text`?
     """
 
     def paint(kind: str, text: str) -> str:
         return f"{_COLOURS[kind]}{text}{_COLOURS['reset']}" if colour else text
 
     d = diagnostic
-    head = (f"{paint('bold', str(d.span))}: "
-            f"{paint(d.severity.value, f'{d.severity.value}[{d.code}]')}: {paint('bold', d.message)}")
+    head = (
+        f"{paint('bold', str(d.span))}: "
+        f"{paint(d.severity.value, f'{d.severity.value}[{d.code}]')}: {paint('bold', d.message)}"
+    )
     lines = [head]
+    width = 0
     if source is not None:
         snippets = [(d.span, d.label, d.severity.value)]
         snippets += [(lab.span, lab.message, "help") for lab in d.labels if lab.span.file == d.span.file]
@@ -109,18 +122,19 @@ def render(diagnostic: Diagnostic, source: SourceFile | None, *, colour: bool = 
         for span, message, kind in sorted(snippets, key=lambda s: (s[0].line, s[0].col)):
             if previous is not None and span.line > previous + 1:
                 lines.append(paint("gutter", "..."))
-            lines.extend(_snippet(source, span, message, kind, width, paint))
+            snippet = _snippet(source, span, message, kind, width, paint)
+            lines.extend(snippet[1:] if span.line == previous else snippet)  # a line is shown once
             previous = span.line
         lines.append(bar)
     if d.help:
-        pad = " " * (len(str(d.span.line)) if source is not None else 0)
+        pad = " " * width  # the gutter's width: labels on later lines widen it
         lines.append(f"{pad} = {paint('help', 'help')}: {d.help}")
     return "\n".join(lines)
 
 
-def _snippet(source: SourceFile, span: Span, message: str, kind: str, width: int,
-             paint: object) -> list[str]:
-    painter = paint  # type: ignore[assignment]
+def _snippet(
+    source: SourceFile, span: Span, message: str, kind: str, width: int, painter: Callable[[str, str], str]
+) -> list[str]:
     text = source.line_text(span.line).expandtabs(1)
     start_col = max(1, span.col)
     if span.end_line == span.line:
@@ -129,14 +143,13 @@ def _snippet(source: SourceFile, span: Span, message: str, kind: str, width: int
         end_col = max(len(text) + 1, start_col + 1)
     marker = "^" if kind != "help" else "-"
     underline = " " * (start_col - 1) + marker * (end_col - start_col)
-    gutter = painter("gutter", f"{span.line:>{width}} |")  # type: ignore[operator]
-    blank = painter("gutter", " " * width + " |")  # type: ignore[operator]
-    mark = painter(kind if kind != "help" else "help", underline + (f" {message}" if message else ""))  # type: ignore[operator]
+    gutter = painter("gutter", f"{span.line:>{width}} |")
+    blank = painter("gutter", " " * width + " |")
+    mark = painter(kind if kind != "help" else "help", underline + (f" {message}" if message else ""))
     return [f"{gutter} {text}".rstrip(), f"{blank} {mark}"]
 
 
-def render_all(diagnostics: Sequence[Diagnostic], sources: dict[str, SourceFile], *,
-               colour: bool = False) -> str:
+def render_all(diagnostics: Sequence[Diagnostic], sources: dict[str, SourceFile], *, colour: bool = False) -> str:
     return "\n\n".join(render(d, sources.get(d.span.file), colour=colour) for d in diagnostics)
 
 

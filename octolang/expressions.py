@@ -18,16 +18,45 @@ from octolang import ir
 # Functions every expression may call. Aggregates (`mean`, `proportion`, ...) belong to
 # reports and are listed in `octolang.check.expressions.AGGREGATES`.
 EXPRESSION_FUNCTIONS: dict[str, Any] = {
-    "abs": abs, "all": all, "any": any, "bool": bool, "float": float, "int": int, "len": len,
-    "max": max, "min": min, "round": round, "sorted": sorted, "str": str, "sum": sum,
-    "list": list, "set": set, "range": range, "reversed": reversed, "zip": zip, "enumerate": enumerate,
-    "sqrt": math.sqrt, "log": math.log, "exp": math.exp, "floor": math.floor, "ceil": math.ceil,
+    "abs": abs,
+    "all": all,
+    "any": any,
+    "bool": bool,
+    "float": float,
+    "int": int,
+    "len": len,
+    "max": max,
+    "min": min,
+    "round": round,
+    "sorted": sorted,
+    "str": str,
+    "sum": sum,
+    "list": list,
+    "set": set,
+    "range": range,
+    "reversed": reversed,
+    "zip": zip,
+    "enumerate": enumerate,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "exp": math.exp,
+    "floor": math.floor,
+    "ceil": math.ceil,
     "isnan": math.isnan,
 }
-_COMPARE = {"==": ast.Eq, "!=": ast.NotEq, "<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE,
-            "in": ast.In, "not in": ast.NotIn, "is": ast.Is, "is not": ast.IsNot}
-_BINARY = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv,
-           "%": ast.Mod, "**": ast.Pow}
+_COMPARE = {
+    "==": ast.Eq,
+    "!=": ast.NotEq,
+    "<": ast.Lt,
+    "<=": ast.LtE,
+    ">": ast.Gt,
+    ">=": ast.GtE,
+    "in": ast.In,
+    "not in": ast.NotIn,
+    "is": ast.Is,
+    "is not": ast.IsNot,
+}
+_BINARY = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod, "**": ast.Pow}
 _UNARY = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}
 MAX_STATIC_POWER = 4096
 
@@ -46,8 +75,10 @@ def _loc(target: ast.expr, node: ir.Node) -> ast.expr:
     return target
 
 
-def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:  # noqa: C901 - one case per node kind
-    c = lambda n: _convert(n, rename)  # noqa: E731
+def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:
+    def c(child: ir.Expr) -> ast.expr:
+        return _convert(child, rename)
+
     out: ast.expr
     if isinstance(node, ir.Name):
         out = ast.Name(id=rename.get(node.id, node.id), ctx=ast.Load())
@@ -58,11 +89,13 @@ def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:  # noqa: C90
     elif isinstance(node, ir.Index):
         out = ast.Subscript(value=c(node.value), slice=c(node.index), ctx=ast.Load())
     elif isinstance(node, ir.Slice):
-        out = ast.Slice(lower=c(node.lower) if node.lower else None,
-                        upper=c(node.upper) if node.upper else None)
+        out = ast.Slice(lower=c(node.lower) if node.lower else None, upper=c(node.upper) if node.upper else None)
     elif isinstance(node, ir.Call):
-        out = ast.Call(func=c(node.func), args=[c(a) for a in node.args],
-                       keywords=[ast.keyword(arg=k.name, value=c(k.value)) for k in node.keywords])
+        out = ast.Call(
+            func=c(node.func),
+            args=[c(a) for a in node.args],
+            keywords=[ast.keyword(arg=k.name, value=c(k.value)) for k in node.keywords],
+        )
     elif isinstance(node, ir.Unary):
         out = ast.UnaryOp(op=_UNARY[node.op](), operand=c(node.operand))
     elif isinstance(node, ir.Binary):
@@ -70,8 +103,9 @@ def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:  # noqa: C90
     elif isinstance(node, ir.BoolOp):
         out = ast.BoolOp(op=ast.And() if node.op == "and" else ast.Or(), values=[c(v) for v in node.values])
     elif isinstance(node, ir.Compare):
-        out = ast.Compare(left=c(node.left), ops=[_COMPARE[o]() for o in node.ops],
-                          comparators=[c(x) for x in node.comparators])
+        out = ast.Compare(
+            left=c(node.left), ops=[_COMPARE[o]() for o in node.ops], comparators=[c(x) for x in node.comparators]
+        )
     elif isinstance(node, ir.IfExp):
         out = ast.IfExp(test=c(node.test), body=c(node.body), orelse=c(node.orelse))
     elif isinstance(node, ir.ListExpr):
@@ -84,8 +118,9 @@ def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:  # noqa: C90
             target = ast.Name(id=node.targets[0], ctx=ast.Store())
         else:
             target = ast.Tuple(elts=[ast.Name(id=t, ctx=ast.Store()) for t in node.targets], ctx=ast.Store())
-        generator = ast.comprehension(target=target, iter=c(node.iter),
-                                      ifs=[c(node.condition)] if node.condition else [], is_async=0)
+        generator = ast.comprehension(
+            target=target, iter=c(node.iter), ifs=[c(node.condition)] if node.condition else [], is_async=0
+        )
         maker = ast.GeneratorExp if node.generator else ast.ListComp
         out = maker(elt=c(node.element), generators=[generator])
     return _loc(out, node)
@@ -102,7 +137,7 @@ def evaluate(node: ir.Expr, names: Mapping[str, Any], filename: str = "<octo>") 
     scope: dict[str, Any] = {"__builtins__": {}}
     scope.update(EXPRESSION_FUNCTIONS)
     scope.update(names)
-    return eval(compile_expression(node, filename), scope)  # noqa: S307 - compiled from the checked IR
+    return eval(compile_expression(node, filename), scope)
 
 
 def walk(node: ir.Expr) -> list[ir.Expr]:
@@ -134,8 +169,11 @@ def too_costly(node: ir.Expr) -> ir.Expr | None:
     for sub in walk(node):
         if isinstance(sub, ir.Binary) and sub.op == "**":
             right = sub.right
-            if not isinstance(right, ir.Constant) or not isinstance(right.value, (int, float)) \
-                    or abs(right.value) > MAX_STATIC_POWER:
+            if (
+                not isinstance(right, ir.Constant)
+                or not isinstance(right.value, (int, float))
+                or abs(right.value) > MAX_STATIC_POWER
+            ):
                 return sub
         if isinstance(sub, ir.Binary) and sub.op == "*":
             for side in (sub.left, sub.right):

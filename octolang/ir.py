@@ -9,7 +9,7 @@ Every node carries the `Span` of the text it came from. The lowering pass
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +21,7 @@ class Node(BaseModel):
 
 
 # ---------------------------------------------------------------- text
+
 
 class Text(Node):
     """A string literal's decoded value, with the map back to the source.
@@ -64,6 +65,7 @@ class Text(Node):
 
 
 # ---------------------------------------------------------------- expressions
+
 
 class Name(Node):
     kind: Literal["name"] = "name"
@@ -161,13 +163,26 @@ class Comprehension(Node):
 
 
 Expr = Annotated[
-    Union[Name, Constant, Attribute, Index, Slice, Call, Unary, Binary, BoolOp, Compare,
-          IfExp, ListExpr, TupleExpr, Comprehension],
+    Name
+    | Constant
+    | Attribute
+    | Index
+    | Slice
+    | Call
+    | Unary
+    | Binary
+    | BoolOp
+    | Compare
+    | IfExp
+    | ListExpr
+    | TupleExpr
+    | Comprehension,
     Field(discriminator="kind"),
 ]
 
 
 # ---------------------------------------------------------------- types
+
 
 class NamedType(Node):
     """`string`, `int`, `float`, `bool`, or a declared `type`; `low..high` bounds a number
@@ -215,12 +230,13 @@ class RecordType(Node):
 
 
 TypeExpr = Annotated[
-    Union[NamedType, ListType, LiteralType, UnionType, OptionalType, RecordType],
+    NamedType | ListType | LiteralType | UnionType | OptionalType | RecordType,
     Field(discriminator="kind"),
 ]
 
 
 # ---------------------------------------------------------------- declarations
+
 
 class PipelineDecl(Node):
     name: str
@@ -315,6 +331,9 @@ class Rule(Node):
     message: str
 
 
+DEFAULT_RETRIES = 2
+
+
 class StepDecl(Node):
     name: str
     name_span: Span
@@ -325,12 +344,16 @@ class StepDecl(Node):
     prompt: Text | None = None
     output: TypeExpr | None = None
     validate_rules: list[Rule] = []
-    retries: int = 0
+    retries: int | None = None  # None: DEFAULT_RETRIES for llm steps
     code: Text | None = None
     timeout_seconds: float | None = None
     # resolved by the checker
     depends_on: list[str] = []
     output_schema: dict[str, Any] | None = None
+
+    @property
+    def retry_limit(self) -> int:
+        return self.retries if self.retries is not None else DEFAULT_RETRIES
 
 
 class GateDecl(Node):

@@ -39,7 +39,7 @@ def prices_as_of() -> str:
 
 def known_models(provider: str) -> list[str]:
     prefix = f"{provider}/"
-    return [key[len(prefix):] for key in price_table()["models"] if key.startswith(prefix)]
+    return [key[len(prefix) :] for key in price_table()["models"] if key.startswith(prefix)]
 
 
 def price_for(model: ir.ModelDecl) -> Price | None:
@@ -52,20 +52,36 @@ def price_for(model: ir.ModelDecl) -> Price | None:
     override = model.price
     if override is not None and override.input is not None and override.output is not None:
         half = Decimal("0.5")
-        return Price(override.input, override.output, override.input * half, override.output * half,
-                     override.cached, "price given in the pipeline")
+        return Price(
+            override.input,
+            override.output,
+            override.input * half,
+            override.output * half,
+            override.cached,
+            "price given in the pipeline",
+        )
     if entry is None:
         return None
+
     def dec(key: str) -> Decimal:
         return Decimal(str(entry[key]))
-    base = Price(dec("input_per_mtok"), dec("output_per_mtok"), dec("batch_input_per_mtok"),
-                 dec("batch_output_per_mtok"),
-                 dec("cached_input_per_mtok") if "cached_input_per_mtok" in entry else None,
-                 f"price table of {prices_as_of()}")
+
+    base = Price(
+        dec("input_per_mtok"),
+        dec("output_per_mtok"),
+        dec("batch_input_per_mtok"),
+        dec("batch_output_per_mtok"),
+        dec("cached_input_per_mtok") if "cached_input_per_mtok" in entry else None,
+        f"price table of {prices_as_of()}",
+    )
     if override is not None:  # a partial override: only the given parts change
         half = Decimal("0.5")
-        base = Price(override.input or base.input, override.output or base.output,
-                     override.input * half if override.input else base.batch_input,
-                     override.output * half if override.output else base.batch_output,
-                     override.cached or base.cached_input, "price table, partly overridden")
+        base = Price(
+            override.input or base.input,
+            override.output or base.output,
+            override.input * half if override.input else base.batch_input,
+            override.output * half if override.output else base.batch_output,
+            override.cached or base.cached_input,
+            "price table, partly overridden",
+        )
     return base

@@ -8,6 +8,7 @@ it, `jsonschema` validates against it at run time, and providers receive
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,10 +19,28 @@ Schema = dict[str, Any]
 PRIMITIVES = {"string": "string", "int": "integer", "float": "number", "bool": "boolean"}
 # Keywords OpenAI's strict mode accepts besides the structural ones; the rest
 # (string lengths, for one) are enforced by our own validation only.
-_STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "enum",
-                    "anyOf", "description", "minimum", "maximum", "minItems", "maxItems", "const",
-                    "pattern", "format", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-                    "$defs", "$ref"}
+_STRICT_KEYWORDS = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "anyOf",
+    "description",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "const",
+    "pattern",
+    "format",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "$defs",
+    "$ref",
+}
 
 
 class SchemaCompiler:
@@ -38,8 +57,16 @@ class SchemaCompiler:
         if isinstance(node, ir.ListType):
             schema: Schema = {"type": "array", "items": self.compile(node.item)}
             if node.has_range:
-                self._bounds(node, node.min_items, node.max_items, "minItems", "maxItems", schema,
-                             what="a list's length", integral=True)
+                self._bounds(
+                    node,
+                    node.min_items,
+                    node.max_items,
+                    "minItems",
+                    "maxItems",
+                    schema,
+                    what="a list's length",
+                    integral=True,
+                )
             return schema
         if isinstance(node, ir.LiteralType):
             return {"type": "string" if isinstance(node.value, str) else "integer", "enum": [node.value]}
@@ -58,44 +85,87 @@ class SchemaCompiler:
         properties: dict[str, Schema] = {}
         for field in node.fields:
             if field.name in properties:
-                self.diagnostics.append(error("E0304", f"field `{field.name}` is declared twice",
-                                              field.span, help="rename or remove one of them"))
+                self.diagnostics.append(
+                    error(
+                        "E0304",
+                        f"field `{field.name}` is declared twice",
+                        field.span,
+                        help="rename or remove one of them",
+                    )
+                )
                 continue
             schema = self.compile(field.type)
             if field.description:
                 schema = {**schema, "description": field.description}
             properties[field.name] = schema
-        return {"type": "object", "properties": properties, "required": list(properties),
-                "additionalProperties": False}
+        return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
     def _named(self, node: ir.NamedType) -> Schema:
         if node.name in PRIMITIVES:
             schema: Schema = {"type": PRIMITIVES[node.name]}
             if node.has_range:
                 if node.name == "bool":
-                    self.diagnostics.append(error("E0302", "`bool` cannot have a range", node.span,
-                                                  help="ranges apply to `int`, `float`, `string` (length) and `list`"))
+                    self.diagnostics.append(
+                        error(
+                            "E0302",
+                            "`bool` cannot have a range",
+                            node.span,
+                            help="ranges apply to `int`, `float`, `string` (length) and `list`",
+                        )
+                    )
                 elif node.name == "string":
-                    self._bounds(node, node.low, node.high, "minLength", "maxLength", schema,
-                                 what="a string's length", integral=True)
+                    self._bounds(
+                        node,
+                        node.low,
+                        node.high,
+                        "minLength",
+                        "maxLength",
+                        schema,
+                        what="a string's length",
+                        integral=True,
+                    )
                 else:
-                    self._bounds(node, node.low, node.high, "minimum", "maximum", schema,
-                                 what="an `int`" if node.name == "int" else "a `float`",
-                                 integral=node.name == "int")
+                    self._bounds(
+                        node,
+                        node.low,
+                        node.high,
+                        "minimum",
+                        "maximum",
+                        schema,
+                        what="an `int`" if node.name == "int" else "a `float`",
+                        integral=node.name == "int",
+                    )
             return schema
         declared = self.types.get(node.name)
         if declared is None:
-            self.diagnostics.append(error(
-                "E0104", f"unknown type `{node.name}`", node.span,
-                help=did_you_mean(node.name, [*PRIMITIVES, "list", *self.types])
-                or "declare it with `type Name { field: type }` or use string, int, float, bool"))
+            self.diagnostics.append(
+                error(
+                    "E0104",
+                    f"unknown type `{node.name}`",
+                    node.span,
+                    help=did_you_mean(node.name, [*PRIMITIVES, "list", *self.types])
+                    or "declare it with `type Name { field: type }` or use string, int, float, bool",
+                )
+            )
             return {}
         if node.has_range:
-            self.diagnostics.append(error("E0302", f"type `{node.name}` cannot have a range", node.span,
-                                          help="ranges apply to `int`, `float`, `string` and `list`"))
+            self.diagnostics.append(
+                error(
+                    "E0302",
+                    f"type `{node.name}` cannot have a range",
+                    node.span,
+                    help="ranges apply to `int`, `float`, `string` and `list`",
+                )
+            )
         if node.name in self._expanding:
-            self.diagnostics.append(error("E0303", f"type `{node.name}` contains itself", node.span,
-                                          help="output types must be finite; use a list or an optional field"))
+            self.diagnostics.append(
+                error(
+                    "E0303",
+                    f"type `{node.name}` contains itself",
+                    node.span,
+                    help="output types must be finite; use a list or an optional field",
+                )
+            )
             return {}
         self._expanding.append(node.name)
         try:
@@ -110,30 +180,59 @@ class SchemaCompiler:
             for option in options:
                 for value in option["enum"]:
                     if value in values:
-                        self.diagnostics.append(error("E0306", f"`{value!r}` appears twice in this union",
-                                                      node.span, help="remove the repeated option"))
+                        self.diagnostics.append(
+                            error(
+                                "E0306",
+                                f"`{json.dumps(value)}` appears twice in this union",
+                                node.span,
+                                help="remove the repeated option",
+                            )
+                        )
                     else:
                         values.append(value)
             return {"type": options[0]["type"], "enum": values}
         return {"anyOf": options}
 
-    def _bounds(self, node: ir.Node, low: Any, high: Any, low_key: str, high_key: str, schema: Schema,
-                *, what: str, integral: bool) -> None:
+    def _bounds(
+        self,
+        node: ir.Node,
+        low: Any,
+        high: Any,
+        low_key: str,
+        high_key: str,
+        schema: Schema,
+        *,
+        what: str,
+        integral: bool,
+    ) -> None:
         for bound in (low, high):
             if bound is not None and integral and not isinstance(bound, int):
-                self.diagnostics.append(error("E0301", f"the bounds of {what} must be whole numbers",
-                                              node.span, help=f"write e.g. `[1..10]`, not `[{bound}..]`"))
+                self.diagnostics.append(
+                    error(
+                        "E0301",
+                        f"the bounds of {what} must be whole numbers",
+                        node.span,
+                        help=f"write e.g. `[1..10]`, not `[{bound}..]`",
+                    )
+                )
                 return
         if low_key in ("minLength", "minItems") and any(b is not None and b < 0 for b in (low, high)):
             self.diagnostics.append(error("E0301", f"the bounds of {what} cannot be negative", node.span))
             return
         if low is not None and high is not None and low > high:
-            self.diagnostics.append(error("E0301", f"empty range: {low} is greater than {high}", node.span,
-                                          help=f"write `[{high}..{low}]`"))
+            self.diagnostics.append(
+                error("E0301", f"empty range: {low} is greater than {high}", node.span, help=f"write `[{high}..{low}]`")
+            )
             return
         if low is None and high is None:
-            self.diagnostics.append(error("E0301", "a range needs at least one bound", node.span,
-                                          help="write `[low..]`, `[..high]` or `[low..high]`"))
+            self.diagnostics.append(
+                error(
+                    "E0301",
+                    "a range needs at least one bound",
+                    node.span,
+                    help="write `[low..]`, `[..high]` or `[low..high]`",
+                )
+            )
             return
         if low is not None:
             schema[low_key] = low
@@ -143,8 +242,11 @@ class SchemaCompiler:
 
 def _is_nullable(schema: Schema) -> bool:
     kind = schema.get("type")
-    return kind == "null" or (isinstance(kind, list) and "null" in kind) or any(
-        _is_nullable(o) for o in schema.get("anyOf", []))
+    return (
+        kind == "null"
+        or (isinstance(kind, list) and "null" in kind)
+        or any(_is_nullable(o) for o in schema.get("anyOf", []))
+    )
 
 
 def strict_variant(schema: Schema) -> Schema:
@@ -165,6 +267,7 @@ def strict_variant(schema: Schema) -> Schema:
 
 
 # ---------------------------------------------------------------- questions the checks ask
+
 
 def unwrap_optional(schema: Schema) -> Schema:
     if "anyOf" in schema:

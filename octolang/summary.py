@@ -19,7 +19,9 @@ def summarize(program: ir.Program) -> dict[str, Any]:
         "pipeline": program.pipeline.name if program.pipeline else None,
         "title": program.pipeline.title if program.pipeline else None,
         "seed": program.seed,
-        "units": None if units is None else {
+        "units": None
+        if units is None
+        else {
             "name": units.name,
             "count": program.unit_count,
             "source": units.source.value if units.source else ("inline rows" if units.rows else None),
@@ -35,16 +37,25 @@ def summarize(program: ir.Program) -> dict[str, Any]:
                 "depends_on": step.depends_on,
                 "outputs": list((step.output_schema or {}).get("properties", {})),
             }
-            for step in (program.step(n) for n in program.order) if step is not None
+            for step in (program.step(n) for n in program.order)
+            if step is not None
         ],
         "gates": [
-            {"condition": expression_text(g.condition), "action": g.action, "target": g.target,
-             "max": g.max_retries if g.action == "retry" else None, "judges": g.judges}
+            {
+                "condition": expression_text(g.condition),
+                "action": g.action,
+                "target": g.target,
+                "max": g.max_retries if g.action == "retry" else None,
+                "judges": g.judges,
+            }
             for g in program.gates
         ],
         "reports": [
-            {"name": r.name, "group_by": [expression_text(k) for k in r.group_by],
-             "statistics": [m.name for m in r.metrics]}
+            {
+                "name": r.name,
+                "group_by": [expression_text(k) for k in r.group_by],
+                "statistics": [m.name for m in r.metrics],
+            }
             for r in program.reports
         ],
     }
@@ -63,8 +74,10 @@ def summary_text(program: ir.Program) -> str:
             parts.append(f"trials {units['trials']}")
         count = f"{units['count']:,}" if units["count"] is not None else "?"
         detail = ", ".join(p for p in parts if p)
-        lines.append(f"  units    {units['name']}: {count} unit{'s' if units['count'] != 1 else ''}"
-                     + (f" ({detail})" if detail else ""))
+        lines.append(
+            f"  units    {units['name']}: {count} unit{'s' if units['count'] != 1 else ''}"
+            + (f" ({detail})" if detail else "")
+        )
         lines.append(f"           fields: {', '.join(units['fields']) or '(none)'}")
     models = {m.name: m for m in program.models}
     width = max([len(s["name"]) for s in data["steps"]] + [4])
@@ -76,8 +89,9 @@ def summary_text(program: ir.Program) -> str:
         else:
             kind = step["kind"]
         reads = ", ".join(step["depends_on"]) or "unit"
-        lines.append(f"  {label} {step['name']:<{width}}  {kind}; reads {reads}; outputs "
-                     f"{', '.join(step['outputs']) or '-'}")
+        lines.append(
+            f"  {label} {step['name']:<{width}}  {kind}; reads {reads}; outputs {', '.join(step['outputs']) or '-'}"
+        )
     for gate in data["gates"]:
         action = f"retry {gate['target']} (max {gate['max']})" if gate["action"] == "retry" else "skip"
         lines.append(f"  gate     {gate['condition']} else {action}")

@@ -80,10 +80,15 @@ def _compile_types(program: ir.Program) -> list[Diagnostic]:
             continue
         schema = compiler.compile(step.output)
         if schema and fields_of(schema) is None:
-            compiler.diagnostics.append(error(
-                "E0305", f"the output of step `{step.name}` must be a record", step.output.span,
-                help="wrap it in a record, e.g. `output { answer: string }`: providers' structured "
-                     "output returns a JSON object"))
+            compiler.diagnostics.append(
+                error(
+                    "E0305",
+                    f"the output of step `{step.name}` must be a record",
+                    step.output.span,
+                    help="wrap it in a record, e.g. `output { answer: string }`: providers' structured "
+                    "output returns a JSON object",
+                )
+            )
             schema = {}
         step.output_schema = schema or None
     del declared_only
@@ -92,16 +97,23 @@ def _compile_types(program: ir.Program) -> list[Diagnostic]:
 
 def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics: list[Diagnostic]) -> set[str]:
     steps: set[str] = set()
-    own = Scope(scope.unit, scope.steps, scope.consts, {"feedback": {"type": "string"}, "attempt": {"type": "integer"}},
-                scope.functions | JINJA_GLOBALS, current_step=step.name)
+    own = Scope(
+        scope.unit,
+        scope.steps,
+        scope.consts,
+        {"feedback": {"type": "string"}, "attempt": {"type": "integer"}},
+        scope.functions | JINJA_GLOBALS,
+        current_step=step.name,
+    )
     for what, text in (("system prompt", step.system), ("prompt", step.prompt)):
         if text is not None:
             facts = check_template(text, own, source, what=f"{what} of step `{step.name}`")
             steps |= facts.steps
             diagnostics += facts.diagnostics
     if step.code is not None and step.kind == "compute":
-        facts_code = check_code(step, Scope(scope.unit, scope.steps, scope.consts, {},
-                                            frozenset(), current_step=step.name), source)
+        facts_code = check_code(
+            step, Scope(scope.unit, scope.steps, scope.consts, {}, frozenset(), current_step=step.name), source
+        )
         steps |= facts_code.steps
         diagnostics += facts_code.diagnostics
     output_fields = fields_of(step.output_schema or {}) or {}
@@ -132,8 +144,14 @@ def _check_report(report: ir.ReportDecl, scope: Scope, diagnostics: list[Diagnos
         diagnostics += facts.diagnostics
         metrics[metric.name] = {}
     if not report.metrics:
-        diagnostics.append(warning("W0107", f"report `{report.name}` computes nothing", report.name_span,
-                                   help="add statistics, e.g. `n = count()` or `avg = mean(step.field)`"))
+        diagnostics.append(
+            warning(
+                "W0107",
+                f"report `{report.name}` computes nothing",
+                report.name_span,
+                help="add statistics, e.g. `n = count()` or `avg = mean(step.field)`",
+            )
+        )
     return read
 
 
@@ -142,8 +160,14 @@ def _unused_declarations(program: ir.Program) -> list[Diagnostic]:
     used_models = {s.model for s in program.steps if s.model}
     for model in program.models:
         if model.name not in used_models:
-            out.append(warning("W0105", f"model `{model.name}` is not used by any step", model.name_span,
-                               help=f"use it with `step x = llm {model.name} {{ ... }}`, or remove it"))
+            out.append(
+                warning(
+                    "W0105",
+                    f"model `{model.name}` is not used by any step",
+                    model.name_span,
+                    help=f"use it with `step x = llm {model.name} {{ ... }}`, or remove it",
+                )
+            )
     used_types = set()
     nodes = [s.output for s in program.steps if s.output is not None] + [t.record for t in program.types]
     while nodes:
@@ -160,6 +184,12 @@ def _unused_declarations(program: ir.Program) -> list[Diagnostic]:
             nodes.extend(f.type for f in node.fields)
     for decl in program.types:
         if decl.name not in used_types:
-            out.append(warning("W0104", f"type `{decl.name}` is not used", decl.name_span,
-                               help="use it as a step's `output`, or remove it"))
+            out.append(
+                warning(
+                    "W0104",
+                    f"type `{decl.name}` is not used",
+                    decl.name_span,
+                    help="use it as a step's `output`, or remove it",
+                )
+            )
     return out

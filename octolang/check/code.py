@@ -17,8 +17,9 @@ class CodeFacts:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def code_span(text: ir.Text, source: SourceFile, lineno: int, col: int, end_lineno: int | None = None,
-              end_col: int | None = None) -> Span:
+def code_span(
+    text: ir.Text, source: SourceFile, lineno: int, col: int, end_lineno: int | None = None, end_col: int | None = None
+) -> Span:
     """File span of a position reported by Python's parser (columns in UTF-8 bytes)."""
     start = _index(text, lineno, col)
     if end_lineno is None or end_col is None:
@@ -31,13 +32,19 @@ def code_span(text: ir.Text, source: SourceFile, lineno: int, col: int, end_line
 def _index(text: ir.Text, lineno: int, col_bytes: int) -> int:
     start = text.index_of(lineno)
     end = text.value.find("\n", start)
-    line = text.value[start: end if end != -1 else len(text.value)]
+    line = text.value[start : end if end != -1 else len(text.value)]
     prefix = line.encode("utf-8")[: max(col_bytes, 0)].decode("utf-8", errors="ignore")
     return start + len(prefix)
 
 
 def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts:
-    from octolang.sandbox.policy import ALLOWED_BUILTINS, SAFE_MODULES, code_free_names, find_violations
+    from octolang.sandbox.policy import (
+        ALLOWED_BUILTINS,
+        FORBIDDEN_NAMES,
+        SAFE_MODULES,
+        code_free_names,
+        find_violations,
+    )
 
     facts = CodeFacts()
     text = step.code
@@ -46,36 +53,53 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
         tree = ast.parse(text.value, filename=source.path)
     except SyntaxError as exc:
         span = code_span(text, source, exc.lineno or 1, (exc.offset or 1) - 1)
-        facts.diagnostics.append(error("E0606", f"syntax error in the code of step `{step.name}`: {exc.msg}",
-                                       span, help="code blocks are Python: the body of a function that "
-                                                  "returns the step's output as a dict"))
+        facts.diagnostics.append(
+            error(
+                "E0606",
+                f"syntax error in the code of step `{step.name}`: {exc.msg}",
+                span,
+                help="code blocks are Python: the body of a function that returns the step's output as a dict",
+            )
+        )
         return facts
     except (ValueError, RecursionError, MemoryError) as exc:  # e.g. a NUL byte, absurd nesting
-        facts.diagnostics.append(error("E0606", f"the code of step `{step.name}` cannot be read: {exc}",
-                                       text.span))
+        facts.diagnostics.append(error("E0606", f"the code of step `{step.name}` cannot be read: {exc}", text.span))
         return facts
     for violation in find_violations(tree):
-        facts.diagnostics.append(error(
-            violation.code, violation.message,
-            code_span(text, source, violation.lineno, violation.col, violation.end_lineno, violation.end_col),
-            help=violation.hint))
+        facts.diagnostics.append(
+            error(
+                violation.code,
+                violation.message,
+                code_span(text, source, violation.lineno, violation.col, violation.end_lineno, violation.end_col),
+                help=violation.hint,
+            )
+        )
     if not any(isinstance(node, ast.Return) for node in ast.walk(tree)):
-        facts.diagnostics.append(error(
-            "E0607", f"the code of step `{step.name}` never returns its output", text.span,
-            help="end the code with `return {...}`, a dict with the fields of the step's output"))
+        facts.diagnostics.append(
+            error(
+                "E0607",
+                f"the code of step `{step.name}` never returns its output",
+                text.span,
+                help="end the code with `return {...}`, a dict with the fields of the step's output",
+            )
+        )
     free = code_free_names(tree)
     available = {"rng", *ALLOWED_BUILTINS, *SAFE_MODULES}
+    # Names the policy refuses (`open`, `eval`, `__import__`, ...) have their own diagnostic.
+    reported: set[str] = set(FORBIDDEN_NAMES) | {n for n in free if n.startswith("__")}
     inner = scope.with_locals(**{name: {} for name in available})
-    reported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
             chain = _chain(node)
             if chain is None or chain[0].id not in free or chain[0].id in available:
                 continue
             root, attrs = chain
-            resolution = resolve_root(inner, root.id, code_span(text, source, root.lineno, root.col_offset,
-                                                                root.end_lineno, root.end_col_offset),
-                                      where=f"the code of step `{step.name}`")
+            resolution = resolve_root(
+                inner,
+                root.id,
+                code_span(text, source, root.lineno, root.col_offset, root.end_lineno, root.end_col_offset),
+                where=f"the code of step `{step.name}`",
+            )
             if resolution.step:
                 facts.steps.add(resolution.step)
             if resolution.diagnostics:
@@ -87,15 +111,26 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
             owner = root.id
             for attr_node, attr in attrs:
                 end_col = attr_node.end_col_offset or 0
-                span = code_span(text, source, attr_node.end_lineno or attr_node.lineno,
-                                 end_col - len(attr.encode()), attr_node.end_lineno, end_col)
+                span = code_span(
+                    text,
+                    source,
+                    attr_node.end_lineno or attr_node.lineno,
+                    end_col - len(attr.encode()),
+                    attr_node.end_lineno,
+                    end_col,
+                )
                 schema, problems = resolve_attribute(schema, owner, attr, span)
                 if problems:
                     facts.diagnostics.extend(problems)
                     break
                 owner = f"{owner}.{attr}"
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in free \
-                and node.id not in available and node.id not in reported:
+        elif (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in free
+            and node.id not in available
+            and node.id not in reported
+        ):
             span = code_span(text, source, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
             resolution = resolve_root(inner, node.id, span, where=f"the code of step `{step.name}`")
             if resolution.step:

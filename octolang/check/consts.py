@@ -16,25 +16,34 @@ def evaluate_static(node: ir.Expr, values: StaticValues, diagnostics: list[Diagn
     """Evaluate an expression that may use consts only; None (and a diagnostic) when it cannot."""
     costly = too_costly(node)
     if costly is not None:
-        diagnostics.append(error("E0503", f"{what} would take too long to compute", costly.span,
-                                 help="use smaller numbers"))
+        diagnostics.append(
+            error("E0503", f"{what} would take too long to compute", costly.span, help="use smaller numbers")
+        )
         return None
     try:
         result = evaluate(node, values)
     except NameError as exc:
         name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
-        diagnostics.append(error("E0503", f"{what} can only use consts and literals, not `{name}`", node.span,
-                                 help="declare it first with `const`"))
+        diagnostics.append(
+            error(
+                "E0503",
+                f"{what} can only use consts and literals, not `{name}`",
+                node.span,
+                help="declare it first with `const`",
+            )
+        )
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure of user arithmetic is a diagnostic
+    except Exception as exc:
         diagnostics.append(error("E0503", f"{what} cannot be computed: {type(exc).__name__}: {exc}", node.span))
         return None
     if isinstance(result, range):
         result = list(result)
-    if not isinstance(result, _JSONABLE) or (isinstance(result, (list, tuple)) and not all(
-            isinstance(x, _JSONABLE) for x in result)):
-        diagnostics.append(error("E0503", f"{what} must be a string, number, boolean or list, "
-                                          f"not {type(result).__name__}", node.span))
+    if not isinstance(result, _JSONABLE) or (
+        isinstance(result, (list, tuple)) and not all(isinstance(x, _JSONABLE) for x in result)
+    ):
+        diagnostics.append(
+            error("E0503", f"{what} must be a string, number, boolean or list, not {type(result).__name__}", node.span)
+        )
         return None
     return list(result) if isinstance(result, tuple) else result
 

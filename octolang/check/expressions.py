@@ -13,8 +13,15 @@ from octolang.schema import Schema
 
 # Report aggregates and how many arguments each takes (min, max).
 AGGREGATES: dict[str, tuple[int, int]] = {
-    "count": (0, 1), "sum": (1, 1), "mean": (1, 1), "stdev": (1, 1), "median": (1, 1),
-    "percentile": (2, 2), "min": (1, 1), "max": (1, 1), "proportion": (1, 1),
+    "count": (0, 1),
+    "sum": (1, 1),
+    "mean": (1, 1),
+    "stdev": (1, 1),
+    "median": (1, 1),
+    "percentile": (2, 2),
+    "min": (1, 1),
+    "max": (1, 1),
+    "proportion": (1, 1),
 }
 FUNCTIONS = frozenset(EXPRESSION_FUNCTIONS)
 
@@ -35,17 +42,18 @@ class ReportContext:
 
 def shape(node: ir.Expr) -> str:
     """An expression's structure without spans, to compare `unit.start` with a group key."""
+
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("span", "attr_span")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
+
     return repr(strip(node.model_dump()))
 
 
-def check_expression(node: ir.Expr, scope: Scope, *, where: str,
-                     report: ReportContext | None = None) -> ExprFacts:
+def check_expression(node: ir.Expr, scope: Scope, *, where: str, report: ReportContext | None = None) -> ExprFacts:
     facts = ExprFacts()
     _Checker(scope, where, facts).visit(node, scope, report)
     return facts
@@ -61,10 +69,15 @@ class _Checker:
             if shape(node) in report.group_keys:
                 return self._reference(node, scope)
             if self._reads_units(node, scope):
-                self.facts.diagnostics.append(error(
-                    "E0502", f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
-                    node.span, label="a per-unit value outside an aggregate",
-                    help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`"))
+                self.facts.diagnostics.append(
+                    error(
+                        "E0502",
+                        f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
+                        node.span,
+                        label="a per-unit value outside an aggregate",
+                        help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`",
+                    )
+                )
                 self._reference(node, scope)  # still resolve names for dependencies
                 return None
         if isinstance(node, (ir.Name, ir.Attribute)):
@@ -125,25 +138,41 @@ class _Checker:
         func = node.func
         if isinstance(func, ir.Name) and func.id not in scope.locals:
             name = func.id
-            is_aggregate = name in AGGREGATES and (name not in FUNCTIONS or (
-                report is not None and not report.in_aggregate and len(node.args) == 1))
+            is_aggregate = name in AGGREGATES and (
+                name not in FUNCTIONS or (report is not None and not report.in_aggregate and len(node.args) == 1)
+            )
             if report is not None and not report.in_aggregate and name in AGGREGATES and is_aggregate:
                 self._aggregate(node, scope, report)
                 return {"type": "number"}
             if name in AGGREGATES and name not in FUNCTIONS:
                 if report is None:
-                    self.facts.diagnostics.append(error(
-                        "E0501", f"`{name}` aggregates over units and belongs in a report", func.span,
-                        help=f"use `{name}(...)` inside `report name {{ ... }}`"))
+                    self.facts.diagnostics.append(
+                        error(
+                            "E0501",
+                            f"`{name}` aggregates over units and belongs in a report",
+                            func.span,
+                            help=f"use `{name}(...)` inside `report name {{ ... }}`",
+                        )
+                    )
                 else:
-                    self.facts.diagnostics.append(error(
-                        "E0504", f"`{name}` inside another aggregate", func.span,
-                        help="an aggregate's argument is a per-unit value; aggregates cannot nest"))
+                    self.facts.diagnostics.append(
+                        error(
+                            "E0504",
+                            f"`{name}` inside another aggregate",
+                            func.span,
+                            help="an aggregate's argument is a per-unit value; aggregates cannot nest",
+                        )
+                    )
             elif name not in FUNCTIONS:
                 known = list(FUNCTIONS) + (list(AGGREGATES) if report is not None else [])
-                self.facts.diagnostics.append(error(
-                    "E0109", f"unknown function `{name}` in {self.where}", func.span,
-                    help=did_you_mean(name, known) or f"available: {', '.join(sorted(known))}"))
+                self.facts.diagnostics.append(
+                    error(
+                        "E0109",
+                        f"unknown function `{name}` in {self.where}",
+                        func.span,
+                        help=did_you_mean(name, known) or f"available: {', '.join(sorted(set(known)))}",
+                    )
+                )
         else:
             self.visit(func, scope, report)
         for arg in node.args:
@@ -157,15 +186,28 @@ class _Checker:
         name = node.func.id
         low, high = AGGREGATES[name]
         if not low <= len(node.args) <= high or node.keywords:
-            wanted = "no argument or one condition" if name == "count" else (
-                "a value and a percentage, as `percentile(x, 90)`" if name == "percentile" else "one argument")
+            wanted = (
+                "no argument or one condition"
+                if name == "count"
+                else ("a value and a percentage, as `percentile(x, 90)`" if name == "percentile" else "one argument")
+            )
             self.facts.diagnostics.append(error("E0505", f"`{name}` takes {wanted}", node.span))
         if name == "percentile" and len(node.args) == 2:
             p = node.args[1]
-            if not (isinstance(p, ir.Constant) and isinstance(p.value, (int, float))
-                    and not isinstance(p.value, bool) and 0 <= p.value <= 100):
-                self.facts.diagnostics.append(error("E0505", "the percentage must be a number from 0 to 100",
-                                                    p.span, help="e.g. `percentile(x, 90)`"))
+            if not (
+                isinstance(p, ir.Constant)
+                and isinstance(p.value, (int, float))
+                and not isinstance(p.value, bool)
+                and 0 <= p.value <= 100
+            ):
+                self.facts.diagnostics.append(
+                    error(
+                        "E0505",
+                        "the percentage must be a number from 0 to 100",
+                        p.span,
+                        help="e.g. `percentile(x, 90)`",
+                    )
+                )
         inner = ReportContext(report.group_keys, in_aggregate=True)
         for arg in node.args:
             self.visit(arg, scope, inner)
@@ -182,7 +224,7 @@ def _children(node: ir.Expr) -> list[ir.Expr]:
         elif isinstance(value, ir.Node):
             out.append(value)  # type: ignore[arg-type]
         elif isinstance(value, list):
-            out.extend(v.value if isinstance(v, ir.Keyword) else v for v in value if isinstance(v, ir.Node))
+            out.extend(v.value if isinstance(v, ir.Keyword) else v for v in value if isinstance(v, ir.Node))  # type: ignore[misc]
     return out
 
 

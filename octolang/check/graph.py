@@ -30,15 +30,20 @@ def find_cycles(program: ir.Program, deps: dict[str, set[str]]) -> list[Diagnost
         path.append(node)
         for nxt in sorted(deps.get(node, ()), key=order.index):
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):]
+                cycle = path[path.index(nxt) :]
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     loop = " -> ".join(f"`{n}`" for n in [*cycle, nxt])
-                    out.append(error(
-                        "E0701", f"steps depend on each other in a cycle: {loop}", spans[cycle[0]],
-                        labels=[Label(span=spans[n], message="part of the cycle") for n in cycle[1:]],
-                        help="a step can only read steps that run before it; to revise an earlier answer, "
-                             "use a `gate ... else retry`"))
+                    out.append(
+                        error(
+                            "E0701",
+                            f"steps depend on each other in a cycle: {loop}",
+                            spans[cycle[0]],
+                            labels=[Label(span=spans[n], message="part of the cycle") for n in cycle[1:]],
+                            help="a step can only read steps that run before it; to revise an earlier answer, "
+                            "use a `gate ... else retry`",
+                        )
+                    )
             elif state.get(nxt) is None:
                 visit(nxt, path)
         path.pop()
@@ -77,20 +82,33 @@ def topological_order(program: ir.Program, deps: dict[str, set[str]]) -> list[st
     return order
 
 
-def check_gate(gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]],
-               cache: dict[str, set[str]]) -> list[Diagnostic]:
+def check_gate(
+    gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]], cache: dict[str, set[str]]
+) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if not gate.judges:
-        out.append(error("E0703", "this gate's condition reads no step", gate.condition.span,
-                         help="a gate checks a step's output, e.g. `gate review.score >= 7 else retry line`"))
+        out.append(
+            error(
+                "E0703",
+                "this gate's condition reads no step",
+                gate.condition.span,
+                help="a gate checks a step's output, e.g. `gate review.score >= 7 else retry line`",
+            )
+        )
     if gate.action != "retry":
         return out
     target = gate.target or ""
     target_span = gate.target_span or gate.span
     if target not in deps:
         steps = [s.name for s in program.steps]
-        out.append(error("E0102", f"unknown step `{target}`", target_span,
-                         help=did_you_mean(target, steps) or f"steps: {', '.join(steps)}"))
+        out.append(
+            error(
+                "E0102",
+                f"unknown step `{target}`",
+                target_span,
+                help=did_you_mean(target, steps) or f"steps: {', '.join(steps)}",
+            )
+        )
         return out
     if gate.max_retries < 1:
         out.append(error("E0705", "`max` must be at least 1", gate.span))
@@ -99,11 +117,20 @@ def check_gate(gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]]
             cache[judge] = upstream(deps, judge)
         if target == judge or target not in cache[judge]:
             relation = "is the step it judges" if target == judge else f"does not run before `{judge}`"
-            out.append(error(
-                "E0702", f"the gate sends units back to `{target}`, which {relation}", target_span,
-                labels=[Label(span=program.step(judge).name_span,  # type: ignore[union-attr]
-                              message=f"`{judge}` is judged here")],
-                help=f"retry a step that `{judge}` reads, directly or through other steps"))
+            out.append(
+                error(
+                    "E0702",
+                    f"the gate sends units back to `{target}`, which {relation}",
+                    target_span,
+                    labels=[
+                        Label(
+                            span=program.step(judge).name_span,  # type: ignore[union-attr]
+                            message=f"`{judge}` is judged here",
+                        )
+                    ],
+                    help=f"retry a step that `{judge}` reads, directly or through other steps",
+                )
+            )
     return out
 
 
@@ -111,7 +138,13 @@ def unused_steps(program: ir.Program, read: set[str]) -> list[Diagnostic]:
     out = []
     for step in program.steps:
         if step.name not in read:
-            out.append(warning("W0101", f"nothing reads the output of step `{step.name}`", step.name_span,
-                               help="its results are kept in the run folder; use it in a report, "
-                                    "a gate or a later step, or remove it"))
+            out.append(
+                warning(
+                    "W0101",
+                    f"nothing reads the output of step `{step.name}`",
+                    step.name_span,
+                    help="its results are kept in the run folder; use it in a report, "
+                    "a gate or a later step, or remove it",
+                )
+            )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from octolang import ir
+from octolang.check.declarations import PROVIDERS
 from octolang.diagnostics import Diagnostic, did_you_mean, warning
 from octolang.pricing import known_models, price_for, prices_as_of
 
@@ -11,13 +12,20 @@ def check_prices(program: ir.Program) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     used = {s.model for s in program.steps if s.kind == "llm"}
     for model in program.models:
-        if model.name not in used or model.provider == "openai_compatible" and model.price is None:
+        if model.name not in used or (model.provider == "openai_compatible" and model.price is None):
             continue  # local servers cost nothing unless a price is given
+        if model.provider not in PROVIDERS:
+            continue  # E0107 already says the provider is unknown
         if price_for(model) is None:
             close = did_you_mean(model.model_id, known_models(model.provider))
-            out.append(warning(
-                "W0102", f"no price known for {model.provider} model `{model.model_id}`", model.model_id_span,
-                label=f"not in the price table of {prices_as_of()}",
-                help=(f"{close} Or give" if close else "give") +
-                     " its price on the model: `price in = $0.40/M, out = $1.60/M` (USD per million tokens)"))
+            out.append(
+                warning(
+                    "W0102",
+                    f"no price known for {model.provider} model `{model.model_id}`",
+                    model.model_id_span,
+                    label=f"not in the price table of {prices_as_of()}",
+                    help=(f"{close} Or give" if close else "give")
+                    + " its price on the model: `price in = $0.40/M, out = $1.60/M` (USD per million tokens)",
+                )
+            )
     return out

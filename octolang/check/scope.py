@@ -30,8 +30,15 @@ class Scope:
         return ["unit", *self.steps, *self.consts, *self.locals, *self.functions]
 
     def with_locals(self, **extra: Schema) -> Scope:
-        return Scope(self.unit, self.steps, self.consts, {**self.locals, **extra}, self.functions,
-                     self.current_step, self.step_spans)
+        return Scope(
+            self.unit,
+            self.steps,
+            self.consts,
+            {**self.locals, **extra},
+            self.functions,
+            self.current_step,
+            self.step_spans,
+        )
 
 
 @dataclass
@@ -48,21 +55,38 @@ def resolve_root(scope: Scope, name: str, span: Span, *, where: str) -> Resoluti
         return Resolution(scope.unit)
     if name in scope.steps:
         if name == scope.current_step:
-            return Resolution(None, diagnostics=[error(
-                "E0704", f"step `{name}` reads its own output", span,
-                label="this is the step being defined",
-                help="a step sees its previous answer only through `feedback` on a retry")])
+            return Resolution(
+                None,
+                diagnostics=[
+                    error(
+                        "E0704",
+                        f"step `{name}` reads its own output",
+                        span,
+                        label="this is the step being defined",
+                        help="a step sees its previous answer only through `feedback` on a retry",
+                    )
+                ],
+            )
         return Resolution(scope.steps[name], step=name)
     if name in scope.consts:
         return Resolution(scope.consts[name])
     if name in scope.functions:
         return Resolution({})
     hint = did_you_mean(name, scope.names())
-    return Resolution(None, diagnostics=[error(
-        "E0106", f"unknown name `{name}` in {where}", span,
-        label="not defined here",
-        help=hint or f"{where} can use `unit`, the steps ({', '.join(sorted(scope.steps)) or 'none'}), "
-                     f"consts and {_extra(scope)}")])
+    return Resolution(
+        None,
+        diagnostics=[
+            error(
+                "E0106",
+                f"unknown name `{name}` in {where}",
+                span,
+                label="not defined here",
+                help=hint
+                or f"{where} can use `unit`, the steps ({', '.join(sorted(scope.steps)) or 'none'}), "
+                f"consts and {_extra(scope)}",
+            )
+        ],
+    )
 
 
 def _extra(scope: Scope) -> str:
@@ -70,7 +94,9 @@ def _extra(scope: Scope) -> str:
     return ", ".join(f"`{n}`" for n in extra) if extra else "built-in functions"
 
 
-def resolve_attribute(schema: Schema | None, owner: str, attr: str, span: Span) -> tuple[Schema | None, list[Diagnostic]]:
+def resolve_attribute(
+    schema: Schema | None, owner: str, attr: str, span: Span
+) -> tuple[Schema | None, list[Diagnostic]]:
     """The schema of `owner.attr` given owner's schema; None (with a diagnostic) when unknown."""
     if schema is None or is_any(schema):
         return ({} if schema is not None else None), []
@@ -82,18 +108,31 @@ def resolve_attribute(schema: Schema | None, owner: str, attr: str, span: Span) 
             return fields[attr], []
         listing = ", ".join(f"`{f}`" for f in fields)
         is_unit = owner == "unit"
-        return None, [error(
-            "E0103", f"unknown field `{attr}` on {'the units' if is_unit else f'`{owner}`'}", span,
-            label=f"`{owner}` has {listing}" if is_unit else f"`{owner}` outputs {listing}",
-            help=did_you_mean(attr, fields))]
+        return None, [
+            error(
+                "E0103",
+                f"unknown field `{attr}` on {'the units' if is_unit else f'`{owner}`'}",
+                span,
+                label=f"`{owner}` has {listing}" if is_unit else f"`{owner}` outputs {listing}",
+                help=did_you_mean(attr, fields),
+            )
+        ]
     kind = kind_of(schema)
     if kind == "string" and attr in _STRING_METHODS:
         return {}, []
     if kind == "array" and attr in _LIST_METHODS:
         return {}, []
-    return None, [error("E0404", f"`{owner}` is a {describe(schema)} and has no field `{attr}`", span,
-                        label=f"`{owner}` is `{describe(schema)}`",
-                        help="only records (output types and units) have fields")]
+    described = describe(schema)
+    article = "an" if described[:1] in ("a", "e", "i", "o", "u") else "a"
+    return None, [
+        error(
+            "E0404",
+            f"`{owner}` is {article} {described} and has no field `{attr}`",
+            span,
+            label=f"`{owner}` is `{describe(schema)}`",
+            help="only records (output types and units) have fields",
+        )
+    ]
 
 
 def element_schema(schema: Schema | None) -> Schema:

@@ -34,10 +34,15 @@ def check_template(text: ir.Text, scope: Scope, source: SourceFile, *, what: str
         tree = env.parse(text.value)
     except TemplateSyntaxError as exc:
         span = _line_span(text, source, exc.lineno or 1)
-        facts.diagnostics.append(error("E0401", f"template syntax error in {what}: {exc.message}", span,
-                                       label="in this line of the template",
-                                       help="Jinja syntax: `{{ value }}`, `{% if x %}...{% endif %}`, "
-                                            "`{% for x in xs %}...{% endfor %}`"))
+        facts.diagnostics.append(
+            error(
+                "E0401",
+                f"template syntax error in the {what}: {exc.message}",
+                span,
+                label="in this line of the template",
+                help="Jinja syntax: `{{ value }}`, `{% if x %}...{% endif %}`, `{% for x in xs %}...{% endfor %}`",
+            )
+        )
         return facts
     _Walker(text, source, facts, what).visit(tree, scope)
     return facts
@@ -58,6 +63,20 @@ class _Walker:
         self.what = what
         self.env = environment()
         self._found: dict[tuple[int, str], int] = {}
+        self._blanked: str | None = None
+
+    @property
+    def _searchable(self) -> str:
+        """The text with comments and raw blocks blanked (same length), where references are
+        searched for; made only when there is an error to locate."""
+        if self._blanked is None:
+            self._blanked = re.sub(
+                r"\{#.*?#\}|\{%-?\s*raw\s*-?%\}.*?\{%-?\s*endraw\s*-?%\}",
+                lambda m: re.sub(r"[^\n]", " ", m.group()),
+                self.text.value,
+                flags=re.S,
+            )
+        return self._blanked
 
     def visit(self, node: Any, scope: Scope) -> Scope:
         """Visit a node; returns the scope for the nodes after it (`set` extends it)."""
@@ -141,8 +160,11 @@ class _Walker:
             if isinstance(node, nodes.Getattr):
                 attrs.append(node.attr)
                 node = node.node
-            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
-                    and isinstance(node.arg.value, str):
+            elif (
+                isinstance(node, nodes.Getitem)
+                and isinstance(node.arg, nodes.Const)
+                and isinstance(node.arg.value, str)
+            ):
                 attrs.append(node.arg.value)
                 node = node.node
             elif isinstance(node, nodes.Name):
@@ -180,10 +202,15 @@ class _Walker:
 
     def _locate(self, line: int, name: str, attrs: list[str]) -> Any:
         """A function giving the span of the root (0) or of attribute i of a reference."""
-        value = self.text.value
+        value = self._searchable
         line_start = self.text.index_of(line)
-        pattern = r"\b" + re.escape(name) + "".join(
-            r"\s*(?:\.\s*(" + re.escape(a) + r")\b|\[\s*['\"](" + re.escape(a) + r")['\"]\s*\])" for a in attrs)
+        pattern = (
+            r"\b"
+            + re.escape(name)
+            + "".join(
+                r"\s*(?:\.\s*(" + re.escape(a) + r")\b|\[\s*['\"](" + re.escape(a) + r")['\"]\s*\])" for a in attrs
+            )
+        )
         regex = re.compile(pattern)
         key = (line, pattern)
         skip = self._found.get(key, 0)
@@ -210,10 +237,21 @@ class _Walker:
         if node.name in known:
             return
         kind = "filter" if isinstance(node, nodes.Filter) else "test"
-        match = re.search(r"\b" + re.escape(node.name) + r"\b", self.text.value, self.text.index_of(node.lineno))
-        span = (self.text.span_of(self.source, match.start(), match.end()) if match
-                else _line_span(self.text, self.source, node.lineno))
-        self.facts.diagnostics.append(error(
-            "E0403", f"unknown {kind} `{node.name}` in the {self.what}", span,
-            help=did_you_mean(node.name, known) or f"Jinja's built-in {kind}s are listed at "
-                                                   "https://jinja.palletsprojects.com/templates/"))
+        # (the third argument of re.search is `flags`: search from the line with a compiled pattern)
+        match = re.compile(r"\b" + re.escape(node.name) + r"\b").search(
+            self._searchable, self.text.index_of(node.lineno)
+        )
+        span = (
+            self.text.span_of(self.source, match.start(), match.end())
+            if match
+            else _line_span(self.text, self.source, node.lineno)
+        )
+        self.facts.diagnostics.append(
+            error(
+                "E0403",
+                f"unknown {kind} `{node.name}` in the {self.what}",
+                span,
+                help=did_you_mean(node.name, known)
+                or f"Jinja's built-in {kind}s are listed at https://jinja.palletsprojects.com/templates/",
+            )
+        )

@@ -22,22 +22,30 @@ class UnitFacts:
 
     def schema(self) -> Schema:
         properties = {f.name: f.type for f in self.fields}
-        return {"type": "object", "properties": properties, "required": list(properties),
-                "additionalProperties": False}
+        return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
     facts = UnitFacts()
     if not program.units:
-        facts.diagnostics.append(error(
-            "E0203", "the pipeline declares no units", program.span.model_copy(update={"end": 0, "end_line": 1,
-                                                                                         "end_col": 1}),
-            help="add e.g. `units items from \"items.csv\"` or `units runs { trials 100 }`"))
+        facts.diagnostics.append(
+            error(
+                "E0203",
+                "the pipeline declares no units",
+                program.span.model_copy(update={"end": 0, "end_line": 1, "end_col": 1}),
+                help='add e.g. `units items from "items.csv"` or `units runs { trials 100 }`',
+            )
+        )
         return facts
     for extra in program.units[1:]:
-        facts.diagnostics.append(error(
-            "E0203", f"a second `units` declaration (`{extra.name}`)", extra.name_span,
-            help=f"a pipeline has one set of units; combine sources inside `units {program.units[0].name} {{ ... }}`"))
+        facts.diagnostics.append(
+            error(
+                "E0203",
+                f"a second `units` declaration (`{extra.name}`)",
+                extra.name_span,
+                help=f"a pipeline has one set of units; combine sources inside `units {program.units[0].name} {{ ... }}`",
+            )
+        )
     units = program.units[0]
     rows, row_fields = _rows(units, program, values, facts)
     names: dict[str, str] = {}
@@ -47,9 +55,15 @@ def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
     count = len(rows) if rows is not None else 1
     for vary in units.vary:
         vary_values = _vary_values(vary, values, facts)
-        if vary.name in names or vary.name == "trial" and units.trials is not None:
-            facts.diagnostics.append(error("E0101", f"unit field `{vary.name}` is defined twice", vary.name_span,
-                                           help="a `vary` name must differ from the data's columns"))
+        if vary.name in names or (vary.name == "trial" and units.trials is not None):
+            facts.diagnostics.append(
+                error(
+                    "E0101",
+                    f"unit field `{vary.name}` is defined twice",
+                    vary.name_span,
+                    help="a `vary` name must differ from the data's columns",
+                )
+            )
             continue
         names[vary.name] = "vary"
         vary.resolved = vary_values or []
@@ -59,21 +73,33 @@ def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
         if units.trials < 1:
             facts.diagnostics.append(error("E0206", "`trials` must be at least 1", units.trials_span or units.span))
         if "trial" in names:
-            facts.diagnostics.append(error("E0101", "unit field `trial` is defined twice",
-                                           units.trials_span or units.span,
-                                           help="`trials` adds the field `trial`; rename the column"))
+            facts.diagnostics.append(
+                error(
+                    "E0101",
+                    "unit field `trial` is defined twice",
+                    units.trials_span or units.span,
+                    help="`trials` adds the field `trial`; rename the column",
+                )
+            )
         facts.fields.append(ir.UnitField(name="trial", type={"type": "integer"}, origin="trial"))
         count *= max(units.trials, 0)
     facts.count = count
     return facts
 
 
-def _rows(units: ir.UnitsDecl, program: ir.Program, values: StaticValues,
-          facts: UnitFacts) -> tuple[list[dict[str, Any]] | None, dict[str, Schema]]:
+def _rows(
+    units: ir.UnitsDecl, program: ir.Program, values: StaticValues, facts: UnitFacts
+) -> tuple[list[dict[str, Any]] | None, dict[str, Schema]]:
     rows: list[dict[str, Any]] | None = None
     if units.source is not None and units.rows:
-        facts.diagnostics.append(error("E0208", "units take rows from a file or inline `rows`, not both",
-                                       units.rows[0].span, help="move the inline rows into the data file"))
+        facts.diagnostics.append(
+            error(
+                "E0208",
+                "units take rows from a file or inline `rows`, not both",
+                units.rows[0].span,
+                help="move the inline rows into the data file",
+            )
+        )
     if units.source is not None:
         base = os.path.dirname(os.path.abspath(program.file)) if program.file not in ("", "<stdin>") else os.getcwd()
         path = os.path.normpath(os.path.join(base, units.source.value))
@@ -91,32 +117,48 @@ def _rows(units: ir.UnitsDecl, program: ir.Program, values: StaticValues,
             facts.diagnostics.append(error(code, f"{where}{exc.message}", units.source.span, help=hint))
             return None, {}
         if not rows:
-            facts.diagnostics.append(error("E0202", f"{units.source.value} holds no rows", units.source.span,
-                                           help="a data file needs at least one row of units"))
+            facts.diagnostics.append(
+                error(
+                    "E0202",
+                    f"{units.source.value} holds no rows",
+                    units.source.span,
+                    help="a data file needs at least one row of units",
+                )
+            )
     elif units.rows:
         rows = []
         for row in units.rows:
             record: dict[str, Any] = {}
             for row_field in row.fields:
                 if row_field.name in record:
-                    facts.diagnostics.append(error("E0207", f"field `{row_field.name}` is given twice in this row",
-                                                   row_field.span))
-                record[row_field.name] = evaluate_static(row_field.value, values, facts.diagnostics,
-                                                         what="a row value")
+                    facts.diagnostics.append(
+                        error("E0207", f"field `{row_field.name}` is given twice in this row", row_field.span)
+                    )
+                record[row_field.name] = evaluate_static(row_field.value, values, facts.diagnostics, what="a row value")
             rows.append(record)
         first = set(rows[0])
-        for row, record in zip(units.rows[1:], rows[1:]):
+        for row, record in zip(units.rows[1:], rows[1:], strict=True):
             if set(record) != first:
                 missing = sorted(first - set(record))
                 extra = sorted(set(record) - first)
-                detail = (f"missing {', '.join(missing)}" if missing else "") + \
-                         ("; " if missing and extra else "") + (f"extra {', '.join(extra)}" if extra else "")
-                facts.diagnostics.append(error("E0207", f"this row's fields differ from the first row's: {detail}",
-                                               row.span, help="every row has the same fields"))
+                detail = (
+                    (f"missing {', '.join(missing)}" if missing else "")
+                    + ("; " if missing and extra else "")
+                    + (f"extra {', '.join(extra)}" if extra else "")
+                )
+                facts.diagnostics.append(
+                    error(
+                        "E0207",
+                        f"this row's fields differ from the first row's: {detail}",
+                        row.span,
+                        help="every row has the same fields",
+                    )
+                )
     if rows is None:
         if units.key is not None:
-            facts.diagnostics.append(error("E0204", "`key` needs rows to pick a column from",
-                                           units.key_span or units.span))
+            facts.diagnostics.append(
+                error("E0204", "`key` needs rows to pick a column from", units.key_span or units.span)
+            )
         return None, {}
     if units.limit is not None:
         rows = rows[: units.limit]
@@ -126,9 +168,14 @@ def _rows(units: ir.UnitsDecl, program: ir.Program, values: StaticValues,
     fields = {n: infer_schema(r.get(n) for r in rows) for n in names}
     if units.key is not None:
         if units.key not in fields:
-            facts.diagnostics.append(error("E0204", f"key column `{units.key}` is not a field of the rows",
-                                           units.key_span or units.span,
-                                           help=did_you_mean(units.key, fields) or f"fields: {', '.join(fields)}"))
+            facts.diagnostics.append(
+                error(
+                    "E0204",
+                    f"key column `{units.key}` is not a field of the rows",
+                    units.key_span or units.span,
+                    help=did_you_mean(units.key, fields) or f"fields: {', '.join(fields)}",
+                )
+            )
         else:
             seen: dict[Any, int] = {}
             for index, record in enumerate(rows, start=1):
@@ -136,9 +183,14 @@ def _rows(units: ir.UnitsDecl, program: ir.Program, values: StaticValues,
                 marker = repr(value)
                 if value is None or marker in seen:
                     what = "is empty" if value is None else f"repeats `{value}` (first in row {seen[marker]})"
-                    facts.diagnostics.append(error(
-                        "E0204", f"key `{units.key}` {what} in row {index}", units.key_span or units.span,
-                        help="unit ids are built from the key, so every row needs its own value"))
+                    facts.diagnostics.append(
+                        error(
+                            "E0204",
+                            f"key `{units.key}` {what} in row {index}",
+                            units.key_span or units.span,
+                            help="unit ids are built from the key, so every row needs its own value",
+                        )
+                    )
                     break
                 seen[marker] = index
     return rows, fields
@@ -151,8 +203,14 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
     if isinstance(result, range):
         result = list(result)
     if not isinstance(result, (list, tuple)):
-        facts.diagnostics.append(error("E0205", f"`vary {vary.name}` needs a list of values", vary.values.span,
-                                       help=f"write e.g. `vary {vary.name} in [1, 2, 3]`"))
+        facts.diagnostics.append(
+            error(
+                "E0205",
+                f"`vary {vary.name}` needs a list of values",
+                vary.values.span,
+                help=f"write e.g. `vary {vary.name} in [1, 2, 3]`",
+            )
+        )
         return None
     items = list(result)
     if not items:
@@ -161,12 +219,23 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
     seen: list[Any] = []
     for item in items:
         if not isinstance(item, (str, int, float, bool)) or (isinstance(item, float) and not math.isfinite(item)):
-            facts.diagnostics.append(error("E0205", f"`vary {vary.name}` values must be strings, numbers or "
-                                                    f"booleans, not {type(item).__name__}", vary.values.span))
+            facts.diagnostics.append(
+                error(
+                    "E0205",
+                    f"`vary {vary.name}` values must be strings, numbers or booleans, not {type(item).__name__}",
+                    vary.values.span,
+                )
+            )
             return None
         if item in seen:
-            facts.diagnostics.append(error("E0205", f"`vary {vary.name}` lists {item!r} twice", vary.values.span,
-                                           help="each value makes its own units; list it once"))
+            facts.diagnostics.append(
+                error(
+                    "E0205",
+                    f"`vary {vary.name}` lists {item!r} twice",
+                    vary.values.span,
+                    help="each value makes its own units; list it once",
+                )
+            )
             return None
         seen.append(item)
     return items

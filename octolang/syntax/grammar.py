@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 
 # Words the grammar reserves at the start of a top-level declaration: the parser's
 # error recovery resynchronises on them, and the editor grammars highlight them.
-TOP_LEVEL_KEYWORDS = ("pipeline", "seed", "budget", "const", "model", "type", "units", "step",
-                      "gate", "report")
+TOP_LEVEL_KEYWORDS = ("pipeline", "seed", "budget", "const", "model", "type", "units", "step", "gate", "report")
 
 
 def grammar_text() -> str:
@@ -35,9 +34,9 @@ def parser() -> Lark:
     options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True)
     text = grammar_text()
     try:
-        return Lark(text, cache=_cache_path(text + repr(sorted(options.items()))), **options)  # type: ignore[arg-type]
+        return Lark(text, cache=_cache_path(text + repr(sorted(options.items()))), **options)
     except OSError:  # unwritable cache folder: build the tables in memory
-        return Lark(text, **options)  # type: ignore[arg-type]
+        return Lark(text, **options)
 
 
 def _cache_path(text: str) -> str:

@@ -21,7 +21,7 @@ _BOOL_WORDS = {"true": True, "false": False, "True": True, "False": False}
 _NONE_WORDS = {"None", "null"}
 
 
-def lower_tree(tree: Tree, source: SourceFile) -> tuple[ir.Program, list[Diagnostic]]:
+def lower_tree(tree: Tree[Token], source: SourceFile) -> tuple[ir.Program, list[Diagnostic]]:
     lowering = _Lowering(source)
     program = lowering.lower(tree)
     assert isinstance(program, ir.Program)
@@ -29,8 +29,9 @@ def lower_tree(tree: Tree, source: SourceFile) -> tuple[ir.Program, list[Diagnos
 
 
 # Tokens the lowering methods receive; keywords and punctuation only give positions.
-_VALUE_TOKENS = frozenset({"NAME", "INT", "FLOAT", "MONEY", "RATE", "DURATION", "STRING", "LONG_STRING",
-                           "ADD_OP", "MUL_OP", "POW_OP"})
+_VALUE_TOKENS = frozenset(
+    {"NAME", "INT", "FLOAT", "MONEY", "RATE", "DURATION", "STRING", "LONG_STRING", "ADD_OP", "MUL_OP", "POW_OP"}
+)
 _RULES_WITH_ALL_TOKENS = frozenset({"comp_op", "price_kind"})
 
 
@@ -58,10 +59,10 @@ class _Lowering:
         self.file = source.path
         self.diagnostics: list[Diagnostic] = []
 
-    def lower(self, tree: Tree) -> Any:
+    def lower(self, tree: Tree[Token]) -> Any:
         return self._lower(tree)[0]
 
-    def _lower(self, tree: Tree) -> tuple[Any, Token | None, Token | None]:
+    def _lower(self, tree: Tree[Token]) -> tuple[Any, Token | None, Token | None]:
         first: Token | None = None
         last: Token | None = None
         children: list[Any] = []
@@ -77,6 +78,7 @@ class _Lowering:
             elif child is None:
                 children.append(None)
             else:
+                assert isinstance(child, Token)
                 if first is None:
                     first = child
                 last = child
@@ -94,13 +96,26 @@ class _Lowering:
     def _span(self, meta: _Meta) -> Span:
         if getattr(meta, "empty", True):
             return self.source.span(0, 0)
-        return Span(file=self.file, line=meta.line, col=meta.column, end_line=meta.end_line,
-                    end_col=meta.end_column, start=meta.start_pos, end=meta.end_pos)
+        return Span(
+            file=self.file,
+            line=meta.line,
+            col=meta.column,
+            end_line=meta.end_line,
+            end_col=meta.end_column,
+            start=meta.start_pos,
+            end=meta.end_pos,
+        )
 
     def _tok(self, token: Token) -> Span:
-        return Span(file=self.file, line=token.line or 1, col=token.column or 1,
-                    end_line=token.end_line or 1, end_col=token.end_column or 1,
-                    start=token.start_pos or 0, end=token.end_pos or 0)
+        return Span(
+            file=self.file,
+            line=token.line or 1,
+            col=token.column or 1,
+            end_line=token.end_line or 1,
+            end_col=token.end_column or 1,
+            start=token.start_pos or 0,
+            end=token.end_pos or 0,
+        )
 
     def _int(self, token: Token) -> int:
         return int(str(token).replace("_", ""))
@@ -111,9 +126,14 @@ class _Lowering:
         for kind, node in items:
             if kind == "pipeline":
                 if program.pipeline is not None:
-                    self.diagnostics.append(error(
-                        "E0110", "the pipeline is named twice", node.span,
-                        help="a file holds one pipeline; keep one `pipeline` line"))
+                    self.diagnostics.append(
+                        error(
+                            "E0110",
+                            "the pipeline is named twice",
+                            node.span,
+                            help="a file holds one pipeline; keep one `pipeline` line",
+                        )
+                    )
                 else:
                     program.pipeline = node
             elif kind == "seed":
@@ -127,16 +147,14 @@ class _Lowering:
     def _once(self, program: ir.Program, what: str, node: tuple[Any, Span]) -> None:
         value, span = node
         if getattr(program, what) is not None:
-            self.diagnostics.append(error("E0110", f"`{what}` is given twice", span,
-                                          help=f"keep one `{what}` line"))
+            self.diagnostics.append(error("E0110", f"`{what}` is given twice", span, help=f"keep one `{what}` line"))
             return
         setattr(program, what, value)
         if what == "budget":
             program.budget_span = span
 
     def pipeline_decl(self, meta: _Meta, name: Token, title: ir.Text | None) -> tuple[str, Any]:
-        return "pipeline", ir.PipelineDecl(span=self._span(meta), name=str(name),
-                                           title=title.value if title else None)
+        return "pipeline", ir.PipelineDecl(span=self._span(meta), name=str(name), title=title.value if title else None)
 
     def seed_decl(self, meta: _Meta, value: Token) -> tuple[str, Any]:
         return "seed", (self._int(value), self._span(meta))
@@ -145,26 +163,28 @@ class _Lowering:
         return "budget", (Decimal(str(money)[1:]), self._span(meta))
 
     def const_decl(self, meta: _Meta, name: Token, value: Any) -> tuple[str, Any]:
-        return "consts", ir.ConstDecl(span=self._span(meta), name=str(name), name_span=self._tok(name),
-                                      value=value)
+        return "consts", ir.ConstDecl(span=self._span(meta), name=str(name), name_span=self._tok(name), value=value)
 
     # ------------------------------------------------------------ models
-    def model_decl(self, meta: _Meta, name: Token, provider: Token, model_id: ir.Text,
-                   body: list[Any] | None) -> tuple[str, Any]:
+    def model_decl(
+        self, meta: _Meta, name: Token, provider: Token, model_id: ir.Text, body: list[Any] | None
+    ) -> tuple[str, Any]:
         settings: list[ir.ModelSetting] = []
         prices: dict[str, tuple[Decimal, Span]] = {}
         for item in body or []:
             if isinstance(item, ir.ModelSetting):
                 if any(s.name == item.name for s in settings):
-                    self.diagnostics.append(error("E0112", f"setting `{item.name}` is given twice",
-                                                  item.span, help="keep one of them"))
+                    self.diagnostics.append(
+                        error("E0112", f"setting `{item.name}` is given twice", item.span, help="keep one of them")
+                    )
                     continue
                 settings.append(item)
             else:
                 kind, value, span = item
                 if kind in prices:
-                    self.diagnostics.append(error("E0112", f"price `{kind}` is given twice", span,
-                                                  help="keep one of them"))
+                    self.diagnostics.append(
+                        error("E0112", f"price `{kind}` is given twice", span, help="keep one of them")
+                    )
                 prices[kind] = (value, span)
         price = None
         if prices:
@@ -179,9 +199,16 @@ class _Lowering:
                 cached=prices["cached"][0] if "cached" in prices else None,
             )
         return "models", ir.ModelDecl(
-            span=self._span(meta), name=str(name), name_span=self._tok(name),
-            provider=str(provider), provider_span=self._tok(provider),
-            model_id=model_id.value, model_id_span=model_id.span, settings=settings, price=price)
+            span=self._span(meta),
+            name=str(name),
+            name_span=self._tok(name),
+            provider=str(provider),
+            provider_span=self._tok(provider),
+            model_id=model_id.value,
+            model_id_span=model_id.span,
+            settings=settings,
+            price=price,
+        )
 
     def model_body(self, meta: _Meta, *items: Any) -> list[Any]:
         return list(items)
@@ -194,8 +221,7 @@ class _Lowering:
             raw, value_span = value.value, value.span
         else:  # a Text
             raw, value_span = value.value, value.span
-        return ir.ModelSetting(span=self._span(meta), name=str(name), value=raw,
-                               value_span=value_span, is_word=is_word)
+        return ir.ModelSetting(span=self._span(meta), name=str(name), value=raw, value_span=value_span, is_word=is_word)
 
     def word(self, meta: _Meta, token: Token) -> tuple[Any, Span]:
         text = str(token)
@@ -211,25 +237,25 @@ class _Lowering:
 
     # ------------------------------------------------------------ types
     def type_decl(self, meta: _Meta, name: Token, record: ir.RecordType) -> tuple[str, Any]:
-        return "types", ir.TypeDecl(span=self._span(meta), name=str(name), name_span=self._tok(name),
-                                    record=record)
+        return "types", ir.TypeDecl(span=self._span(meta), name=str(name), name_span=self._tok(name), record=record)
 
     def record_type(self, meta: _Meta, *fields: ir.RecordField) -> ir.RecordType:
         return ir.RecordType(span=self._span(meta), fields=list(fields))
 
     def field(self, meta: _Meta, name: Token, type_: Any, description: ir.Text | None) -> ir.RecordField:
-        return ir.RecordField(span=self._span(meta), name=str(name), type=type_,
-                              description=description.value if description else None)
+        return ir.RecordField(
+            span=self._span(meta), name=str(name), type=type_, description=description.value if description else None
+        )
 
     def named_type(self, meta: _Meta, name: Token, bounds: Any) -> ir.NamedType:
         low, high = bounds if bounds is not None else (None, None)
-        return ir.NamedType(span=self._span(meta), name=str(name), low=low, high=high,
-                            has_range=bounds is not None)
+        return ir.NamedType(span=self._span(meta), name=str(name), low=low, high=high, has_range=bounds is not None)
 
     def list_type(self, meta: _Meta, item: Any, bounds: Any) -> ir.ListType:
         low, high = bounds if bounds is not None else (None, None)
-        return ir.ListType(span=self._span(meta), item=item, min_items=low, max_items=high,
-                           has_range=bounds is not None)
+        return ir.ListType(
+            span=self._span(meta), item=item, min_items=low, max_items=high, has_range=bounds is not None
+        )
 
     def literal_type(self, meta: _Meta, value: Any) -> ir.LiteralType:
         raw = value.value if isinstance(value, ir.Text) else value
@@ -261,8 +287,14 @@ class _Lowering:
         for kind, value in items:
             span = value[1] if isinstance(value, tuple) else getattr(value, "span", units.span)
             if kind in ("source", "key", "trials", "limit") and kind in seen:
-                self.diagnostics.append(error("E0112", f"`{_UNIT_WORDS[kind]}` is given twice in `units {name}`",
-                                              span, help="keep one of them"))
+                self.diagnostics.append(
+                    error(
+                        "E0112",
+                        f"`{_UNIT_WORDS[kind]}` is given twice in `units {name}`",
+                        span,
+                        help="keep one of them",
+                    )
+                )
                 continue
             seen[kind] = span
             if kind == "source":
@@ -298,8 +330,7 @@ class _Lowering:
         return ir.RowField(span=self._span(meta), name=str(name), value=value)
 
     def unit_vary(self, meta: _Meta, name: Token, values: Any) -> tuple[str, Any]:
-        return "vary", ir.Vary(span=self._span(meta), name=str(name), name_span=self._tok(name),
-                               values=values)
+        return "vary", ir.Vary(span=self._span(meta), name=str(name), name_span=self._tok(name), values=values)
 
     def unit_trials(self, meta: _Meta, count: Token) -> tuple[str, Any]:
         return "trials", (self._int(count), self._span(meta))
@@ -309,21 +340,32 @@ class _Lowering:
 
     # ------------------------------------------------------------ steps
     def llm_step(self, meta: _Meta, name: Token, model: Token, body: list[Any]) -> tuple[str, Any]:
-        step = ir.StepDecl(span=self._span(meta), name=str(name), name_span=self._tok(name), kind="llm",
-                           model=str(model), model_span=self._tok(model))
+        step = ir.StepDecl(
+            span=self._span(meta),
+            name=str(name),
+            name_span=self._tok(name),
+            kind="llm",
+            model=str(model),
+            model_span=self._tok(model),
+        )
         return "steps", self._fill_step(step, body)
 
     def compute_step(self, meta: _Meta, name: Token, body: list[Any]) -> tuple[str, Any]:
-        step = ir.StepDecl(span=self._span(meta), name=str(name), name_span=self._tok(name),
-                           kind="compute")
+        step = ir.StepDecl(span=self._span(meta), name=str(name), name_span=self._tok(name), kind="compute")
         return "steps", self._fill_step(step, body)
 
     def _fill_step(self, step: ir.StepDecl, body: list[Any]) -> ir.StepDecl:
         seen: set[str] = set()
         for key, value, span in body:
             if key in seen and key != "validate_rules":
-                self.diagnostics.append(error("E0112", f"`{_STEP_WORDS[key]}` is given twice in step `{step.name}`",
-                                              span, help="keep one of them"))
+                self.diagnostics.append(
+                    error(
+                        "E0112",
+                        f"`{_STEP_WORDS[key]}` is given twice in step `{step.name}`",
+                        span,
+                        help="keep one of them",
+                    )
+                )
                 continue
             seen.add(key)
             if key == "validate_rules":
@@ -368,8 +410,13 @@ class _Lowering:
         return "gates", ir.GateDecl(span=self._span(meta), condition=condition, **action)
 
     def gate_retry(self, meta: _Meta, target: Token, limit: int | None, feedback: Any) -> dict[str, Any]:
-        return {"action": "retry", "target": str(target), "target_span": self._tok(target),
-                "max_retries": limit if limit is not None else 1, "feedback": feedback}
+        return {
+            "action": "retry",
+            "target": str(target),
+            "target_span": self._tok(target),
+            "max_retries": limit if limit is not None else 1,
+            "feedback": feedback,
+        }
 
     def gate_max(self, meta: _Meta, count: Token) -> int:
         return self._int(count)
@@ -385,13 +432,15 @@ class _Lowering:
         for kind, value, span in items:
             if kind == "group":
                 if report.group_by:
-                    self.diagnostics.append(error("E0112", "`group by` is given twice", span,
-                                                  help="list every key in one `group by a, b`"))
+                    self.diagnostics.append(
+                        error("E0112", "`group by` is given twice", span, help="list every key in one `group by a, b`")
+                    )
                 report.group_by = value
             elif kind == "where":
                 if report.where is not None:
-                    self.diagnostics.append(error("E0112", "`where` is given twice", span,
-                                                  help="combine the conditions with `and`"))
+                    self.diagnostics.append(
+                        error("E0112", "`where` is given twice", span, help="combine the conditions with `and`")
+                    )
                 report.where = value
             else:
                 report.metrics.append(value)
@@ -404,8 +453,11 @@ class _Lowering:
         return "where", condition, self._span(meta)
 
     def report_metric(self, meta: _Meta, name: Token, expr: Any) -> tuple[str, Any, Span]:
-        return "metric", ir.Metric(span=self._span(meta), name=str(name), name_span=self._tok(name),
-                                   expr=expr), self._span(meta)
+        return (
+            "metric",
+            ir.Metric(span=self._span(meta), name=str(name), name_span=self._tok(name), expr=expr),
+            self._span(meta),
+        )
 
     # ------------------------------------------------------------ expressions
     def name(self, meta: _Meta, token: Token) -> Any:
@@ -426,12 +478,12 @@ class _Lowering:
     def string(self, meta: _Meta, token: Token) -> ir.Text:
         value, anchors, problems = decode_string(str(token), token.start_pos or 0)
         for offset, message in problems:
-            self.diagnostics.append(error("E0005", message, self.source.span(offset, offset + 2),
-                                          help='write `\\\\` for a backslash'))
+            self.diagnostics.append(
+                error("E0005", message, self.source.span(offset, offset + 2), help="write `\\\\` for a backslash")
+            )
         raw = str(token)
         skipped = raw[: anchors[0][1] - (token.start_pos or 0)].count("\n")
-        return ir.Text(span=self._tok(token), value=value, anchors=anchors,
-                       first_line=(token.line or 1) + skipped)
+        return ir.Text(span=self._tok(token), value=value, anchors=anchors, first_line=(token.line or 1) + skipped)
 
     def str_lit(self, meta: _Meta, token: Token) -> ir.Constant:
         text = self.string(meta, token)
@@ -443,8 +495,7 @@ class _Lowering:
         return node
 
     def attribute(self, meta: _Meta, value: Any, attr: Token) -> ir.Attribute:
-        return ir.Attribute(span=self._span(meta), value=self._expr(value), attr=str(attr),
-                            attr_span=self._tok(attr))
+        return ir.Attribute(span=self._span(meta), value=self._expr(value), attr=str(attr), attr_span=self._tok(attr))
 
     def call(self, meta: _Meta, func: Any, arguments: Any) -> ir.Call:
         args: list[Any] = []
@@ -457,9 +508,14 @@ class _Lowering:
                     keywords.append(arg)
                 else:
                     if keywords:
-                        self.diagnostics.append(error(
-                            "E0001", "a positional argument follows a keyword argument",
-                            arg.span, help="put positional arguments first"))
+                        self.diagnostics.append(
+                            error(
+                                "E0001",
+                                "a positional argument follows a keyword argument",
+                                arg.span,
+                                help="put positional arguments first",
+                            )
+                        )
                     args.append(arg)
         return ir.Call(span=self._span(meta), func=self._expr(func), args=args, keywords=keywords)
 
@@ -500,8 +556,7 @@ class _Lowering:
         return condition
 
     def if_expr(self, meta: _Meta, body: Any, test: Any, orelse: Any) -> ir.IfExp:
-        return ir.IfExp(span=self._span(meta), test=self._expr(test), body=self._expr(body),
-                        orelse=self._expr(orelse))
+        return ir.IfExp(span=self._span(meta), test=self._expr(test), body=self._expr(body), orelse=self._expr(orelse))
 
     def or_expr(self, meta: _Meta, *values: Any) -> ir.BoolOp:
         return ir.BoolOp(span=self._span(meta), op="or", values=[self._expr(v) for v in values])
@@ -521,13 +576,23 @@ class _Lowering:
         return " ".join(str(t) for t in tokens)
 
     def binary(self, meta: _Meta, left: Any, op: Token, right: Any) -> ir.Binary:
-        return ir.Binary(span=self._span(meta), op=str(op), left=self._expr(left),  # type: ignore[arg-type]
-                         right=self._expr(right))
+        return ir.Binary(
+            span=self._span(meta),
+            op=str(op),
+            left=self._expr(left),
+            right=self._expr(right),
+        )
 
     def unary(self, meta: _Meta, op: Token, operand: Any) -> ir.Unary:
-        return ir.Unary(span=self._span(meta), op=str(op), operand=self._expr(operand))  # type: ignore[arg-type]
+        return ir.Unary(span=self._span(meta), op=str(op), operand=self._expr(operand))
 
 
 _UNIT_WORDS = {"source": "from", "key": "key", "trials": "trials", "limit": "limit"}
-_STEP_WORDS = {"system": "system", "prompt": "prompt", "output": "output", "retries": "retries",
-               "code": "code", "timeout_seconds": "timeout"}
+_STEP_WORDS = {
+    "system": "system",
+    "prompt": "prompt",
+    "output": "output",
+    "retries": "retries",
+    "code": "code",
+    "timeout_seconds": "timeout",
+}

@@ -15,29 +15,70 @@ from octolang.source import SourceFile
 from octolang.syntax.grammar import TOP_LEVEL_KEYWORDS, parser
 
 if TYPE_CHECKING:
-    from lark import Tree
+    from lark import Token, Tree
     from lark.exceptions import UnexpectedInput
 
     from octolang.ir import Program
 
 MAX_SYNTAX_ERRORS = 8
-_DECL_START = re.compile(r"^(?:%s)\b" % "|".join(TOP_LEVEL_KEYWORDS), re.MULTILINE)
+_DECL_START = re.compile(r"^(?:" + "|".join(TOP_LEVEL_KEYWORDS) + r")\b", re.MULTILINE)
 
 # How the grammar's terminals read to a user.
 _TERMINAL_WORDS = {
-    "NAME": "a name", "STRING": "a string", "LONG_STRING": "a string", "INT": "an integer",
-    "FLOAT": "a number", "MONEY": "an amount such as `$20`",
-    "RATE": "a price per million tokens such as `$0.15/M`", "DURATION": "a duration such as `5s`",
-    "ADD_OP": "`+` or `-`", "MUL_OP": "an operator", "POW_OP": "`**`",
-    "LBRACE": "`{`", "RBRACE": "`}`", "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`",
-    "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "DOT": "`.`", "VBAR": "`|`", "QMARK": "`?`",
-    "LESSTHAN": "`<`", "MORETHAN": "`>`", "$END": "end of file",
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": "a string",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "MONEY": "an amount such as `$20`",
+    "RATE": "a price per million tokens such as `$0.15/M`",
+    "DURATION": "a duration such as `5s`",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "an operator",
+    "POW_OP": "`**`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "COMMA": "`,`",
+    "COLON": "`:`",
+    "EQUAL": "`=`",
+    "DOT": "`.`",
+    "VBAR": "`|`",
+    "QMARK": "`?`",
+    "LESSTHAN": "`<`",
+    "MORETHAN": "`>`",
+    "$END": "end of file",
 }
-_OPERATOR_TERMINALS = {"ADD_OP", "MUL_OP", "POW_OP", "LESSTHAN", "MORETHAN", "__ANON_0",
-                       "__ANON_1", "__ANON_2", "__ANON_3", "__ANON_4", "DOT", "LSQB", "LPAR"}
+_LITERAL_KINDS = {
+    "STRING": "string",
+    "LONG_STRING": "string",
+    "INT": "number",
+    "FLOAT": "number",
+    "MONEY": "amount",
+    "RATE": "price",
+    "DURATION": "duration",
+}
+_OPERATOR_TERMINALS = {
+    "ADD_OP",
+    "MUL_OP",
+    "POW_OP",
+    "LESSTHAN",
+    "MORETHAN",
+    "__ANON_0",
+    "__ANON_1",
+    "__ANON_2",
+    "__ANON_3",
+    "__ANON_4",
+    "DOT",
+    "LSQB",
+    "LPAR",
+}
 
 
-def parse_source(source: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
+def parse_source(source: SourceFile) -> tuple[Tree[Token] | None, list[Diagnostic]]:
     """Parse a file. On syntax errors the tree is None and every error found is returned."""
     from lark.exceptions import UnexpectedInput
 
@@ -103,37 +144,67 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     offset = _error_offset(exc, text)
     if isinstance(exc, UnexpectedCharacters):
         char = text[offset] if offset < len(text) else ""
+        opening = next((o for o in (offset - 2, offset) if o >= 0 and text.startswith('"""', o)), None)
+        if opening is not None:  # the lexer read `""` as an empty string and stopped at the third quote
+            return error(
+                "E0003",
+                "unterminated string",
+                source.span(opening, opening + 3),
+                label='this `"""` is never closed',
+                help='close the text with `"""`',
+            )
         if char == '"':
             end = text.find("\n", offset)
-            return error("E0003", "unterminated string", source.span(offset, end if end != -1 else len(text)),
-                         label="this string is not closed on its line",
-                         help='close it with `"` on the same line, or use `"""` for text over several lines')
+            return error(
+                "E0003",
+                "unterminated string",
+                source.span(offset, end if end != -1 else len(text)),
+                label="this string is not closed on its line",
+                help='close it with `"` on the same line, or use `"""` for text over several lines',
+            )
         if char == "'":
-            return error("E0002", "strings use double quotes", source.span(offset, offset + 1),
-                         label="single quote", help='write "text" (or """text""" for several lines)')
+            return error(
+                "E0002",
+                "strings use double quotes",
+                source.span(offset, offset + 1),
+                label="single quote",
+                help='write "text" (or """text""" for several lines)',
+            )
         expected = _describe_expected(exc.allowed or set())
-        return error("E0002", f"unexpected character `{char}`", source.span(offset, offset + 1),
-                     label=f"expected {expected}" if expected else "not part of the language here",
-                     help=_hint_for(text, offset, char, exc.allowed or set()))
+        return error(
+            "E0002",
+            f"unexpected character `{char}`",
+            source.span(offset, offset + 1),
+            label=f"expected {expected}" if expected else "not part of the language here",
+            help=_hint_for(text, offset, char, exc.allowed or set()),
+        )
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         expected = _describe_expected(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set())
         end = len(text.rstrip())
-        return error("E0004", "unexpected end of file", source.span(end, end),
-                     label=f"expected {expected}" if expected else "",
-                     help="a block opened with `{` may be missing its `}`")
+        return error(
+            "E0004",
+            "unexpected end of file",
+            source.span(end, end),
+            label=f"expected {expected}" if expected else "",
+            help="a block opened with `{` may be missing its `}`" if text.count("{") > text.count("}") else "",
+        )
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     expected = _describe_expected(exc.accepts or exc.expected or set())
     shown = str(token).split("\n", 1)[0]
     if len(shown) > 24:
         shown = shown[:21] + "..."
-    what = _TERMINAL_WORDS.get(token.type, f"`{shown}`")
-    if token.type in ("NAME",):
-        what = f"`{shown}`"
+    # The token as written, with its kind for literals: "unexpected string `"b"`", not "unexpected a string".
+    kind = _LITERAL_KINDS.get(token.type)
+    what = f"{kind} `{shown}`" if kind else f"`{shown}`"
     end = token.end_pos if token.end_pos is not None else offset + len(str(token))
-    return error("E0001", f"unexpected {what}", source.span(offset, end),
-                 label=f"expected {expected}" if expected else "",
-                 help=_hint_for(text, offset, str(token), exc.accepts or exc.expected or set()))
+    return error(
+        "E0001",
+        f"unexpected {what}",
+        source.span(offset, end),
+        label=f"expected {expected}" if expected else "",
+        help=_hint_for(text, offset, str(token), exc.accepts or exc.expected or set()),
+    )
 
 
 def _describe_expected(terminals: set[str] | frozenset[str]) -> str:
@@ -182,8 +253,8 @@ def _hint_for(text: str, offset: int, token: str, expected: set[str] | frozenset
     if token == ":" and "EQUAL" in expected:
         return "settings are written `name = value`"
     if token == "=" and "COLON" in expected:
-        return "fields and rules use `:`, as in `name: string` or `len(text) < 200 : \"message\"`"
-    if token == "==" or token == "=" and before.startswith("gate"):
+        return 'fields and rules use `:`, as in `name: string` or `len(text) < 200 : "message"`'
+    if token == "=" and before.startswith("gate"):
         return "compare with `==`"
     if before.endswith("llm") and token == "{":
         return "name the model to call: `step x = llm writer { ... }` with `model writer = ...` declared"

@@ -1,0 +1,377 @@
+"""`octoc run`, `status`, `report`, `runs`, `inspect`: the commands that work on runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+
+from octolang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, main
+
+
+def _compile_or_exit(path: str) -> Any:
+    from octolang.compiler import compile_source, read_source
+    from octolang.diagnostics import Diagnostic, render_all
+
+    source = read_source(path)
+    if isinstance(source, Diagnostic):
+        click.echo(render_all([source], {}), err=True)
+        sys.exit(EXIT_ERRORS)
+    compilation = compile_source(source)
+    errors = [d for d in compilation.diagnostics if d.is_error]
+    if errors or compilation.program is None:
+        click.echo(render_all(errors, {path: source}), err=True)
+        click.echo(f"{path}: {len(errors)} error(s); fix them with `octoc check {path}` before running", err=True)
+        sys.exit(EXIT_ERRORS)
+    return compilation.program
+
+
+def _budget(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.lstrip("$"))
+    except InvalidOperation:
+        raise click.BadParameter(f"`{value}` is not an amount; write e.g. 20 or $20") from None
+    if amount < 0:
+        raise click.BadParameter("the budget cannot be negative")
+    return amount
+
+
+def _runs_root(path: str, run_dir: str | None) -> str:
+    from octolang.runtime.runs import default_runs_root
+
+    return os.path.abspath(run_dir) if run_dir else default_runs_root(path)
+
+
+_run_dir = click.option(
+    "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
+)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--fresh", is_flag=True, help="Start a new run instead of resuming the latest one.")
+@click.option("--once", is_flag=True, help="Do one tick and exit (for cron-style use).")
+@click.option("--provider", type=click.Choice(["mock"]), help="Answer every llm step with this provider.")
+@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
+@click.option("--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for compute steps.")
+@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option("--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final status and reports as JSON.")
+@_run_dir
+def run(
+    file: str,
+    fresh: bool,
+    once: bool,
+    provider: str | None,
+    mock_invalid_rate: float | None,
+    max_units: int | None,
+    workers: int | None,
+    budget: str | None,
+    poll_interval: float | None,
+    as_json: bool,
+    run_dir: str | None,
+) -> None:
+    """Run FILE to completion (or one tick), resuming its latest run."""
+    from octolang.runtime.runner import RunOptions
+    from octolang.runtime.session import RunRefused, open_session
+    from octolang.runtime.store import StoreError
+
+    program = _compile_or_exit(file)
+    options = RunOptions(
+        workers=workers or min(2, os.cpu_count() or 1),
+        provider=provider,
+        invalid_rate=mock_invalid_rate,
+        budget=_budget(budget),
+        max_units=max_units,
+    )
+    try:
+        session = open_session(program, file, runs_root=_runs_root(file, run_dir), fresh=fresh, options=options)
+    except (RunRefused, StoreError) as exc:
+        click.echo(f"octoc run: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    live = sys.stderr.isatty() and not as_json
+    def say(text: str) -> None:
+        if not as_json:
+            click.echo(text, err=True)
+
+    say(
+        f"{'resuming' if session.resumed else 'started'} run {session.info.id} "
+        f"(seed {session.info.meta['seed']}) in {session.info.folder}"
+    )
+    interval = (
+        poll_interval if poll_interval is not None else (0.05 if provider == "mock" or _all_mock(program) else 30.0)
+    )
+    try:
+        result = _drive_with_progress(session, program, once=once, interval=interval, live=live)
+    except StoreError as exc:
+        click.echo(f"octoc run: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; the run is saved. Resume with `octoc run {file}`.", err=True)
+        sys.exit(130)
+    finally:
+        session.close()
+    _finish(program, file, session.info, result, as_json=as_json, once=once)
+
+
+def _all_mock(program: Any) -> bool:
+    return all(
+        (program.model(s.model or "") or program.models[0]).provider == "mock" for s in program.steps if s.kind == "llm"
+    )
+
+
+def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: float, live: bool) -> Any:
+    from octolang.progress import status_table
+    from octolang.runtime.session import drive
+    from octolang.runtime.status import run_status
+
+    if not live:
+        return drive(session, once=once, poll_interval=interval)
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    with Live(console=console, refresh_per_second=4, transient=False) as display:
+
+        def on_tick(_: Any) -> None:
+            display.update(status_table(run_status(program, session.store), f"run {session.info.id}"))
+
+        return drive(session, once=once, poll_interval=interval, on_tick=on_tick)
+
+
+def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, once: bool) -> None:
+    from octolang.progress import status_text
+    from octolang.runtime.status import run_status
+    from octolang.runtime.store import RunStore
+
+    store = RunStore(info.state_path)
+    try:
+        status = run_status(program, store)
+        reports = _reports(program, store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "run": info.id,
+                    "status": status.to_json(),
+                    "budget_stop": result.budget_stop,
+                    "reports": json.loads(reports[0]),
+                },
+                indent=2,
+            )
+        )
+    else:
+        if not sys.stderr.isatty():
+            click.echo(status_text(status, f"run {info.id}"), err=True)
+        if result.budget_stop:
+            click.echo(f"stopped: {result.budget_stop}", err=True)
+        if status.pending and not once and not result.budget_stop:
+            click.echo(f"{status.pending} units could not advance; see `octoc status {file}`", err=True)
+        if status.pending == 0:
+            click.echo(reports[1])
+    sys.exit(EXIT_OK if status.pending == 0 or once or result.budget_stop else EXIT_ERRORS)
+
+
+def _reports(program: Any, store: Any) -> tuple[str, str, str]:
+    from octolang.runtime.reports import (
+        UnitOutcome,
+        compile_reports,
+        compute_reports,
+        reports_csv,
+        reports_json,
+        reports_table,
+    )
+    from octolang.runtime.status import unit_outcomes
+
+    outcomes = [
+        UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
+        for uid, fields, state, outputs, reason in unit_outcomes(store)
+    ]
+    compiled = compile_reports(program, program.file)
+    result = compute_reports(program, compiled, outcomes)
+    return reports_json(result), reports_table(result), reports_csv(result)
+
+
+def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[Any, Any, Any]:
+    from octolang.runtime.runs import list_runs
+    from octolang.runtime.store import RunStore, StoreError
+
+    program = _compile_or_exit(file)
+    runs = list_runs(_runs_root(file, run_dir), file)
+    if run_id is not None:
+        runs = [r for r in runs if r.id == run_id]
+    if not runs:
+        which = f"run `{run_id}`" if run_id else "no run"
+        click.echo(f"{which} of {file} found; start one with `octoc run {file}`", err=True)
+        sys.exit(EXIT_ERRORS)
+    try:
+        return program, runs[-1], RunStore(runs[-1].state_path)
+    except StoreError as exc:
+        click.echo(f"octoc: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+
+
+_run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@_run_option
+@_run_dir
+def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: str | None) -> None:
+    """Print the reports of FILE's latest run (or --run ID)."""
+    if as_json and as_csv:
+        click.echo("choose one of --json and --csv", err=True)
+        sys.exit(EXIT_USAGE)
+    program, _, store = _open_existing(file, run_dir, run_id)
+    try:
+        text_json, table, csv_text = _reports(program, store)
+    finally:
+        store.close()
+    click.echo(text_json if as_json else csv_text if as_csv else table, nl=not as_csv)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_run_option
+@_run_dir
+def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) -> None:
+    """Show how far FILE's latest run (or --run ID) has come."""
+    from octolang.progress import status_text
+    from octolang.runtime.status import run_status
+
+    program, info, store = _open_existing(file, run_dir, run_id)
+    try:
+        current = run_status(program, store)
+        failures = store.query(
+            "SELECT id, failed_step, reason FROM units WHERE status = 'failed' ORDER BY ordinal LIMIT 10"
+        )
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"run": info.id, **current.to_json()}, indent=2))
+        return
+    click.echo(status_text(current, f"run {info.id} of {file}"))
+    for uid, step, reason in failures:
+        click.echo(f"  failed {uid} at {step or '?'}: {reason}")
+    if current.failed > len(failures):
+        click.echo(f"  ... and {current.failed - len(failures)} more; `octoc inspect {file} UNIT` tells one story")
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@_run_dir
+def runs(file: str | None, run_dir: str | None) -> None:
+    """List the runs of FILE (or of every pipeline in the runs folder)."""
+    from octolang.runtime.runs import list_runs
+    from octolang.runtime.store import RunStore
+
+    root = _runs_root(file or "pipeline.octo", run_dir)
+    found = list_runs(root, file)
+    if not found:
+        click.echo(f"no runs under {root}")
+        return
+    click.echo(f"{'run':<40} {'started (UTC)':<20} {'state':<8} {'done':>7} {'failed':>7} {'spend':>10}  file")
+    import time
+
+    for info in found:
+        store = RunStore(info.state_path)
+        try:
+            counts = dict(store.query("SELECT status, COUNT(*) FROM units GROUP BY status"))
+            spend = sum(
+                (Decimal(c) for (c,) in store.query("SELECT cost FROM attempts WHERE cost IS NOT NULL")), Decimal(0)
+            )
+            last = store.query("SELECT MAX(finished_at) FROM attempts")[0][0]
+        finally:
+            store.close()
+        state = "running" if counts.get("pending") else "finished"
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.meta.get("created_at", 0)))
+        del last
+        click.echo(
+            f"{info.id:<40} {started:<20} {state:<8} {counts.get('done', 0):>7,} "
+            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10}  {info.meta.get('file')}"
+        )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("unit")
+@click.option("--step", help="Only this step's attempts.")
+@_run_option
+@_run_dir
+def inspect(file: str, unit: str, step: str | None, run_id: str | None, run_dir: str | None) -> None:
+    """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict."""
+    _, _, store = _open_existing(file, run_dir, run_id)
+    try:
+        rows = store.query(
+            "SELECT id, fields, status, reason FROM units WHERE id = ? OR CAST(ordinal AS TEXT) = ?", (unit, unit)
+        )
+        if not rows:
+            near = [
+                r[0]
+                for r in store.query("SELECT id FROM units WHERE id LIKE ? ORDER BY ordinal LIMIT 5", (f"%{unit}%",))
+            ]
+            click.echo(f"no unit `{unit}` in this run" + (f"; similar: {', '.join(near)}" if near else ""), err=True)
+            sys.exit(EXIT_ERRORS)
+        uid, fields, state, reason = rows[0]
+        click.echo(f"unit {uid}: {state}" + (f" ({reason})" if reason else ""))
+        click.echo(f"  fields: {fields}")
+        for name, output in store.query("SELECT step, output FROM results WHERE unit_id = ?", (uid,)):
+            if step is None or step == name:
+                click.echo(f"  {name} -> {output}")
+        query = (
+            "SELECT step, attempt, status, request, response, output, problems, feedback, cost "
+            "FROM attempts WHERE unit_id = ?" + (" AND step = ?" if step else "") + " ORDER BY created_at, attempt"
+        )
+        for name, attempt, a_status, request, response, output, problems, feedback, cost in store.query(
+            query, (uid, step) if step else (uid,)
+        ):
+            body = json.loads(request)
+            click.echo(f"\n--- {name}, attempt {attempt}: {a_status}" + (f", ${cost}" if cost else ""))
+            if feedback:
+                click.echo(f"feedback given: {feedback}")
+            if body.get("system"):
+                click.echo(f"[system]\n{body['system']}")
+            click.echo(f"[prompt]\n{body.get('prompt', '')}")
+            if response:
+                click.echo(f"[raw response]\n{response}")
+            if output:
+                click.echo(f"[parsed output]\n{output}")
+            if problems:
+                details = json.loads(problems)
+                click.echo("[why it failed]\n" + "\n".join(details.get("problems", []) or [details.get("error", "")]))
+    finally:
+        store.close()
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def tick(ctx: click.Context, file: str) -> None:
+    """Do one tick of FILE's latest run (same as `run --once`)."""
+    ctx.invoke(
+        run,
+        file=file,
+        once=True,
+        fresh=False,
+        provider=None,
+        mock_invalid_rate=None,
+        max_units=None,
+        workers=None,
+        budget=None,
+        poll_interval=None,
+        as_json=False,
+        run_dir=None,
+    )

@@ -1,0 +1,124 @@
+"""Running `compute` steps: code compiled once per step, run per unit in the sandbox,
+on both cores when there are enough units. Each unit's `rng` is its own stream, so the
+results do not depend on how units are split between processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from octolang import ir
+
+# Below this many units a step runs in-process: starting workers costs more than it saves.
+PARALLEL_THRESHOLD = 2000
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ComputeJob:
+    unit_id: str
+    context: dict[str, Any]  # unit fields under "unit", upstream outputs by step name
+    rng_state: bytes | None
+
+
+@dataclass(frozen=True)
+class ComputeOutcome:
+    unit_id: str
+    output: dict[str, Any] | None
+    error: str | None
+    rng_state: bytes | None
+
+
+class CompiledStep:
+    def __init__(self, step: ir.StepDecl, program: ir.Program, filename: str) -> None:
+        from octolang.runtime.llm_output import compile_rules, validate_schema
+        from octolang.sandbox import compile_code
+
+        assert step.code is not None
+        self.step = step
+        self.filename = filename
+        self.seed = program.seed or 0
+        self.params = ["unit", "rng", *step.depends_on, *(c.name for c in program.consts)]
+        self.consts = {c.name: c.resolved for c in program.consts}
+        self.code = compile_code(
+            step.code.value, filename=filename, first_line=step.code.first_line, params=self.params, name=step.name
+        )
+        self.timeout = step.timeout_seconds or DEFAULT_TIMEOUT
+        self.schema = step.output_schema or {}
+        self.rules = compile_rules(step, filename)
+        self._validate = validate_schema
+
+    def run(self, job: ComputeJob) -> ComputeOutcome:
+        from octolang.sandbox import Record, SandboxTimeout, UnitRandom, describe_exception, run_with_timeout
+
+        rng = (
+            UnitRandom.from_state(job.rng_state)
+            if job.rng_state is not None
+            else UnitRandom.for_unit(self.seed, job.unit_id)
+        )
+        kwargs: dict[str, Any] = {"unit": Record(job.context["unit"]), "rng": rng, **self.consts}
+        for name in self.step.depends_on:
+            kwargs[name] = Record(job.context[name])
+        try:
+            value = run_with_timeout(self.code, kwargs, self.timeout)
+        except SandboxTimeout:
+            return ComputeOutcome(
+                job.unit_id,
+                None,
+                f"step `{self.step.name}` ran longer than {self.timeout:g} s (set `timeout` on the step to allow more)",
+                None,
+            )
+        except Exception as exc:
+            message, line = describe_exception(exc, self.filename)
+            where = f"{self.filename}:{line}: " if line else ""
+            return ComputeOutcome(job.unit_id, None, f"{where}{message}", None)
+        if not isinstance(value, dict):
+            return ComputeOutcome(
+                job.unit_id,
+                None,
+                f"step `{self.step.name}` returned {type(value).__name__}, not a dict of its output fields",
+                None,
+            )
+        try:
+            output = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            return ComputeOutcome(
+                job.unit_id, None, f"step `{self.step.name}` returned a value that is not JSON data: {exc}", None
+            )
+        problems = self._validate(output, self.schema)
+        if not problems:
+            context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on}, **self.consts}
+            problems = self.rules.failures(output, context)
+        if problems:
+            return ComputeOutcome(
+                job.unit_id, None, f"step `{self.step.name}` returned an invalid output: " + "; ".join(problems), None
+            )
+        return ComputeOutcome(job.unit_id, output, None, rng.state())
+
+
+_WORKER_STEP: CompiledStep | None = None
+
+
+def _init_worker(step: CompiledStep) -> None:
+    global _WORKER_STEP
+    _WORKER_STEP = step
+
+
+def _run_chunk(jobs: list[ComputeJob]) -> list[ComputeOutcome]:
+    assert _WORKER_STEP is not None
+    return [_WORKER_STEP.run(job) for job in jobs]
+
+
+def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
+    """Outcomes in the order of `jobs`, whatever the number of workers."""
+    if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
+        return [step.run(job) for job in jobs]
+    size = max(200, len(jobs) // (workers * 8))
+    chunks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_init_worker, initargs=(step,)) as pool:
+        results = pool.map(_run_chunk, chunks)
+    return [outcome for chunk in results for outcome in chunk]

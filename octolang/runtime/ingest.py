@@ -1,0 +1,97 @@
+"""Taking a finished chunk's results into the run state, one transaction per chunk:
+each answer parsed and validated, matched to its unit by custom id, paid usage kept
+whatever the verdict."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from octolang import ir
+from octolang.providers.base import Result
+from octolang.runtime.snapshot import Snapshot
+from octolang.runtime.store import now
+
+if TYPE_CHECKING:
+    from octolang.runtime.runner import Runner
+
+_RULES: dict[int, Any] = {}
+
+
+def ingest_chunk(
+    runner: Runner, snap: Snapshot, step: ir.StepDecl, chunk_id: str, results: list[Result], *, failed: bool
+) -> None:
+    from octolang.runtime.llm_output import check_answer, compile_rules
+    from octolang.runtime.runner import crash_point
+
+    rules = _RULES.get(id(step))
+    if rules is None:
+        rules = _RULES[id(step)] = compile_rules(step, runner.filename)
+    model = runner.model_for(step)
+    by_id = {r.custom_id: r for r in results}
+    attempts = runner.store.query("SELECT unit_id, attempt, custom_id FROM attempts WHERE chunk = ?", (chunk_id,))
+    finished = now()
+    with runner.store.transaction() as db:
+        for uid, attempt, custom_id in attempts:
+            result = by_id.get(custom_id)
+            if result is None or result.status != "ok" or result.text is None:
+                reason = (
+                    "the batch failed as a whole"
+                    if failed
+                    else "the provider returned no result for this request"
+                    if result is None
+                    else f"{result.status}: {result.error or 'no answer'}"
+                )
+                db.execute(
+                    "UPDATE attempts SET status = 'error', problems = ?, response = ?, finished_at = ? "
+                    "WHERE unit_id = ? AND step = ? AND attempt = ?",
+                    (json.dumps({"error": reason}), result.raw if result else None, finished, uid, step.name, attempt),
+                )
+                _count(snap, uid, step.name, error=True, problems=json.dumps({"error": reason}))
+                continue
+            cost = runner.cost_of(model, result.usage)
+            row = snap.units.get(uid)
+            context: dict[str, Any] = {"unit": row.fields if row else {}}
+            for dep in step.depends_on:
+                context[dep] = snap.results.get(dep, {}).get(uid, {})
+            context.update(runner.consts)
+            check = check_answer(result.text, step.output_schema or {}, rules, context)
+            if check.kind == "ok" and check.output is not None:
+                output = json.dumps(check.output, separators=(",", ":"))
+                db.execute(
+                    "UPDATE attempts SET status = 'done', response = ?, output = ?, usage = ?, cost = ?, "
+                    "kind = 'ok', finished_at = ? WHERE unit_id = ? AND step = ? AND attempt = ?",
+                    (result.raw, output, json.dumps(result.usage), str(cost), finished, uid, step.name, attempt),
+                )
+                db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (uid, step.name, output, attempt))
+                snap.results[step.name][uid] = check.output
+            else:
+                problems = json.dumps({"kind": check.kind, "problems": check.problems, "feedback": check.feedback()})
+                db.execute(
+                    "UPDATE attempts SET status = 'invalid', response = ?, problems = ?, kind = ?, "
+                    "usage = ?, cost = ?, finished_at = ? WHERE unit_id = ? AND step = ? AND attempt = ?",
+                    (
+                        result.raw,
+                        problems,
+                        check.kind,
+                        json.dumps(result.usage),
+                        str(cost),
+                        finished,
+                        uid,
+                        step.name,
+                        attempt,
+                    ),
+                )
+                _count(snap, uid, step.name, error=False, problems=problems)
+            snap.open.pop((uid, step.name), None)
+        db.execute(
+            "UPDATE chunks SET status = ?, finished_at = ? WHERE id = ?",
+            ("failed" if failed else "ended", finished, chunk_id),
+        )
+        crash_point("mid-ingest")  # inside the transaction: everything above must roll back
+
+
+def _count(snap: Snapshot, uid: str, step: str, *, error: bool, problems: str) -> None:
+    invalid, errors, _ = snap.invalid.get((uid, step), (0, 0, None))
+    snap.invalid[(uid, step)] = (invalid + (0 if error else 1), errors + (1 if error else 0), problems)
+    snap.open.pop((uid, step), None)

@@ -1,0 +1,191 @@
+"""What the runner does with a model's answer: find the JSON, check it against the
+output type, then against the step's `validate` rules."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any, Literal
+
+from octolang import ir
+from octolang.expressions import EXPRESSION_FUNCTIONS, compile_expression, to_python
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+class OutputError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def extract_json(text: str) -> Any:
+    """The answer's JSON object: the whole text, a fenced block, or the first balanced
+    `{...}` in prose. Lenient about where the JSON is, strict about the JSON itself."""
+    stripped = text.strip().lstrip("\ufeff").strip()
+    if not stripped:
+        raise OutputError("parse", "the answer is empty")
+    candidates = [stripped] + [m.group(1).strip() for m in _FENCE.finditer(stripped)]
+    span = _first_object(stripped)
+    if span is not None:
+        candidates.append(span)
+    first_error: json.JSONDecodeError | None = None
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            first_error = first_error or exc
+            continue
+        except ValueError as exc:
+            raise OutputError("parse", str(exc)) from None
+        if isinstance(value, dict):
+            return value
+    if "{" not in stripped:
+        raise OutputError("parse", "the answer contains no JSON object")
+    detail = (
+        f"invalid JSON at line {first_error.lineno} column {first_error.colno}: {first_error.msg}"
+        if first_error
+        else "the JSON is not an object"
+    )
+    raise OutputError("parse", detail)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not valid JSON")
+
+
+def _first_object(text: str) -> str | None:
+    """The first balanced `{...}` span (braces inside JSON strings ignored), if any."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        in_string = escaped = False
+        for index in range(start, len(text)):
+            char = text[index]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start : index + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validate_schema(value: Any, schema: Mapping[str, Any]) -> list[str]:
+    """Readable schema violations, sorted: "`score`: 11 is greater than the maximum of 10"."""
+    if not schema:
+        return []
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    problems = []
+    for err in validator.iter_errors(value):
+        path = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            problems.append(f"missing field `{(path + '.') if path else ''}{missing}`")
+        elif err.validator == "additionalProperties":
+            extra = re.findall(r"'([^']+)'", err.message)
+            problems.append(f"unexpected field `{(path + '.') if path else ''}{', '.join(extra)}`")
+        else:
+            problems.append(f"`{path}`: {err.message}" if path else err.message)
+    return sorted(set(problems))
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    code: CodeType
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    step: str
+    rules: tuple[CompiledRule, ...]
+
+    def failures(self, output: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+        if not self.rules:
+            return []
+        from octolang.sandbox import Record
+
+        names: dict[str, Any] = {"__builtins__": {}}
+        names.update(EXPRESSION_FUNCTIONS)
+        for key, value in context.items():
+            names[key] = Record(value) if isinstance(value, Mapping) and not isinstance(value, Record) else value
+        wrapped = Record(output)
+        names.update({k: wrapped[k] for k in wrapped})
+        names[self.step] = wrapped
+        out = []
+        for rule in self.rules:
+            try:
+                ok = eval(rule.code, names)
+            except Exception as exc:
+                out.append(f"rule `{rule.source}` could not be evaluated: {type(exc).__name__}: {exc}")
+                continue
+            if not ok:
+                out.append(rule.message)
+        return out
+
+
+def compile_rules(step: ir.StepDecl, filename: str) -> CompiledRules:
+    return CompiledRules(
+        step.name,
+        tuple(
+            CompiledRule(compile_expression(r.condition, filename), r.message, ast.unparse(to_python(r.condition)))
+            for r in step.validate_rules
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    output: dict[str, Any] | None
+    kind: Literal["ok", "parse", "schema", "rule"]
+    problems: list[str] = field(default_factory=list)
+
+    def feedback(self) -> str:
+        """What a retry's prompt receives as `feedback`."""
+        listed = "; ".join(self.problems)
+        if self.kind == "parse":
+            return f"Your answer was not valid JSON ({listed}). Answer with one JSON object only."
+        if self.kind == "schema":
+            return f"Your answer did not match the required format: {listed}."
+        if self.kind == "rule":
+            return f"Your answer broke these rules: {listed}."
+        return ""
+
+
+def check_answer(text: str, schema: Mapping[str, Any], rules: CompiledRules, context: Mapping[str, Any]) -> AnswerCheck:
+    try:
+        value = extract_json(text)
+    except OutputError as exc:
+        return AnswerCheck(None, "parse", [exc.message])
+    problems = validate_schema(value, schema)
+    if problems:
+        return AnswerCheck(None, "schema", problems)
+    failures = rules.failures(value, context)
+    if failures:
+        return AnswerCheck(None, "rule", failures)
+    return AnswerCheck(value, "ok")

@@ -1,0 +1,399 @@
+"""Reports: per-unit values aggregated per group into statistics with intervals.
+
+Pure: outcomes in, a `ReportsResult` out, then rendered as a table, JSON or CSV. The
+same outcomes in any order give the same bytes (groups sorted, sums exact).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any, Literal
+
+from octolang import ir, stats
+from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
+from octolang.expressions import EXPRESSION_FUNCTIONS, compile_expression, to_python
+
+Status = Literal["done", "failed", "skipped", "pending"]
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    unit_id: str
+    fields: dict[str, Any]
+    status: Status
+    outputs: dict[str, dict[str, Any]]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CompiledAggregate:
+    function: str
+    args: tuple[CodeType, ...]
+    percent: float | None
+
+
+@dataclass(frozen=True)
+class CompiledMetric:
+    name: str
+    code: CodeType
+    aggregates: tuple[CompiledAggregate, ...]
+    interval: bool  # the metric is one mean or proportion: it keeps its interval
+
+
+@dataclass(frozen=True)
+class CompiledReport:
+    name: str
+    keys: tuple[tuple[str, CodeType], ...]
+    where: CodeType | None
+    metrics: tuple[CompiledMetric, ...]
+
+
+def _rewrite(node: Any, replace: Any) -> Any:
+    """A copy of an IR expression with sub-expressions replaced where `replace` says so."""
+    replacement = replace(node)
+    if replacement is not None:
+        return replacement
+    updates: dict[str, Any] = {}
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        if isinstance(value, ir.Node) and name != "span":
+            updates[name] = _rewrite(value, replace)
+        elif isinstance(value, list):
+            updates[name] = [_rewrite(v, replace) if isinstance(v, ir.Node) else v for v in value]
+    return node.model_copy(update=updates)
+
+
+def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
+    out = []
+    for report in program.reports:
+        keys = tuple((ast.unparse(to_python(k)), compile_expression(k, filename)) for k in report.group_by)
+        key_shapes = [shape(k) for k in report.group_by]
+        metrics = []
+        for metric in report.metrics:
+            aggregates: list[CompiledAggregate] = []
+
+            def replace(
+                node: Any, aggregates: list[CompiledAggregate] = aggregates, key_shapes: list[str] = key_shapes
+            ) -> Any:
+                if isinstance(node, (ir.Name, ir.Attribute)) and shape(node) in key_shapes:
+                    return ir.Name(span=node.span, id=f"_key{key_shapes.index(shape(node))}")
+                if (
+                    isinstance(node, ir.Call)
+                    and isinstance(node.func, ir.Name)
+                    and node.func.id in AGGREGATES
+                    and (node.func.id not in FUNCTIONS or len(node.args) == 1)
+                ):
+                    args = node.args[:1] if node.func.id == "percentile" else node.args
+                    percent = None
+                    if node.func.id == "percentile" and isinstance(node.args[1], ir.Constant):
+                        percent = float(node.args[1].value)  # type: ignore[arg-type]
+                    aggregates.append(
+                        CompiledAggregate(node.func.id, tuple(compile_expression(a, filename) for a in args), percent)
+                    )
+                    return ir.Name(span=node.span, id=f"_agg{len(aggregates) - 1}")
+                return None
+
+            rewritten = _rewrite(metric.expr, replace)
+            single = (
+                isinstance(rewritten, ir.Name)
+                and rewritten.id == "_agg0"
+                and aggregates[0].function in ("mean", "proportion")
+            )
+            metrics.append(
+                CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single)
+            )
+        where = compile_expression(report.where, filename) if report.where is not None else None
+        out.append(CompiledReport(report.name, keys, where, tuple(metrics)))
+    return out
+
+
+@dataclass
+class Statistic:
+    value: Any
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+    missing: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "missing": self.missing,
+            "kind": self.kind,
+        }
+
+
+@dataclass
+class Group:
+    key: dict[str, Any]
+    units: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+    statistics: dict[str, Statistic] = field(default_factory=dict)
+
+
+@dataclass
+class ReportResult:
+    name: str
+    group_by: list[str]
+    groups: list[Group]
+
+
+@dataclass
+class ReportsResult:
+    pipeline: str | None
+    reports: list[ReportResult]
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (3, 0)
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, json.dumps(value, sort_keys=True, default=str))
+
+
+def _names(program_consts: Mapping[str, Any], outcome: UnitOutcome) -> dict[str, Any]:
+    from octolang.sandbox import Record
+
+    names: dict[str, Any] = {"__builtins__": {}}
+    names.update(EXPRESSION_FUNCTIONS)
+    names.update(program_consts)
+    names["unit"] = Record(outcome.fields)
+    for step, output in outcome.outputs.items():
+        names[step] = Record(output)
+    return names
+
+
+def compute_reports(
+    program: ir.Program, compiled: list[CompiledReport], outcomes: Iterable[UnitOutcome]
+) -> ReportsResult:
+    consts = {c.name: c.resolved for c in program.consts}
+    units = sorted(outcomes, key=lambda o: o.unit_id)
+    scopes = [(o, _names(consts, o)) for o in units]
+    results = []
+    for report in compiled:
+        buckets: dict[tuple[Any, ...], list[tuple[UnitOutcome, dict[str, Any]]]] = {}
+        for outcome, names in scopes:
+            key = tuple(_try(code, names) for _, code in report.keys)
+            buckets.setdefault(key, []).append((outcome, names))
+        groups = []
+        for key in sorted(buckets, key=lambda k: tuple(_sort_key(v) for v in k)):
+            members = buckets[key]
+            group = Group(key={text: value for (text, _), value in zip(report.keys, key, strict=True)})
+            for outcome, _ in members:
+                group.units += 1
+                setattr(group, outcome.status, getattr(group, outcome.status) + 1)
+            done = [names for outcome, names in members if outcome.status == "done"]
+            if report.where is not None:
+                done = [names for names in done if _try(report.where, names) is True]
+            scope: dict[str, Any] = {"__builtins__": {}}
+            scope.update(EXPRESSION_FUNCTIONS)
+            scope.update(consts)
+            scope.update({f"_key{i}": value for i, value in enumerate(key)})
+            for metric in report.metrics:
+                statistic = _metric(metric, done, scope)
+                group.statistics[metric.name] = statistic
+                scope[metric.name] = statistic.value
+            groups.append(group)
+        results.append(ReportResult(report.name, [text for text, _ in report.keys], groups))
+    return ReportsResult(program.pipeline.name if program.pipeline else None, results)
+
+
+_MISSING = object()
+
+
+def _try(code: CodeType, names: dict[str, Any]) -> Any:
+    try:
+        return eval(code, names)
+    except Exception:
+        return _MISSING
+
+
+def _metric(metric: CompiledMetric, done: list[dict[str, Any]], scope: dict[str, Any]) -> Statistic:
+    values: list[Statistic] = [_aggregate(a, done) for a in metric.aggregates]
+    if metric.interval:
+        return values[0]
+    for index, value in enumerate(values):
+        scope[f"_agg{index}"] = value.value
+    missing = sum(v.missing for v in values)
+    if any(v.value is None for v in values):
+        return Statistic(None, "expression", missing=missing)
+    result = _try(metric.code, scope)
+    if result is _MISSING or (isinstance(result, float) and not math.isfinite(result)):
+        return Statistic(None, "expression", missing=missing)
+    kind = values[0].kind if len(values) == 1 and _is_plain(metric) else "expression"
+    n = values[0].n if len(values) == 1 else None
+    return Statistic(_clean(result), kind, n=n, missing=missing)
+
+
+def _is_plain(metric: CompiledMetric) -> bool:
+    return metric.code.co_names == ("_agg0",)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
+    return value
+
+
+def _aggregate(aggregate: CompiledAggregate, done: list[dict[str, Any]]) -> Statistic:
+    function = aggregate.function
+    if function == "count":
+        if not aggregate.args:
+            return Statistic(len(done), "count", n=len(done))
+        flags = [_try(aggregate.args[0], names) for names in done]
+        missing = sum(1 for f in flags if f is _MISSING)
+        return Statistic(
+            sum(1 for f in flags if f is not _MISSING and f), "count", n=len(done) - missing, missing=missing
+        )
+    raw = [_try(aggregate.args[0], names) for names in done]
+    if function == "proportion":
+        flags = [bool(v) for v in raw if isinstance(v, (bool, int, float)) and v is not _MISSING]
+        missing = len(raw) - len(flags)
+        estimate = stats.proportion_wilson(flags)
+        return Statistic(estimate.value, "proportion", estimate.low, estimate.high, estimate.n, missing)
+    numbers = [float(v) for v in raw if isinstance(v, (int, float)) and v is not _MISSING]
+    missing = len(raw) - len(numbers)
+    if function == "mean":
+        estimate = stats.mean_t(numbers)
+        return Statistic(estimate.value, "mean", estimate.low, estimate.high, estimate.n, missing)
+    value: Any
+    if function == "sum":
+        value = stats.total(numbers)
+    elif function == "stdev":
+        value = stats.stdev(numbers)
+    elif function == "median":
+        value = stats.median(numbers)
+    elif function == "percentile":
+        value = stats.percentile(numbers, aggregate.percent or 0.0)
+    elif function == "min":
+        value = stats.minimum(numbers)
+    else:
+        value = stats.maximum(numbers)
+    return Statistic(_clean(value), function, n=len(numbers), missing=missing)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def reports_json(result: ReportsResult) -> str:
+    data = {
+        "version": 1,
+        "pipeline": result.pipeline,
+        "reports": [
+            {
+                "name": report.name,
+                "group_by": report.group_by,
+                "groups": [
+                    {
+                        "key": group.key,
+                        "units": group.units,
+                        "done": group.done,
+                        "failed": group.failed,
+                        "skipped": group.skipped,
+                        "pending": group.pending,
+                        "statistics": {name: s.to_json() for name, s in group.statistics.items()},
+                    }
+                    for group in report.groups
+                ],
+            }
+            for report in result.reports
+        ],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def reports_csv(result: ReportsResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for report in result.reports:
+        names = list(report.groups[0].statistics) if report.groups else []
+        header = ["report", *report.group_by, "units", "done", "failed", "skipped"]
+        for name in names:
+            header += [name, f"{name}_low", f"{name}_high"]
+        writer.writerow(header)
+        for group in report.groups:
+            row: list[Any] = [report.name, *group.key.values(), group.units, group.done, group.failed, group.skipped]
+            for name in names:
+                s = group.statistics[name]
+                row += [_csv(s.value), _csv(s.low), _csv(s.high)]
+            writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _csv(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def reports_table(result: ReportsResult) -> str:
+    blocks = []
+    for report in result.reports:
+        names = list(report.groups[0].statistics) if report.groups else []
+        header = [*report.group_by, "done", *names]
+        rows = []
+        failed = skipped = pending = 0
+        for group in report.groups:
+            cells = [_fmt(v) for v in group.key.values()] + [_fmt(group.done)]
+            for name in names:
+                s = group.statistics[name]
+                text = _fmt(s.value)
+                if s.low is not None and s.high is not None:
+                    text += f" [{_fmt(s.low)}, {_fmt(s.high)}]"
+                cells.append(text)
+            rows.append(cells)
+            failed += group.failed
+            skipped += group.skipped
+            pending += group.pending
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+        lines = [
+            f"report {report.name}",
+            "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+            "  " + "  ".join("-" * w for w in widths),
+        ]
+        lines += [
+            "  "
+            + "  ".join(
+                c.rjust(w) if i >= len(report.group_by) else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+            for r in rows
+        ]
+        notes = [
+            f"{n} unit{'s' if n != 1 else ''} {what}"
+            for n, what in ((failed, "failed"), (skipped, "skipped by a gate"), (pending, "not finished"))
+            if n
+        ]
+        if notes:
+            lines.append(f"  {', '.join(notes)}: not in the statistics; see `octoc status`")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

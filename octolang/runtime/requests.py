@@ -1,0 +1,45 @@
+"""Rendering a unit's request for an llm step: the provider-neutral body that is
+recorded before anything is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from octolang import ir
+from octolang.pricing import price_for
+from octolang.templates import environment
+
+
+class CompiledPrompt:
+    """A step's templates, compiled once and rendered per unit."""
+
+    def __init__(self, step: ir.StepDecl, model: ir.ModelDecl) -> None:
+        env = environment()
+        self.step = step
+        self.model = model
+        self.system = env.from_string(step.system.value) if step.system else None
+        self.prompt = env.from_string(step.prompt.value if step.prompt else "")
+        self.params = {
+            s.name: s.value for s in model.settings if s.name in ("temperature", "top_p", "max_tokens", "seed")
+        }
+
+    def render(self, context: dict[str, Any]) -> dict[str, Any]:
+        """The request body; raises jinja2 errors, which the runner reports per unit."""
+        body: dict[str, Any] = {
+            "provider": self.model.provider,
+            "model": self.model.model_id,
+            "system": self.system.render(context) if self.system else None,
+            "prompt": self.prompt.render(context),
+            "schema_name": self.step.name,
+            "schema": self.step.output_schema or {},
+            "params": self.params,
+        }
+        return body
+
+
+def model_mode(model: ir.ModelDecl) -> str:
+    return str(model.setting("mode", "batch"))
+
+
+def request_price(model: ir.ModelDecl) -> Any:
+    return price_for(model)

@@ -1,0 +1,510 @@
+"""The runner: one tick reads the state, advances every unit as far as it can without
+waiting, and persists; `run` repeats ticks until every unit is done, failed or skipped.
+
+Exactly-once submission: a chunk of requests is recorded (status `intent`, with every
+request body) in one transaction *before* the provider is called, and the provider is
+told the chunk's key. A crash after the call but before the batch id is recorded is
+reconciled on the next tick by asking the provider for the batch with that key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from octolang import ir
+from octolang.expressions import compile_expression, evaluate
+from octolang.pricing import price_for
+from octolang.providers.base import BatchProvider, Request, Result
+from octolang.runtime.compute import CompiledStep, ComputeJob, run_compute
+from octolang.runtime.requests import CompiledPrompt
+from octolang.runtime.snapshot import Snapshot, load_snapshot
+from octolang.runtime.store import RunStore, now
+from octolang.summary import expression_text
+
+CHUNK_SIZE = 10_000
+MAX_PROVIDER_ERRORS = 5
+
+
+@dataclass
+class RunOptions:
+    workers: int = 1
+    provider: str | None = None  # e.g. "mock": every model answered by it
+    invalid_rate: float | None = None
+    budget: Decimal | None = None
+    max_units: int | None = None
+
+
+@dataclass
+class TickResult:
+    progressed: bool = False
+    in_flight: int = 0
+    budget_stop: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+class Runner:
+    def __init__(
+        self,
+        program: ir.Program,
+        store: RunStore,
+        providers: dict[str, BatchProvider],
+        options: RunOptions,
+        *,
+        run_id: str,
+        seed: int,
+        filename: str,
+    ) -> None:
+        self.program = program
+        self.store = store
+        self.providers = providers
+        self.options = options
+        self.run_id = run_id
+        self.seed = seed
+        self.filename = filename
+        self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
+        self.step_index = {s.name: i for i, s in enumerate(self.steps)}
+        self.consts = {c.name: c.resolved for c in program.consts}
+        self.downstream = {s.name: self._dependents(s.name) for s in self.steps}
+        upstream = {s.name: self._upstream(s.name) for s in self.steps}
+        self.gate_blocks = {
+            s.name: [i for i, g in enumerate(program.gates) if any(j in upstream[s.name] for j in g.judges)]
+            for s in self.steps
+        }
+        rng_steps = [s.name for s in self.steps if s.kind == "compute" and s.code and "rng" in s.code.value]
+        self.rng_carry = set(rng_steps[:-1])  # persist the stream only where a later step continues it
+        self.rng_resume = set(rng_steps[1:])
+        self._compiled: dict[str, CompiledStep] = {}
+        self._prompts: dict[str, CompiledPrompt] = {}
+        self._gate_code = [
+            (
+                compile_expression(g.condition, filename),
+                compile_expression(g.feedback, filename) if g.feedback else None,
+            )
+            for g in program.gates
+        ]
+
+    # ------------------------------------------------------------ graph helpers
+    def _dependents(self, name: str) -> set[str]:
+        out: set[str] = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for step in self.steps:
+                if current in step.depends_on and step.name not in out:
+                    out.add(step.name)
+                    frontier.append(step.name)
+        return out
+
+    def _upstream(self, name: str) -> set[str]:
+        out: set[str] = set()
+        frontier = [name]
+        while frontier:
+            step = self.program.step(frontier.pop())
+            for dep in step.depends_on if step else []:
+                if dep not in out:
+                    out.add(dep)
+                    frontier.append(dep)
+        return out
+
+    def model_for(self, step: ir.StepDecl) -> ir.ModelDecl:
+        model = self.program.model(step.model or "")
+        assert model is not None
+        if self.options.provider and model.provider != self.options.provider:
+            model = model.model_copy(update={"provider": self.options.provider, "price": None})
+        return model
+
+    def _model_of_step(self, name: str) -> ir.ModelDecl | None:
+        step = self.program.step(name)
+        return self.model_for(step) if step is not None and step.kind == "llm" else None
+
+    # ------------------------------------------------------------ the tick
+    def tick(self) -> TickResult:
+        result = TickResult()
+        names = [s.name for s in self.steps]
+        snap = load_snapshot(self.store, names)
+        if self._collect(snap, result):
+            snap = load_snapshot(self.store, names)
+        while True:
+            changed = self._gates(snap)
+            changed = self._compute(snap) or changed
+            if not changed:
+                break
+            result.progressed = True
+        result.progressed = self._submit(snap, result) or result.progressed
+        result.progressed = self._finish(snap) or result.progressed
+        return result
+
+    def pending_units(self) -> int:
+        return int(self.store.query("SELECT COUNT(*) FROM units WHERE status = 'pending'")[0][0])
+
+    # ------------------------------------------------------------ context
+    def _context(self, snap: Snapshot, uid: str, steps: list[str]) -> dict[str, Any]:
+        context: dict[str, Any] = {"unit": snap.units[uid].fields}
+        for name in steps:
+            context[name] = snap.results[name][uid]
+        return context
+
+    def _records(self, context: dict[str, Any]) -> dict[str, Any]:
+        from octolang.sandbox import Record
+
+        return {k: Record(v) if isinstance(v, dict) else v for k, v in context.items()}
+
+    def _fail(self, db: Any, uid: str, step: str | None, reason: str, snap: Snapshot) -> None:
+        db.execute("UPDATE units SET status = 'failed', reason = ?, failed_step = ? WHERE id = ?", (reason, step, uid))
+        snap.units[uid].status = "failed"
+
+    # ------------------------------------------------------------ gates
+    def _gates(self, snap: Snapshot) -> bool:
+        changed = False
+        for index, gate in enumerate(self.program.gates):
+            updates: list[tuple[str, Any]] = []
+            for uid, row in snap.units.items():
+                if row.status != "pending":
+                    continue
+                retries, passed = snap.gates.get((uid, index), (0, False))
+                if passed or not all(snap.done(uid, j) for j in gate.judges):
+                    continue
+                updates.append((uid, self._judge(snap, uid, index, gate, retries)))
+            if not updates:
+                continue
+            changed = True
+            with self.store.transaction() as db:
+                for uid, verdict in updates:
+                    self._apply_verdict(db, snap, uid, index, gate, verdict)
+        return changed
+
+    def _judge(self, snap: Snapshot, uid: str, index: int, gate: ir.GateDecl, retries: int) -> Any:
+        condition, feedback = self._gate_code[index]
+        names = self._records(
+            self._context(
+                snap,
+                uid,
+                gate.judges + [s.name for s in self.steps if s.name not in gate.judges and snap.done(uid, s.name)],
+            )
+        )
+        names.update(self.consts)
+        try:
+            if evaluate_code(condition, names):
+                return ("pass", None)
+            text = str(evaluate_code(feedback, names)) if feedback is not None else ""
+        except Exception as exc:
+            return ("error", f"the gate `{expression_text(gate.condition)}` raised {type(exc).__name__}: {exc}")
+        return ("fail", text or f"a reviewer rejected the answer (gate `{expression_text(gate.condition)}`)")
+
+    def _apply_verdict(
+        self, db: Any, snap: Snapshot, uid: str, index: int, gate: ir.GateDecl, verdict: tuple[str, str | None]
+    ) -> None:
+        kind, text = verdict
+        retries, _ = snap.gates.get((uid, index), (0, False))
+        condition = expression_text(gate.condition)
+        if kind == "pass":
+            db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 1)", (uid, index, retries))
+            snap.gates[(uid, index)] = (retries, True)
+        elif kind == "error":
+            self._fail(db, uid, gate.judges[0] if gate.judges else None, text or "", snap)
+        elif gate.action == "skip":
+            db.execute(
+                "UPDATE units SET status = 'skipped', reason = ? WHERE id = ?", (f"gate `{condition}` was false", uid)
+            )
+            snap.units[uid].status = "skipped"
+        elif retries >= gate.max_retries:
+            self._fail(
+                db,
+                uid,
+                gate.target,
+                f"gate `{condition}` still false after {gate.max_retries} "
+                f"retr{'y' if gate.max_retries == 1 else 'ies'} of `{gate.target}`"
+                f" (last feedback: {text})",
+                snap,
+            )
+        else:
+            target = gate.target or ""
+            cleared = {target} | self.downstream[target]
+            for step in cleared:
+                gen, _ = snap.generation.get((uid, step), (0, None))
+                note = text if step == target else None
+                db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?)", (uid, step, gen + 1, note))
+                db.execute("DELETE FROM results WHERE unit_id = ? AND step = ?", (uid, step))
+                snap.generation[(uid, step)] = (gen + 1, note)
+                snap.results[step].pop(uid, None)
+                snap.invalid.pop((uid, step), None)
+            db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 0)", (uid, index, retries + 1))
+            snap.gates[(uid, index)] = (retries + 1, False)
+            for other, other_gate in enumerate(self.program.gates):
+                if other != index and cleared & set(other_gate.judges):
+                    kept = snap.gates.get((uid, other), (0, False))[0]
+                    db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 0)", (uid, other, kept))
+                    snap.gates[(uid, other)] = (kept, False)
+
+    # ------------------------------------------------------------ readiness
+    def _ready(self, snap: Snapshot, step: ir.StepDecl) -> list[str]:
+        ready = []
+        blocks = self.gate_blocks[step.name]
+        for uid, row in snap.units.items():
+            if row.status != "pending" or snap.done(uid, step.name) or (uid, step.name) in snap.open:
+                continue
+            if not all(snap.done(uid, d) for d in step.depends_on):
+                continue
+            if any(not snap.gates.get((uid, g), (0, False))[1] for g in blocks):
+                continue
+            ready.append(uid)
+        return ready
+
+    # ------------------------------------------------------------ compute steps
+    def _compute(self, snap: Snapshot) -> bool:
+        changed = False
+        for step in self.steps:
+            if step.kind != "compute":
+                continue
+            ready = self._ready(snap, step)
+            if not ready:
+                continue
+            changed = True
+            compiled = self._compiled.get(step.name)
+            if compiled is None:
+                compiled = self._compiled[step.name] = CompiledStep(step, self.program, self.filename)
+            states: dict[str, bytes] = {}
+            if step.name in self.rng_resume:
+                states = {
+                    uid: bytes(state)
+                    for uid, state in self.store.query("SELECT id, rng FROM units WHERE rng IS NOT NULL")
+                }
+            jobs = [ComputeJob(uid, self._context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
+            outcomes = run_compute(compiled, jobs, self.options.workers)
+            with self.store.transaction() as db:
+                done = [
+                    (o.unit_id, step.name, json.dumps(o.output, separators=(",", ":")), 1)
+                    for o in outcomes
+                    if o.output is not None
+                ]
+                db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
+                if step.name in self.rng_carry:
+                    db.executemany(
+                        "UPDATE units SET rng = ? WHERE id = ?",
+                        [(o.rng_state, o.unit_id) for o in outcomes if o.output is not None],
+                    )
+                for outcome in outcomes:
+                    if outcome.output is None:
+                        self._fail(db, outcome.unit_id, step.name, outcome.error or "failed", snap)
+            for outcome in outcomes:
+                if outcome.output is not None:
+                    snap.results[step.name][outcome.unit_id] = outcome.output
+        return changed
+
+    # ------------------------------------------------------------ llm steps: submit
+    def _submit(self, snap: Snapshot, result: TickResult) -> bool:
+        from octolang.runtime.budget import BudgetGuard
+
+        guard = BudgetGuard(self.store, self.options.budget or self.program.budget, self._model_of_step)
+        changed = False
+        for step in self.steps:
+            if step.kind != "llm":
+                continue
+            ready = self._ready(snap, step)
+            if not ready:
+                continue
+            model = self.model_for(step)
+            prompt = self._prompts.get(step.name)
+            if prompt is None:
+                prompt = self._prompts[step.name] = CompiledPrompt(step, model)
+            requests: list[tuple[str, int, int, str, dict[str, Any], str]] = []
+            with self.store.transaction() as db:
+                for uid in ready:
+                    invalid, errors, problems = snap.invalid.get((uid, step.name), (0, 0, None))
+                    details = json.loads(problems) if problems else {}
+                    if invalid > step.retry_limit:
+                        changed = True
+                        self._fail(
+                            db,
+                            uid,
+                            step.name,
+                            f"step `{step.name}`: no valid answer after "
+                            f"{invalid} tr{'y' if invalid == 1 else 'ies'}: " + "; ".join(details.get("problems", [])),
+                            snap,
+                        )
+                        continue
+                    if errors >= MAX_PROVIDER_ERRORS:
+                        changed = True
+                        self._fail(
+                            db,
+                            uid,
+                            step.name,
+                            f"step `{step.name}`: the provider failed {errors} times: {details.get('error', '')}",
+                            snap,
+                        )
+                        continue
+                    gen, gate_feedback = snap.generation.get((uid, step.name), (0, None))
+                    feedback = details.get("feedback") if invalid else (gate_feedback or "")
+                    attempt = snap.attempts.get((uid, step.name), 0) + 1
+                    context = self._records(self._context(snap, uid, step.depends_on))
+                    context.update(self.consts, feedback=feedback or "", attempt=attempt)
+                    try:
+                        body = prompt.render(context)
+                    except Exception as exc:
+                        changed = True
+                        self._fail(
+                            db,
+                            uid,
+                            step.name,
+                            f"the prompt of `{step.name}` could not be rendered: {type(exc).__name__}: {exc}",
+                            snap,
+                        )
+                        continue
+                    if model.provider == "mock":
+                        rate = self.options.invalid_rate
+                        if rate is None:
+                            rate = float(model.setting("invalid_rate", 0.1))
+                        body["invalid_rate"] = rate
+                    custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
+                    requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
+            if not requests:
+                continue
+            stop = guard.admit(model, step, len(requests))
+            if stop is not None:
+                result.budget_stop = stop
+                return changed
+            changed = True
+            for start in range(0, len(requests), CHUNK_SIZE):
+                self._record_and_submit(step, model, requests[start : start + CHUNK_SIZE], snap, result)
+        return changed
+
+    def _record_and_submit(
+        self,
+        step: ir.StepDecl,
+        model: ir.ModelDecl,
+        requests: list[tuple[str, int, int, str, dict[str, Any], str]],
+        snap: Snapshot,
+        result: TickResult,
+    ) -> None:
+        chunk_id = f"{step.name}-{int(now() * 1000)}-{requests[0][3]}"
+        created = now()
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO chunks (id, step, provider, status, requests, created_at) "
+                "VALUES (?, ?, ?, 'intent', ?, ?)",
+                (chunk_id, step.name, model.provider, len(requests), created),
+            )
+            db.executemany(
+                "INSERT INTO attempts (unit_id, step, attempt, generation, status, custom_id, chunk, request, "
+                "feedback, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                [
+                    (uid, step.name, attempt, gen, cid, chunk_id, json.dumps(body), feedback, created)
+                    for uid, attempt, gen, cid, body, feedback in requests
+                ],
+            )
+        for uid, attempt, *_ in requests:
+            snap.open[(uid, step.name)] = attempt
+        self._send(chunk_id, model.provider, [Request(cid, body) for _, _, _, cid, body, _ in requests])
+        result.in_flight += len(requests)
+
+    def _send(self, chunk_id: str, provider_name: str, requests: list[Request]) -> None:
+        provider = self.providers[provider_name]
+        key = f"{self.run_id}:{chunk_id}"
+        batch_id = provider.find_batch(key) or provider.submit_batch(key, requests)
+        crash_point("after-submit")
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ? WHERE id = ?",
+                (batch_id, now(), chunk_id),
+            )
+            db.execute("UPDATE attempts SET status = 'submitted' WHERE chunk = ? AND status = 'queued'", (chunk_id,))
+
+    # ------------------------------------------------------------ llm steps: collect
+    def _collect(self, snap: Snapshot, result: TickResult) -> bool:
+        from octolang.runtime.ingest import ingest_chunk
+
+        ingested = False
+        for chunk_id, step_name, provider_name, status, batch_id in self.store.query(
+            "SELECT id, step, provider, status, batch_id FROM chunks WHERE status IN ('intent', 'submitted') "
+            "ORDER BY created_at, id"
+        ):
+            provider = self.providers[provider_name]
+            if status == "intent":  # recorded, then the process died: reconcile, never resend blindly
+                requests = [
+                    Request(cid, json.loads(body))
+                    for cid, body in self.store.query(
+                        "SELECT custom_id, request FROM attempts WHERE chunk = ? ORDER BY custom_id", (chunk_id,)
+                    )
+                ]
+                self._send(chunk_id, provider_name, requests)
+                result.messages.append(f"resumed chunk {chunk_id} ({len(requests)} requests)")
+                batch_id = provider.find_batch(f"{self.run_id}:{chunk_id}")
+            state = provider.poll(batch_id)
+            if state == "running":
+                result.in_flight += int(
+                    self.store.query("SELECT COUNT(*) FROM attempts WHERE chunk = ?", (chunk_id,))[0][0]
+                )
+                continue
+            results: list[Result] = provider.fetch(batch_id) if state == "ended" else []
+            step = self.program.step(step_name)
+            assert step is not None
+            ingest_chunk(self, snap, step, chunk_id, results, failed=state == "failed")
+            ingested = True
+            result.progressed = True
+        return ingested
+
+    # ------------------------------------------------------------ finishing units
+    def _finish(self, snap: Snapshot) -> bool:
+        finished = []
+        for uid, row in snap.units.items():
+            if row.status != "pending":
+                continue
+            if all(snap.done(uid, s.name) for s in self.steps) and all(
+                snap.gates.get((uid, i), (0, False))[1] for i in range(len(self.program.gates))
+            ):
+                finished.append(uid)
+        if not finished:
+            return False
+        with self.store.transaction() as db:
+            db.executemany("UPDATE units SET status = 'done' WHERE id = ?", [(u,) for u in finished])
+        for uid in finished:
+            snap.units[uid].status = "done"
+        return True
+
+    def cost_of(self, model: ir.ModelDecl, usage: dict[str, int]) -> Decimal:
+        price = price_for(model)
+        if price is None:
+            return Decimal(0)
+        batch = str(model.setting("mode", "batch")) != "realtime"
+        per_input = price.batch_input if batch else price.input
+        per_output = price.batch_output if batch else price.output
+        million = Decimal(1_000_000)
+        cached = Decimal(usage.get("cached_tokens", 0))
+        fresh = Decimal(usage.get("input_tokens", 0)) - cached
+        cached_price = price.cached_input if price.cached_input is not None else per_input
+        if batch and price.cached_input is not None:
+            cached_price = price.cached_input / 2
+        return (
+            fresh * per_input + cached * cached_price + Decimal(usage.get("output_tokens", 0)) * per_output
+        ) / million
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: `OCTO_CRASH_AT=after-submit` kills the process
+    (SIGKILL, no cleanup) the first time it passes that point."""
+    import os
+
+    if os.environ.get("OCTO_CRASH_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def evaluate_code(code: Any, names: dict[str, Any]) -> Any:
+    from octolang.expressions import EXPRESSION_FUNCTIONS
+
+    scope: dict[str, Any] = {"__builtins__": {}}
+    scope.update(EXPRESSION_FUNCTIONS)
+    scope.update(names)
+    return eval(code, scope)
+
+
+def wait(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+__all__ = ["RunOptions", "Runner", "TickResult", "evaluate", "wait"]

@@ -1,0 +1,31 @@
+"""The sandbox for `compute` code: the AST policy, compilation, time limits, `rng`."""
+
+from octolang.sandbox.compile import (
+    CompiledCode,
+    Record,
+    SandboxSyntaxError,
+    SandboxTimeout,
+    SandboxViolation,
+    compile_code,
+    describe_exception,
+    run_with_timeout,
+)
+from octolang.sandbox.policy import ALLOWED_BUILTINS, SAFE_MODULES, Violation, code_free_names, find_violations
+from octolang.sandbox.rng import UnitRandom
+
+__all__ = [
+    "ALLOWED_BUILTINS",
+    "SAFE_MODULES",
+    "CompiledCode",
+    "Record",
+    "SandboxSyntaxError",
+    "SandboxTimeout",
+    "SandboxViolation",
+    "UnitRandom",
+    "Violation",
+    "code_free_names",
+    "compile_code",
+    "describe_exception",
+    "find_violations",
+    "run_with_timeout",
+]

@@ -1,0 +1,154 @@
+"""Compiling a code block once per step into a plain Python function, and running it
+with a time limit. Line numbers in errors are those of the `.octo` file."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType, TracebackType
+from typing import Any
+
+from octolang.sandbox.policy import Violation, find_violations, safe_builtins
+
+
+class SandboxViolation(Exception):
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(v.message for v in violations))
+        self.violations = violations
+
+
+class SandboxSyntaxError(Exception):
+    def __init__(self, message: str, lineno: int, col: int) -> None:
+        super().__init__(f"line {lineno}: {message}")
+        self.message = message
+        self.lineno = lineno
+        self.col = col
+
+
+class SandboxTimeout(Exception):
+    pass
+
+
+class Record(Mapping[str, Any]):
+    """A unit's fields or a step's output: read-only, by key or by attribute."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_data", {k: _wrap(v) for k, v in data.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        data = object.__getattribute__(self, "_data")
+        try:
+            return data[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(data), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            raise AttributeError(f"no field `{name}` (fields: {', '.join(data) or 'none'}){hint}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("fields are read-only")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __str__(self) -> str:
+        return str(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self._data == (other._data if isinstance(other, Record) else other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _wrap(value: Any) -> Any:
+    """Nested records get attribute access; lists are copied, so code cannot change the caller's."""
+    if isinstance(value, dict):
+        return Record(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+class CompiledCode:
+    def __init__(self, function: Callable[..., Any], params: Sequence[str]) -> None:
+        self.function = function
+        self.params = tuple(params)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.function(**kwargs)
+
+
+def compile_code(source: str, *, filename: str, first_line: int, params: Sequence[str], name: str) -> CompiledCode:
+    try:
+        body = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        raise SandboxSyntaxError(exc.msg, (exc.lineno or 1) + first_line - 1, exc.offset or 0) from None
+    violations = find_violations(body)
+    if violations:
+        raise SandboxViolation(violations)
+    arguments = ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg=p) for p in params],
+        vararg=None,
+        kwonlyargs=[],
+        kw_defaults=[],
+        kwarg=None,
+        defaults=[],
+    )
+    function = ast.FunctionDef(
+        name=f"step_{name}",
+        args=arguments,
+        body=body.body or [ast.Pass()],
+        decorator_list=[],
+        returns=None,
+    )
+    module = ast.Module(body=[function], type_ignores=[])
+    ast.fix_missing_locations(module)
+    ast.increment_lineno(module, first_line - 1)
+    code = compile(module, filename, "exec")
+    namespace: dict[str, Any] = {"__builtins__": safe_builtins()}
+    exec(code, namespace)
+    return CompiledCode(namespace[f"step_{name}"], params)
+
+
+def run_with_timeout(function: Callable[..., Any], kwargs: Mapping[str, Any], seconds: float) -> Any:
+    """Call with a wall-clock limit (SIGALRM: main thread of the process only; elsewhere
+    the call runs unbounded)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        return function(**kwargs)
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise SandboxTimeout(f"ran longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return function(**kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def describe_exception(exc: BaseException, filename: str) -> tuple[str, int | None]:
+    """`ZeroDivisionError: division by zero` and the deepest line of `filename` in the traceback."""
+    line: int | None = None
+    trace: TracebackType | None = exc.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == filename:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    text = str(exc)
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__), line

@@ -40,7 +40,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None,
         failed = failed or not result["ok"]
         results.append(result)
         if not as_json and text:
-            click.echo(text)
+            click.echo(text, color=colour or None)
     if as_json:
         click.echo(json.dumps({"version": 1, "ok": not failed, "files": results}, indent=2))
     sys.exit(EXIT_ERRORS if failed else EXIT_OK)

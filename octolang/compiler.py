@@ -38,6 +38,12 @@ def compile_source(source: SourceFile) -> Compilation:
             return Compilation(source, None, diagnostics)
         diagnostics = diagnostics + check_program(program, source)
         return Compilation(source, program, sort_diagnostics(diagnostics))
+    except RecursionError:
+        # The grammar nests freely; the passes recurse. A thousand nested terms is not a
+        # pipeline anyone writes, but it must get an answer, not a traceback.
+        return Compilation(source, None, [error(
+            "E0006", "expressions are nested too deeply to check", source.span(0, 0),
+            help="split long chains of operators or brackets (hundreds of levels) into consts or steps")])
     finally:
         if collecting:
             gc.enable()
@@ -56,7 +62,7 @@ def read_source(path: str) -> SourceFile | Diagnostic:
     except OSError as exc:
         return error("E0010", f"cannot read {path}: {exc.strerror or exc}", empty)
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         where = SourceFile(path, data[: exc.start].decode("utf-8", errors="replace"))

@@ -41,7 +41,7 @@ def read_rows(path: str) -> list[dict[str, Any]]:
 
 def _read_csv(handle: Any) -> list[dict[str, Any]]:
     csv.field_size_limit(MAX_FIELD_BYTES)
-    reader = csv.reader(handle)
+    reader = csv.reader(handle, strict=True)
     try:
         header = next(reader, None)
         if header is None:

@@ -169,6 +169,8 @@ def too_costly(node: ir.Expr) -> ir.Expr | None:
     for sub in walk(node):
         if isinstance(sub, ir.Binary) and sub.op == "**":
             right = sub.right
+            if isinstance(right, ir.Unary) and right.op in ("-", "+"):
+                right = right.operand
             if (
                 not isinstance(right, ir.Constant)
                 or not isinstance(right.value, (int, float))

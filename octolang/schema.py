@@ -179,6 +179,8 @@ class SchemaCompiler:
             values: list[Any] = []
             for option in options:
                 for value in option["enum"]:
+                    if value is None and None in values:
+                        continue  # `("a")? | ("b")?`: both options allow null, which is no repetition
                     if value in values:
                         self.diagnostics.append(
                             error(

@@ -19,6 +19,10 @@ def environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(
+    from octolang.expressions import EXPRESSION_FUNCTIONS
+
+    env = SandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
     )
+    env.globals.update(EXPRESSION_FUNCTIONS)  # the functions expressions have: len, round, ...
+    return env

@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from octolang.schema import SchemaCompiler, strict_variant
@@ -329,6 +329,8 @@ TYPES = st.recursive(_LEAVES, _extend, max_leaves=8)
 def test_generated_output_types_compile_to_strict_schemas_that_accept_their_values(data, output) -> None:
     text, values = output
     c = with_output(text)
+    # literal options repeated across a union, e.g. `((0)?) | ((0)?)`, are rightly E0306
+    assume("E0306" not in codes(c))
     assert_clean(c, allow=["W0101"])
     schema = c.program.step("a").output_schema
     assert_openai_strict(strict_variant(schema))

@@ -106,9 +106,8 @@ def test_colour(files: Path) -> None:
     assert "\x1b[" not in octoc("check", "errors.octo")[1]  # not a terminal
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (docs/cli.md): click.echo strips the colour codes of "
-                                       "`--color always` when stdout is not a terminal")
 def test_color_always_keeps_colour_in_a_pipe(files: Path) -> None:
+    # (click.echo stripped the colour codes when stdout was not a terminal)
     result = subprocess.run([sys.executable, "-m", "octolang", "check", "--color", "always", "errors.octo"],
                             cwd=files, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
@@ -153,9 +152,8 @@ def test_crlf_files_check_like_lf_files(files: Path) -> None:
     assert out.startswith("crlf.octo:6:23: error[E0103]")
 
 
-@pytest.mark.xfail(strict=True, reason="read_source decodes with utf-8, not utf-8-sig: a BOM (Windows editors) "
-                                       "is reported as `unexpected character` at 1:1")
 def test_a_bom_is_not_an_error(files: Path) -> None:
+    # (read_source decoded with utf-8, not utf-8-sig: a BOM was `unexpected character` at 1:1)
     (files / "bom.octo").write_bytes(b"\xef\xbb\xbf" + CLEAN.encode())
     code, out, _ = octoc("check", "bom.octo")
     assert code == 0, out

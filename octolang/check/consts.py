@@ -7,8 +7,10 @@ from typing import Any
 from octolang import ir
 from octolang.diagnostics import Diagnostic, error
 from octolang.expressions import evaluate, too_costly
+from octolang.sandbox.compile import SandboxTimeout, run_with_timeout
 
 StaticValues = dict[str, Any]
+STATIC_SECONDS = 2.0
 _JSONABLE = (str, int, float, bool, type(None), list, tuple)
 
 
@@ -21,7 +23,11 @@ def evaluate_static(node: ir.Expr, values: StaticValues, diagnostics: list[Diagn
         )
         return None
     try:
-        result = evaluate(node, values)
+        result = run_with_timeout(lambda: evaluate(node, values), {}, STATIC_SECONDS)
+    except SandboxTimeout:
+        diagnostics.append(error("E0503", f"{what} takes more than {STATIC_SECONDS:g} s to compute", node.span,
+                                 help="values known before the run must be small; compute big ones in a step"))
+        return None
     except NameError as exc:
         name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)
         diagnostics.append(

@@ -225,6 +225,15 @@ def _check_step_shape(step: ir.StepDecl, models: set[str]) -> list[Diagnostic]:
                     help='add `prompt "..."` with what to ask the model',
                 )
             )
+        if step.timeout_seconds is not None:
+            out.append(
+                error(
+                    "E0309",
+                    "`timeout` applies to compute steps",
+                    step.name_span,
+                    help="an llm request's time is the provider's; `timeout` bounds a compute step's code",
+                )
+            )
         if step.code is not None:
             out.append(
                 error(

@@ -82,11 +82,16 @@ def resolve_root(scope: Scope, name: str, span: Span, *, where: str) -> Resoluti
                 span,
                 label="not defined here",
                 help=hint
-                or f"{where} can use `unit`, the steps ({', '.join(sorted(scope.steps)) or 'none'}), "
+                or f"{where} can use `unit`, the steps ({_steps_listing(scope)}), "
                 f"consts and {_extra(scope)}",
             )
         ],
     )
+
+
+def _steps_listing(scope: Scope) -> str:
+    usable = sorted(s for s in scope.steps if s != scope.current_step)
+    return ", ".join(usable) or "none"
 
 
 def _extra(scope: Scope) -> str:

@@ -216,7 +216,7 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
     if not items:
         facts.diagnostics.append(error("E0205", f"`vary {vary.name}` has no values", vary.values.span))
         return None
-    seen: list[Any] = []
+    seen: list[tuple[type, Any]] = []
     for item in items:
         if not isinstance(item, (str, int, float, bool)) or (isinstance(item, float) and not math.isfinite(item)):
             facts.diagnostics.append(
@@ -227,7 +227,7 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
                 )
             )
             return None
-        if item in seen:
+        if (type(item), item) in seen:  # 1 and True are different values here
             facts.diagnostics.append(
                 error(
                     "E0205",
@@ -237,5 +237,5 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
                 )
             )
             return None
-        seen.append(item)
+        seen.append((type(item), item))
     return items

@@ -45,7 +45,7 @@ def generate(steps: int) -> str:
     ]
     for i in range(0, steps, 4):
         prev = f"s{i - 1}" if i else None
-        source = f"{prev}.total" if prev else "unit.size"
+        source = f"unit.size + (1 if {prev}.ok else 0)" if prev else "unit.size"
         out += [
             f"step s{i} = compute {{",
             "  output { total: int, items: list<int> }",

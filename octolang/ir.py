@@ -11,12 +11,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from octolang.source import SourceFile, Span
 
 
 class Node(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     span: Span
 
 
@@ -412,6 +414,4 @@ class Program(Node):
         return None
 
 
-for _model in list(globals().values()):
-    if isinstance(_model, type) and issubclass(_model, BaseModel) and _model is not BaseModel:
-        _model.model_rebuild()
+

@@ -46,7 +46,8 @@ def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
     for step in program.steps:
         deps[step.name] = _check_step(step, scope, source, diagnostics)
         read |= deps[step.name]
-    upstream_cache: dict[str, set[str]] = {}
+    program.order = topological_order(program, deps)
+    topo_position = {name: i for i, name in enumerate(program.order)}
     for gate in program.gates:
         facts = check_expression(gate.condition, scope, where="the gate's condition")
         gate.judges = sorted(facts.steps, key=position.__getitem__)
@@ -56,14 +57,13 @@ def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
             feedback = check_expression(gate.feedback, scope, where="the gate's feedback")
             diagnostics += feedback.diagnostics
             read |= feedback.steps
-        diagnostics += check_gate(gate, program, deps, upstream_cache)
+        diagnostics += check_gate(gate, program, deps, topo_position)
     for report in program.reports:
         read |= _check_report(report, scope, diagnostics)
 
     for step in program.steps:
         step.depends_on = sorted(deps[step.name] & position.keys(), key=position.__getitem__)
     diagnostics += find_cycles(program, deps)
-    program.order = topological_order(program, deps)
     diagnostics += unused_steps(program, read)
     diagnostics += _unused_declarations(program)
     diagnostics += check_prices(program)

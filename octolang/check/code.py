@@ -65,7 +65,8 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
     except (ValueError, RecursionError, MemoryError) as exc:  # e.g. a NUL byte, absurd nesting
         facts.diagnostics.append(error("E0606", f"the code of step `{step.name}` cannot be read: {exc}", text.span))
         return facts
-    for violation in find_violations(tree):
+    nodes = list(ast.walk(tree))  # one walk, shared by the policy and the name checks below
+    for violation in find_violations(tree, nodes):
         facts.diagnostics.append(
             error(
                 violation.code,
@@ -74,7 +75,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
                 help=violation.hint,
             )
         )
-    if not any(isinstance(node, ast.Return) for node in ast.walk(tree)):
+    if not any(isinstance(node, ast.Return) for node in nodes):
         facts.diagnostics.append(
             error(
                 "E0607",
@@ -83,12 +84,12 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
                 help="end the code with `return {...}`, a dict with the fields of the step's output",
             )
         )
-    free = code_free_names(tree)
+    free = code_free_names(tree, nodes)
     available = {"rng", *ALLOWED_BUILTINS, *SAFE_MODULES}
     # Names the policy refuses (`open`, `eval`, `__import__`, ...) have their own diagnostic.
     reported: set[str] = set(FORBIDDEN_NAMES) | {n for n in free if n.startswith("__")}
     inner = scope.with_locals(**{name: {} for name in available})
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Attribute):
             chain = _chain(node)
             if chain is None or chain[0].id not in free or chain[0].id in available:

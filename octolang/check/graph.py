@@ -6,16 +6,21 @@ from octolang import ir
 from octolang.diagnostics import Diagnostic, Label, did_you_mean, error, warning
 
 
-def upstream(deps: dict[str, set[str]], step: str) -> set[str]:
-    """Every step `step` depends on, directly or not."""
+def reaches(deps: dict[str, set[str]], step: str, target: str, position: dict[str, int]) -> bool:
+    """Whether `step` depends on `target`, directly or not. Dependencies point to earlier
+    steps in topological order, so nothing before `target` needs exploring: a gate whose
+    target sits just upstream of its judge is answered in a few steps, not the whole graph."""
+    floor = position.get(target, 0)
     seen: set[str] = set()
     stack = list(deps.get(step, ()))
     while stack:
         current = stack.pop()
-        if current not in seen:
+        if current == target:
+            return True
+        if current not in seen and position.get(current, floor) > floor:
             seen.add(current)
             stack.extend(deps.get(current, ()))
-    return seen
+    return False
 
 
 def find_cycles(program: ir.Program, deps: dict[str, set[str]]) -> list[Diagnostic]:
@@ -83,7 +88,7 @@ def topological_order(program: ir.Program, deps: dict[str, set[str]]) -> list[st
 
 
 def check_gate(
-    gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]], cache: dict[str, set[str]]
+    gate: ir.GateDecl, program: ir.Program, deps: dict[str, set[str]], position: dict[str, int]
 ) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if not gate.judges:
@@ -113,9 +118,7 @@ def check_gate(
     if gate.max_retries < 1:
         out.append(error("E0705", "`max` must be at least 1", gate.span))
     for judge in gate.judges:
-        if judge not in cache:
-            cache[judge] = upstream(deps, judge)
-        if target == judge or target not in cache[judge]:
+        if target == judge or not reaches(deps, judge, target, position):
             relation = "is the step it judges" if target == judge else f"does not run before `{judge}`"
             out.append(
                 error(

@@ -43,7 +43,8 @@ def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
                 "E0203",
                 f"a second `units` declaration (`{extra.name}`)",
                 extra.name_span,
-                help=f"a pipeline has one set of units; combine sources inside `units {program.units[0].name} {{ ... }}`",
+                help="a pipeline has one set of units; combine sources inside "
+                f"`units {program.units[0].name} {{ ... }}`",
             )
         )
     units = program.units[0]

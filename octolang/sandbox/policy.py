@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -115,9 +116,10 @@ def _at(node: ast.AST, code: str, message: str, hint: str) -> Violation:
     )
 
 
-def find_violations(tree: ast.AST) -> list[Violation]:
+def find_violations(tree: ast.AST, nodes: Sequence[ast.AST] | None = None) -> list[Violation]:
+    """`nodes`: `list(ast.walk(tree))` when the caller has it already (the checker walks once)."""
     out: list[Violation] = []
-    for node in ast.walk(tree):
+    for node in nodes if nodes is not None else ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             out.append(
                 _at(
@@ -210,11 +212,11 @@ def find_violations(tree: ast.AST) -> list[Violation]:
     return out
 
 
-def code_free_names(tree: ast.AST) -> set[str]:
+def code_free_names(tree: ast.AST, nodes: Sequence[ast.AST] | None = None) -> set[str]:
     """Names the code reads but never binds anywhere: what it expects from its scope."""
     bound: set[str] = set()
     loaded: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes if nodes is not None else ast.walk(tree):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

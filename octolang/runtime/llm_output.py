@@ -87,6 +87,50 @@ def _first_object(text: str) -> str | None:
     return None
 
 
+def conforms(value: Any, schema: Mapping[str, Any]) -> bool:
+    """A quick check for the schemas the type compiler makes: True only when `value`
+    certainly validates. False means "ask jsonschema", which also explains why."""
+    if not schema:
+        return True
+    if "anyOf" in schema:
+        return any(conforms(value, option) for option in schema["anyOf"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        if value is None and "null" in kind:
+            return "enum" not in schema or None in schema["enum"]
+        kind = next((k for k in kind if k != "null"), None)
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if kind == "object":
+        if not isinstance(value, dict):
+            return False
+        properties = schema.get("properties", {})
+        if schema.get("additionalProperties") is False and not value.keys() <= properties.keys():
+            return False
+        if any(name not in value for name in schema.get("required", ())):
+            return False
+        return all(conforms(value[name], sub) for name, sub in properties.items() if name in value)
+    if kind == "array":
+        if not isinstance(value, list) or len(value) < schema.get("minItems", 0) \
+                or len(value) > schema.get("maxItems", len(value)):
+            return False
+        item = schema.get("items")
+        return item is None or all(conforms(v, item) for v in value)
+    if kind == "string":
+        if not isinstance(value, str):
+            return False
+        return bool(schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)))
+    if kind in ("integer", "number"):
+        if isinstance(value, bool) or not isinstance(value, int if kind == "integer" else (int, float)):
+            return False
+        return bool(schema.get("minimum", value) <= value <= schema.get("maximum", value))
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "null":
+        return value is None
+    return False
+
+
 @functools.lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Any:
     from jsonschema import Draft202012Validator

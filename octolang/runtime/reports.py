@@ -351,6 +351,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        magnitude = abs(value)
+        if 1000 <= magnitude < 1e9:
+            return f"{value:,.1f}"
         return f"{value:.4g}"
     return str(value)
 

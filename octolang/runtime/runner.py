@@ -19,7 +19,7 @@ from octolang import ir
 from octolang.expressions import compile_expression, evaluate
 from octolang.pricing import price_for
 from octolang.providers.base import BatchProvider, Request, Result
-from octolang.runtime.compute import CompiledStep, ComputeJob, run_compute
+from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
 from octolang.runtime.requests import CompiledPrompt
 from octolang.runtime.snapshot import Snapshot, load_snapshot
 from octolang.runtime.store import RunStore, now
@@ -74,7 +74,7 @@ class Runner:
             s.name: [i for i, g in enumerate(program.gates) if any(j in upstream[s.name] for j in g.judges)]
             for s in self.steps
         }
-        rng_steps = [s.name for s in self.steps if s.kind == "compute" and s.code and "rng" in s.code.value]
+        rng_steps = [s.name for s in self.steps if reads_rng(s)]
         self.rng_carry = set(rng_steps[:-1])  # persist the stream only where a later step continues it
         self.rng_resume = set(rng_steps[1:])
         self._compiled: dict[str, CompiledStep] = {}
@@ -266,7 +266,9 @@ class Runner:
             changed = True
             compiled = self._compiled.get(step.name)
             if compiled is None:
-                compiled = self._compiled[step.name] = CompiledStep(step, self.program, self.filename)
+                compiled = self._compiled[step.name] = CompiledStep(
+                    step, self.program, self.filename, seed=self.seed, carry_rng=step.name in self.rng_carry
+                )
             states: dict[str, bytes] = {}
             if step.name in self.rng_resume:
                 states = {

@@ -127,19 +127,40 @@ def compile_code(source: str, *, filename: str, first_line: int, params: Sequenc
 def run_with_timeout(function: Callable[..., Any], kwargs: Mapping[str, Any], seconds: float) -> Any:
     """Call with a wall-clock limit (SIGALRM: main thread of the process only; elsewhere
     the call runs unbounded)."""
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
-        return function(**kwargs)
+    with TimeLimit(seconds) as limit:
+        return limit.call(function, kwargs)
 
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise SandboxTimeout(f"ran longer than {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return function(**kwargs)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+class TimeLimit:
+    """A wall-clock limit for many calls in a row: the SIGALRM handler is installed once,
+    each call only arms and disarms the timer. Outside the main thread, calls are unbounded."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = seconds > 0 and threading.current_thread() is threading.main_thread()
+        self._previous: Any = None
+
+    def __enter__(self) -> TimeLimit:
+        if self.active:
+            self._previous = signal.signal(signal.SIGALRM, self._expire)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+    def _expire(self, signum: int, frame: FrameType | None) -> None:
+        raise SandboxTimeout(f"ran longer than {self.seconds:g} s")
+
+    def call(self, function: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+        if not self.active:
+            return function(**kwargs)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return function(**kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def describe_exception(exc: BaseException, filename: str) -> tuple[str, int | None]:

@@ -283,7 +283,9 @@ def runs(file: str | None, run_dir: str | None) -> None:
     if not found:
         click.echo(f"no runs under {root}")
         return
-    click.echo(f"{'run':<40} {'started (UTC)':<20} {'state':<8} {'done':>7} {'failed':>7} {'spend':>10}  file")
+    click.echo(
+        f"{'run':<40} {'started (UTC)':<20} {'state':<8} {'done':>7} {'failed':>7} {'spend':>10} {'duration':>9}  file"
+    )
     import time
 
     for info in found:
@@ -293,16 +295,24 @@ def runs(file: str | None, run_dir: str | None) -> None:
             spend = sum(
                 (Decimal(c) for (c,) in store.query("SELECT cost FROM attempts WHERE cost IS NOT NULL")), Decimal(0)
             )
-            last = store.query("SELECT MAX(finished_at) FROM attempts")[0][0]
+            meta = store.meta()
         finally:
             store.close()
         state = "running" if counts.get("pending") else "finished"
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.meta.get("created_at", 0)))
-        del last
+        created = float(meta.get("created_at", 0))
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created))
+        duration = _duration(float(meta.get("updated_at", created)) - created)
         click.echo(
             f"{info.id:<40} {started:<20} {state:<8} {counts.get('done', 0):>7,} "
-            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10}  {info.meta.get('file')}"
+            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {meta.get('file')}"
         )
+
+
+def _duration(seconds: float) -> str:
+    """Wall time from the run's start to its last tick."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 @main.command()

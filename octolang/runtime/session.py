@@ -141,6 +141,8 @@ def drive(
     """Tick until every unit is terminal (or once). Returns the last tick's result."""
     while True:
         result = session.runner.tick()
+        with session.store.transaction() as db:
+            session.store.set_meta(db, updated_at=now())
         if on_tick is not None:
             on_tick(result)
         if once or result.budget_stop:

@@ -132,12 +132,17 @@ def compile_expression(node: ir.Expr, filename: str, rename: Mapping[str, str] |
     return compile(tree, filename, "eval")
 
 
-def evaluate(node: ir.Expr, names: Mapping[str, Any], filename: str = "<octo>") -> Any:
-    """Evaluate with `names` and the expression functions in scope, and nothing else."""
+def scope_with(names: Mapping[str, Any]) -> dict[str, Any]:
+    """The globals an expression runs with: no builtins, the expression functions, `names`."""
     scope: dict[str, Any] = {"__builtins__": {}}
     scope.update(EXPRESSION_FUNCTIONS)
     scope.update(names)
-    return eval(compile_expression(node, filename), scope)
+    return scope
+
+
+def evaluate(node: ir.Expr, names: Mapping[str, Any], filename: str = "<octo>") -> Any:
+    """Evaluate with `names` and the expression functions in scope, and nothing else."""
+    return eval(compile_expression(node, filename), scope_with(names))
 
 
 def walk(node: ir.Expr) -> list[ir.Expr]:

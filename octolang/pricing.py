@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -85,3 +86,27 @@ def price_for(model: ir.ModelDecl) -> Price | None:
             "price table, partly overridden",
         )
     return base
+
+
+def is_batch(model: ir.ModelDecl) -> bool:
+    """Batch is the default mode; `auto` is priced as batch until the runner decides per run."""
+    return str(model.setting("mode", "batch")) != "realtime"
+
+
+def usage_cost(model: ir.ModelDecl, usage: Mapping[str, int]) -> Decimal:
+    """USD for one request's usage (input, output and cached tokens) at the model's price in
+    its mode; zero for a model without a known price (W0102 said so before the run)."""
+    price = price_for(model)
+    if price is None:
+        return Decimal(0)
+    batch = is_batch(model)
+    per_input = price.batch_input if batch else price.input
+    per_output = price.batch_output if batch else price.output
+    per_cached = per_input
+    if price.cached_input is not None:
+        per_cached = price.cached_input / 2 if batch else price.cached_input
+    cached = Decimal(usage.get("cached_tokens", 0))
+    fresh = Decimal(usage.get("input_tokens", 0)) - cached
+    output = Decimal(usage.get("output_tokens", 0))
+    return (fresh * per_input + cached * per_cached + output * per_output) / Decimal(1_000_000)
+

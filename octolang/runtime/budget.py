@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from octolang import ir
-from octolang.pricing import price_for
+from octolang.pricing import usage_cost
 from octolang.runtime.store import RunStore
 
 # Without the cost estimator's token counts, a request's worst case is its model's
@@ -24,14 +24,8 @@ def spent(store: RunStore) -> Decimal:
 
 
 def worst_case(model: ir.ModelDecl, requests: int) -> Decimal:
-    price = price_for(model)
-    if price is None:
-        return Decimal(0)
-    batch = str(model.setting("mode", "batch")) != "realtime"
-    per_in = price.batch_input if batch else price.input
-    per_out = price.batch_output if batch else price.output
     max_out = int(model.setting("max_tokens", DEFAULT_MAX_TOKENS))
-    return requests * (WORST_INPUT_TOKENS * per_in + max_out * per_out) / Decimal(1_000_000)
+    return requests * usage_cost(model, {"input_tokens": WORST_INPUT_TOKENS, "output_tokens": max_out})
 
 
 class BudgetGuard:

@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from octolang import ir
+from octolang.pricing import usage_cost
 from octolang.providers.base import Result
 from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import now
@@ -49,7 +50,7 @@ def ingest_chunk(
                 )
                 _count(snap, uid, step.name, error=True, problems=json.dumps({"error": reason}))
                 continue
-            cost = runner.cost_of(model, result.usage)
+            cost = usage_cost(model, result.usage)
             row = snap.units.get(uid)
             context: dict[str, Any] = {"unit": row.fields if row else {}}
             for dep in step.depends_on:

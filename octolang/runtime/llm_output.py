@@ -13,7 +13,7 @@ from types import CodeType
 from typing import Any, Literal
 
 from octolang import ir
-from octolang.expressions import EXPRESSION_FUNCTIONS, compile_expression, to_python
+from octolang.expressions import compile_expression, scope_with, to_python
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
@@ -174,10 +174,9 @@ class CompiledRules:
             return []
         from octolang.sandbox import Record
 
-        names: dict[str, Any] = {"__builtins__": {}}
-        names.update(EXPRESSION_FUNCTIONS)
-        for key, value in context.items():
-            names[key] = Record(value) if isinstance(value, Mapping) and not isinstance(value, Record) else value
+        names = scope_with(
+            {k: Record(v) if isinstance(v, Mapping) and not isinstance(v, Record) else v for k, v in context.items()}
+        )
         wrapped = Record(output)
         names.update({k: wrapped[k] for k in wrapped})
         names[self.step] = wrapped

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from octolang import ir, stats
 from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
-from octolang.expressions import EXPRESSION_FUNCTIONS, compile_expression, to_python
+from octolang.expressions import compile_expression, scope_with, to_python
 
 Status = Literal["done", "failed", "skipped", "pending"]
 
@@ -173,9 +173,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 def _names(program_consts: Mapping[str, Any], outcome: UnitOutcome) -> dict[str, Any]:
     from octolang.sandbox import Record
 
-    names: dict[str, Any] = {"__builtins__": {}}
-    names.update(EXPRESSION_FUNCTIONS)
-    names.update(program_consts)
+    names = scope_with(program_consts)
     names["unit"] = Record(outcome.fields)
     for step, output in outcome.outputs.items():
         names[step] = Record(output)
@@ -204,10 +202,7 @@ def compute_reports(
             done = [names for outcome, names in members if outcome.status == "done"]
             if report.where is not None:
                 done = [names for names in done if _try(report.where, names) is True]
-            scope: dict[str, Any] = {"__builtins__": {}}
-            scope.update(EXPRESSION_FUNCTIONS)
-            scope.update(consts)
-            scope.update({f"_key{i}": value for i, value in enumerate(key)})
+            scope = scope_with({**consts, **{f"_key{i}": value for i, value in enumerate(key)}})
             for metric in report.metrics:
                 statistic = _metric(metric, done, scope)
                 group.statistics[metric.name] = statistic

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from octolang import ir
-from octolang.pricing import price_for
 from octolang.templates import environment
 
 
@@ -37,9 +36,3 @@ class CompiledPrompt:
         return body
 
 
-def model_mode(model: ir.ModelDecl) -> str:
-    return str(model.setting("mode", "batch"))
-
-
-def request_price(model: ir.ModelDecl) -> Any:
-    return price_for(model)

@@ -10,14 +10,12 @@ reconciled on the next tick by asking the provider for the batch with that key.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from octolang import ir
-from octolang.expressions import compile_expression, evaluate
-from octolang.pricing import price_for
+from octolang.expressions import compile_expression, scope_with
 from octolang.providers.base import BatchProvider, Request, Result
 from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
 from octolang.runtime.requests import CompiledPrompt
@@ -467,23 +465,6 @@ class Runner:
             snap.units[uid].status = "done"
         return True
 
-    def cost_of(self, model: ir.ModelDecl, usage: dict[str, int]) -> Decimal:
-        price = price_for(model)
-        if price is None:
-            return Decimal(0)
-        batch = str(model.setting("mode", "batch")) != "realtime"
-        per_input = price.batch_input if batch else price.input
-        per_output = price.batch_output if batch else price.output
-        million = Decimal(1_000_000)
-        cached = Decimal(usage.get("cached_tokens", 0))
-        fresh = Decimal(usage.get("input_tokens", 0)) - cached
-        cached_price = price.cached_input if price.cached_input is not None else per_input
-        if batch and price.cached_input is not None:
-            cached_price = price.cached_input / 2
-        return (
-            fresh * per_input + cached * cached_price + Decimal(usage.get("output_tokens", 0)) * per_output
-        ) / million
-
 
 def crash_point(name: str) -> None:
     """Fault injection for the crash tests: `OCTO_CRASH_AT=after-submit` kills the process
@@ -497,16 +478,7 @@ def crash_point(name: str) -> None:
 
 
 def evaluate_code(code: Any, names: dict[str, Any]) -> Any:
-    from octolang.expressions import EXPRESSION_FUNCTIONS
-
-    scope: dict[str, Any] = {"__builtins__": {}}
-    scope.update(EXPRESSION_FUNCTIONS)
-    scope.update(names)
-    return eval(code, scope)
+    return eval(code, scope_with(names))
 
 
-def wait(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-__all__ = ["RunOptions", "Runner", "TickResult", "evaluate", "wait"]
+__all__ = ["RunOptions", "Runner", "TickResult", "crash_point"]

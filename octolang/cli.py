@@ -13,7 +13,27 @@ ISSUES_URL = "https://github.com/octolang/octolang/issues"
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Guarded(click.Group):
+    """The last line of defence for every command: a state that cannot be written is one
+    line and exit 1; anything else unexpected is a bug, said as one (exit 3), never a
+    Python traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from octolang.runtime.store import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            click.echo(f"octoc: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            _internal_error(exc, f"`octoc {ctx.invoked_subcommand or ''}`")
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="octolang", prog_name="octoc")
 def main() -> None:
     """octoc: check, draw and run .octo pipelines."""

@@ -56,6 +56,15 @@ def failures(folder: Path) -> dict[str, str]:
         db.close()
 
 
+def assert_same_as_an_untouched_run(folder: Path) -> None:
+    reference = folder / "reference"
+    reference.mkdir()
+    shutil.copy(folder / "f.octo", reference / "f.octo")
+    octoc("run", "f.octo", cwd=reference)
+    expected = octoc("report", "f.octo", "--json", cwd=reference).stdout
+    assert octoc("report", "f.octo", "--json", cwd=folder).stdout == expected
+
+
 def test_a_failing_unit_fails_alone_and_says_where(tmp_path: Path) -> None:
     (tmp_path / "f.octo").write_text(FAULTY.format())
     octoc("run", "f.octo", cwd=tmp_path)
@@ -104,12 +113,7 @@ def _read_only_round_trip(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "read-only" in result.stderr or "cannot" in result.stderr
     octoc("run", "f.octo", cwd=tmp_path)
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    shutil.copy(tmp_path / "f.octo", reference / "f.octo")
-    octoc("run", "f.octo", cwd=reference)
-    assert octoc("report", "f.octo", "--json", cwd=tmp_path).stdout == \
-        octoc("report", "f.octo", "--json", cwd=reference).stdout
+    assert_same_as_an_untouched_run(tmp_path)
 
 
 @pytest.mark.parametrize(("error", "said"), [("database or disk is full", "the disk is full"),
@@ -138,12 +142,7 @@ def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path,
     assert crashed.returncode == 1, crashed.stderr
     assert said in crashed.stderr and "Traceback" not in crashed.stderr
     octoc("run", "f.octo", cwd=tmp_path)
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    shutil.copy(tmp_path / "f.octo", reference / "f.octo")
-    octoc("run", "f.octo", cwd=reference)
-    assert octoc("report", "f.octo", "--json", cwd=tmp_path).stdout == \
-        octoc("report", "f.octo", "--json", cwd=reference).stdout
+    assert_same_as_an_untouched_run(tmp_path)
 
 
 def test_a_changed_pipeline_is_not_resumed(tmp_path: Path) -> None:

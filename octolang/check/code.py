@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 
 from octolang import ir
@@ -98,7 +99,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
             resolution = resolve_root(
                 inner,
                 root.id,
-                code_span(text, source, root.lineno, root.col_offset, root.end_lineno, root.end_col_offset),
+                functools.partial(_node_span, text, source, root),
                 where=f"the code of step `{step.name}`",
             )
             if resolution.step:
@@ -111,16 +112,9 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
             schema = resolution.schema
             owner = root.id
             for attr_node, attr in attrs:
-                end_col = attr_node.end_col_offset or 0
-                span = code_span(
-                    text,
-                    source,
-                    attr_node.end_lineno or attr_node.lineno,
-                    end_col - len(attr.encode()),
-                    attr_node.end_lineno,
-                    end_col,
+                schema, problems = resolve_attribute(
+                    schema, owner, attr, functools.partial(_attribute_span, text, source, attr_node, attr)
                 )
-                schema, problems = resolve_attribute(schema, owner, attr, span)
                 if problems:
                     facts.diagnostics.extend(problems)
                     break
@@ -132,14 +126,29 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
             and node.id not in available
             and node.id not in reported
         ):
-            span = code_span(text, source, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
-            resolution = resolve_root(inner, node.id, span, where=f"the code of step `{step.name}`")
+            resolution = resolve_root(
+                inner,
+                node.id,
+                functools.partial(_node_span, text, source, node),
+                where=f"the code of step `{step.name}`",
+            )
             if resolution.step:
                 facts.steps.add(resolution.step)
             if resolution.diagnostics:
                 facts.diagnostics.extend(resolution.diagnostics)
                 reported.add(node.id)
     return facts
+
+
+def _node_span(text: ir.Text, source: SourceFile, node: ast.expr) -> Span:
+    return code_span(text, source, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+
+
+def _attribute_span(text: ir.Text, source: SourceFile, node: ast.Attribute, attr: str) -> Span:
+    """The span of `.attr`'s name: the node ends with it."""
+    end_col = node.end_col_offset or 0
+    line = node.end_lineno or node.lineno
+    return code_span(text, source, line, end_col - len(attr.encode()), line, end_col)
 
 
 def _chain(node: ast.Attribute) -> tuple[ast.Name, list[tuple[ast.Attribute, str]]] | None:

@@ -3,6 +3,7 @@ routine that resolves `root.field.sub` chains against unit fields, step outputs 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from octolang.diagnostics import Diagnostic, did_you_mean, error
@@ -48,7 +49,14 @@ class Resolution:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def resolve_root(scope: Scope, name: str, span: Span, *, where: str) -> Resolution:
+SpanOrLater = Span | Callable[[], Span]  # a span, or how to find it: only errors need one
+
+
+def _at(span: SpanOrLater) -> Span:
+    return span() if callable(span) else span
+
+
+def resolve_root(scope: Scope, name: str, span: SpanOrLater, *, where: str) -> Resolution:
     if name in scope.locals:
         return Resolution(scope.locals[name])
     if name == "unit":
@@ -61,7 +69,7 @@ def resolve_root(scope: Scope, name: str, span: Span, *, where: str) -> Resoluti
                     error(
                         "E0704",
                         f"step `{name}` reads its own output",
-                        span,
+                        _at(span),
                         label="this is the step being defined",
                         help="a step sees its previous answer only through `feedback` on a retry",
                     )
@@ -79,7 +87,7 @@ def resolve_root(scope: Scope, name: str, span: Span, *, where: str) -> Resoluti
             error(
                 "E0106",
                 f"unknown name `{name}` in {where}",
-                span,
+                _at(span),
                 label="not defined here",
                 help=hint
                 or f"{where} can use `unit`, the steps ({_steps_listing(scope)}), "
@@ -100,7 +108,7 @@ def _extra(scope: Scope) -> str:
 
 
 def resolve_attribute(
-    schema: Schema | None, owner: str, attr: str, span: Span
+    schema: Schema | None, owner: str, attr: str, span: SpanOrLater
 ) -> tuple[Schema | None, list[Diagnostic]]:
     """The schema of `owner.attr` given owner's schema; None (with a diagnostic) when unknown."""
     if schema is None or is_any(schema):
@@ -117,7 +125,7 @@ def resolve_attribute(
             error(
                 "E0103",
                 f"unknown field `{attr}` on {'the units' if is_unit else f'`{owner}`'}",
-                span,
+                _at(span),
                 label=f"`{owner}` has {listing}" if is_unit else f"`{owner}` outputs {listing}",
                 help=did_you_mean(attr, fields),
             )
@@ -133,7 +141,7 @@ def resolve_attribute(
         error(
             "E0404",
             f"`{owner}` is {article} {described} and has no field `{attr}`",
-            span,
+            _at(span),
             label=f"`{owner}` is `{describe(schema)}`",
             help="only records (output types and units) have fields",
         )

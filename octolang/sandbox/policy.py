@@ -116,10 +116,21 @@ def _at(node: ast.AST, code: str, message: str, hint: str) -> Violation:
     )
 
 
+_REFUSED_STATEMENTS: tuple[type[ast.AST], ...] = (
+    ast.ClassDef, ast.AsyncFunctionDef, ast.Await, ast.Yield, ast.YieldFrom, ast.AsyncFor, ast.AsyncWith, ast.With,
+    ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+)
+# The node types the policy looks at; every other node (most of them) is skipped at once.
+_WATCHED = frozenset({ast.Import, ast.ImportFrom, ast.Attribute, ast.Name, ast.Global, ast.Nonlocal, ast.arg,
+                      *_REFUSED_STATEMENTS})
+
+
 def find_violations(tree: ast.AST, nodes: Sequence[ast.AST] | None = None) -> list[Violation]:
     """`nodes`: `list(ast.walk(tree))` when the caller has it already (the checker walks once)."""
     out: list[Violation] = []
     for node in nodes if nodes is not None else ast.walk(tree):
+        if type(node) not in _WATCHED:
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             out.append(
                 _at(
@@ -168,20 +179,7 @@ def find_violations(tree: ast.AST, nodes: Sequence[ast.AST] | None = None) -> li
                     "return values instead of changing outer variables",
                 )
             )
-        elif isinstance(
-            node,
-            (
-                ast.ClassDef,
-                ast.AsyncFunctionDef,
-                ast.Await,
-                ast.Yield,
-                ast.YieldFrom,
-                ast.AsyncFor,
-                ast.AsyncWith,
-                ast.With,
-                ast.Try,
-            ),
-        ) or (hasattr(ast, "TryStar") and isinstance(node, ast.TryStar)):
+        elif isinstance(node, _REFUSED_STATEMENTS):
             what = {
                 ast.ClassDef: "class definitions",
                 ast.With: "`with` blocks",

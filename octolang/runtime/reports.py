@@ -348,7 +348,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         magnitude = abs(value)
         if 1000 <= magnitude < 1e9:
-            return f"{value:,.1f}"
+            return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
         return f"{value:.4g}"
     return str(value)
 

@@ -28,9 +28,24 @@ class _Guarded(click.Group):
             sys.exit(EXIT_ERRORS)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # The reader went away (`octoc inspect ... | head`): stop quietly, as Unix tools do.
+            _silence_stdout()
+            sys.exit(EXIT_OK)
         except Exception as exc:
             _internal_error(exc, f"`octoc {ctx.invoked_subcommand or ''}`")
             sys.exit(EXIT_INTERNAL)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})

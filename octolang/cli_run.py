@@ -97,6 +97,7 @@ def run(
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
     live = sys.stderr.isatty() and not as_json
+
     def say(text: str) -> None:
         if not as_json:
             click.echo(text, err=True)
@@ -114,7 +115,8 @@ def run(
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; the run is saved. Resume with `octoc run {file}`.", err=True)
+        again = f"octoc run {file}" + (" --provider mock" if provider else "")
+        click.echo(f"\ninterrupted; the run is saved. Resume with `{again}`.", err=True)
         sys.exit(130)
     finally:
         session.close()
@@ -164,6 +166,7 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
                     "run": info.id,
                     "status": status.to_json(),
                     "budget_stop": result.budget_stop,
+                    "provider_stop": result.provider_stop,
                     "reports": json.loads(reports[0]),
                 },
                 indent=2,
@@ -174,11 +177,14 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
             click.echo(status_text(status, f"run {info.id}"), err=True)
         if result.budget_stop:
             click.echo(f"stopped: {result.budget_stop}", err=True)
-        if status.pending and not once and not result.budget_stop:
+        if result.provider_stop:
+            click.echo(f"stopped: {result.provider_stop}", err=True)
+        if status.pending and not once and not result.budget_stop and not result.provider_stop:
             click.echo(f"{status.pending} units could not advance; see `octoc status {file}`", err=True)
         if status.pending == 0:
             click.echo(reports[1])
-    sys.exit(EXIT_OK if status.pending == 0 or once or result.budget_stop else EXIT_ERRORS)
+    ok = (status.pending == 0 or once or result.budget_stop) and not result.provider_stop
+    sys.exit(EXIT_OK if ok else EXIT_ERRORS)
 
 
 def _reports(program: Any, store: Any) -> tuple[str, str, str]:
@@ -210,7 +216,7 @@ def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[
     if run_id is not None:
         runs = [r for r in runs if r.id == run_id]
     if not runs:
-        which = f"run `{run_id}`" if run_id else "no run"
+        which = f"no run `{run_id}`" if run_id else "no run"
         click.echo(f"{which} of {file} found; start one with `octoc run {file}`", err=True)
         sys.exit(EXIT_ERRORS)
     try:
@@ -368,20 +374,33 @@ def inspect(file: str, unit: str, step: str | None, run_id: str | None, run_dir:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--provider", type=click.Choice(["mock"]), help="Answer every llm step with this provider.")
+@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
+@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
+@_run_dir
 @click.pass_context
-def tick(ctx: click.Context, file: str) -> None:
-    """Do one tick of FILE's latest run (same as `run --once`)."""
+def tick(
+    ctx: click.Context,
+    file: str,
+    provider: str | None,
+    mock_invalid_rate: float | None,
+    budget: str | None,
+    as_json: bool,
+    run_dir: str | None,
+) -> None:
+    """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
     ctx.invoke(
         run,
         file=file,
         once=True,
         fresh=False,
-        provider=None,
-        mock_invalid_rate=None,
+        provider=provider,
+        mock_invalid_rate=mock_invalid_rate,
         max_units=None,
         workers=None,
-        budget=None,
+        budget=budget,
         poll_interval=None,
-        as_json=False,
-        run_dir=None,
+        as_json=as_json,
+        run_dir=run_dir,
     )

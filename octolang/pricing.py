@@ -93,13 +93,15 @@ def is_batch(model: ir.ModelDecl) -> bool:
     return str(model.setting("mode", "batch")) != "realtime"
 
 
-def usage_cost(model: ir.ModelDecl, usage: Mapping[str, int]) -> Decimal:
+def usage_cost(model: ir.ModelDecl, usage: Mapping[str, int], *, batch: bool | None = None) -> Decimal:
     """USD for one request's usage (input, output and cached tokens) at the model's price in
-    its mode; zero for a model without a known price (W0102 said so before the run)."""
+    `batch` or realtime mode (default: the model's mode); zero for a model without a known
+    price (W0102 said so before the run)."""
     price = price_for(model)
     if price is None:
         return Decimal(0)
-    batch = is_batch(model)
+    if batch is None:
+        batch = is_batch(model)
     per_input = price.batch_input if batch else price.input
     per_output = price.batch_output if batch else price.output
     per_cached = per_input
@@ -109,4 +111,3 @@ def usage_cost(model: ir.ModelDecl, usage: Mapping[str, int]) -> Decimal:
     fresh = Decimal(usage.get("input_tokens", 0)) - cached
     output = Decimal(usage.get("output_tokens", 0))
     return (fresh * per_input + cached * per_cached + output * per_output) / Decimal(1_000_000)
-

@@ -11,6 +11,7 @@ from typing import Any
 from syrupy.assertion import SnapshotAssertion
 
 from octolang.compiler import compile_source, read_source
+from octolang.source import SourceFile
 from octolang.runtime.reports import (
     UnitOutcome,
     compile_reports,
@@ -88,3 +89,17 @@ def test_csv_and_table(snapshot: SnapshotAssertion) -> None:
                                         "mean_steps,mean_steps_low,mean_steps_high,theory,theory_low,theory_high")
     assert reports_table(result) == snapshot
     assert reports_json(result) == snapshot
+
+
+def test_grouping_by_a_step_output_puts_units_without_it_in_a_none_group() -> None:
+    text = (ROOT / "examples" / "drunken_sailor.octo").read_text()
+    text = text[: text.index("report by_start")] + "report by_outcome {\n  group by walk.outcome\n  n = count()\n}\n"
+    source = SourceFile("by_outcome.octo", text)
+    program = compile_source(source).program
+    assert program is not None
+    result = compute_reports(program, compile_reports(program, "by_outcome.octo"), outcomes())
+    groups = {g.key["walk.outcome"]: g for g in result.reports[0].groups}
+    assert set(groups) == {"ship", "water", None}
+    assert (groups["ship"].done, groups["water"].done) == (4, 3)
+    assert (groups[None].failed, groups[None].pending, groups[None].done) == (1, 1, 0)
+    json.loads(reports_json(result))  # a key of None is plain JSON, not an internal sentinel

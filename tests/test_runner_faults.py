@@ -39,9 +39,11 @@ report r {{
 """
 
 
-def octoc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def octoc(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, env={**os.environ, **(env or {})})
     if check:
         assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result

@@ -1,4 +1,10 @@
-"""The small interface the runner uses to talk to any provider."""
+"""The small interface the runner uses to talk to any provider.
+
+A batch provider takes a chunk of requests at once and answers later; a realtime
+client answers one request now. The runner only sees `BatchProvider`: realtime
+clients are driven through `octolang.providers.realtime.RealtimeBatch`, which keeps
+their answers in a local ledger so that a call paid for is never made twice.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 @dataclass(frozen=True)
 class Request:
-    custom_id: str
+    custom_id: str  # unique within a run; matches ^[a-zA-Z0-9_-]{1,64}$ (Anthropic's rule, the strictest)
     body: dict[str, Any]  # provider-neutral: see octolang/runtime/requests.py
 
 
@@ -23,23 +29,55 @@ class Result:
 
 
 class ProviderError(Exception):
-    """A call that failed as a whole (outage, 5xx after retries, auth); the runner retries later."""
+    """A call that failed as a whole (outage, 5xx after retries, auth); the runner retries later.
+    `status` is the HTTP status of the last answer (None when the service was not reached)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def request_fault(self) -> bool:
+        """The request itself was refused (a 4xx other than rate limits): resending it unchanged fails again."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in (401, 403, 408, 409, 429)
+
+
+BatchState = Literal["running", "ended", "failed"]
 
 
 class BatchProvider(Protocol):
     name: str
+    max_requests: int  # requests per batch the provider accepts
+    max_bytes: int  # bytes of encoded requests per batch
 
-    def find_batch(self, chunk_key: str) -> str | None:
-        """The id of a batch already created for this chunk (crash reconciliation)."""
+    def encode(self, request: Request) -> bytes:
+        """The request as the provider receives it (one JSONL line, newline included)."""
+
+    def find_batch(self, chunk_key: str, *, count: int, since: float) -> str | None:
+        """The id of a batch already created for this chunk (crash reconciliation): one
+        tagged with `chunk_key`, or, where the provider keeps no tag, the one created after
+        `since` (a Unix time, the intent's) with `count` requests."""
 
     def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
         """Create a batch tagged with `chunk_key`; returns its id."""
 
-    def poll(self, batch_id: str) -> Literal["running", "ended", "failed"]:
+    def poll(self, batch_id: str) -> BatchState:
         """Where the batch is in its lifecycle."""
 
     def fetch(self, batch_id: str) -> list[Result]:
-        """The per-request results of an ended batch, in any order."""
+        """The per-request results of an ended batch, in any order; requests the provider
+        never answered (expired, cancelled) come back with that status."""
 
     def cancel(self, batch_id: str) -> None:
         """Ask the provider to stop the batch."""
+
+
+class RealtimeClient(Protocol):
+    name: str
+
+    def encode(self, request: Request) -> bytes:
+        """The request body as it is sent (for `--dry-run` and the audit trail)."""
+
+    def call(self, request: Request) -> Result:
+        """One request, answered now. Retries 429/5xx itself (honouring Retry-After);
+        raises ProviderError when the service stays unavailable."""

@@ -33,14 +33,20 @@ class MockProvider:
             CREATE TABLE IF NOT EXISTS executions (custom_id TEXT NOT NULL, batch_id TEXT NOT NULL);
         """)
 
-    def find_batch(self, chunk_key: str) -> str | None:
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+
+    def encode(self, request: Request) -> bytes:
+        return (json.dumps({"custom_id": request.custom_id, "body": request.body}) + "\n").encode()
+
+    def find_batch(self, chunk_key: str, *, count: int = 0, since: float = 0.0) -> str | None:
         row = self.db.execute("SELECT id FROM batches WHERE chunk_key = ?", (chunk_key,)).fetchone()
         return str(row[0]) if row else None
 
     def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
         from octolang.providers.mock_answers import mock_answer, mock_usage
 
-        existing = self.find_batch(chunk_key)
+        existing = self.find_batch(chunk_key, count=len(requests))
         if existing is not None:
             return existing
         batch_id = f"mockbatch_{chunk_key}"

@@ -41,8 +41,9 @@ def reads_rng(step: ir.StepDecl) -> bool:
 
 
 class CompiledStep:
-    def __init__(self, step: ir.StepDecl, program: ir.Program, filename: str, *, seed: int,
-                 carry_rng: bool = False) -> None:
+    def __init__(
+        self, step: ir.StepDecl, program: ir.Program, filename: str, *, seed: int, carry_rng: bool = False
+    ) -> None:
         from octolang.runtime.llm_output import compile_rules
         from octolang.sandbox import compile_code
 
@@ -73,37 +74,49 @@ class CompiledStep:
 
         rng = None
         if self.uses_rng:
-            rng = (UnitRandom.from_state(job.rng_state) if job.rng_state is not None
-                   else UnitRandom.for_unit(self.seed, job.unit_id))
+            rng = (
+                UnitRandom.from_state(job.rng_state)
+                if job.rng_state is not None
+                else UnitRandom.for_unit(self.seed, job.unit_id)
+            )
         kwargs: dict[str, Any] = {"unit": Record(job.context["unit"]), "rng": rng, **self.consts}
         for name in self.step.depends_on:
             kwargs[name] = Record(job.context[name])
         try:
             value = limit.call(self.code, kwargs)
         except SandboxTimeout:
-            return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` ran longer than "
-                                  f"{self.timeout:g} s (set `timeout` on the step to allow more)", None)
+            return ComputeOutcome(
+                job.unit_id,
+                None,
+                f"step `{self.step.name}` ran longer than {self.timeout:g} s (set `timeout` on the step to allow more)",
+                None,
+            )
         except Exception as exc:
             message, line = describe_exception(exc, self.filename)
             where = f"{self.filename}:{line}: " if line else ""
             return ComputeOutcome(job.unit_id, None, f"{where}{message}", None)
         if not isinstance(value, dict):
-            return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` returned "
-                                  f"{type(value).__name__}, not a dict of its output fields", None)
+            return ComputeOutcome(
+                job.unit_id,
+                None,
+                f"step `{self.step.name}` returned {type(value).__name__}, not a dict of its output fields",
+                None,
+            )
         try:
             output = json.loads(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError) as exc:
-            return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` returned a value that is "
-                                  f"not JSON data: {exc}", None)
+            return ComputeOutcome(
+                job.unit_id, None, f"step `{self.step.name}` returned a value that is not JSON data: {exc}", None
+            )
         # jsonschema takes ~50 us a value: run it only to explain a value the quick check rejects.
         problems = [] if conforms(output, self.schema) else validate_schema(output, self.schema)
         if not problems and self.rules.rules:
-            context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on},
-                       **self.consts}
+            context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on}, **self.consts}
             problems = self.rules.failures(output, context)
         if problems:
-            return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` returned an invalid output: "
-                                  + "; ".join(problems), None)
+            return ComputeOutcome(
+                job.unit_id, None, f"step `{self.step.name}` returned an invalid output: " + "; ".join(problems), None
+            )
         state = rng.state() if self.carry_rng and rng is not None else None
         return ComputeOutcome(job.unit_id, output, None, state)
 

@@ -20,8 +20,17 @@ _RULES: dict[int, Any] = {}
 
 
 def ingest_chunk(
-    runner: Runner, snap: Snapshot, step: ir.StepDecl, chunk_id: str, results: list[Result], *, failed: bool
+    runner: Runner,
+    snap: Snapshot,
+    step: ir.StepDecl,
+    chunk_id: str,
+    route: str,
+    results: list[Result],
+    *,
+    failed: bool,
+    reason: str = "the batch failed as a whole",
 ) -> None:
+    from octolang.providers.registry import route_mode
     from octolang.runtime.llm_output import check_answer, compile_rules
     from octolang.runtime.runner import crash_point
 
@@ -29,6 +38,7 @@ def ingest_chunk(
     if rules is None:
         rules = _RULES[id(step)] = compile_rules(step, runner.filename)
     model = runner.model_for(step)
+    batch = route_mode(route) == "batch"
     by_id = {r.custom_id: r for r in results}
     attempts = runner.store.query("SELECT unit_id, attempt, custom_id FROM attempts WHERE chunk = ?", (chunk_id,))
     finished = now()
@@ -36,8 +46,8 @@ def ingest_chunk(
         for uid, attempt, custom_id in attempts:
             result = by_id.get(custom_id)
             if result is None or result.status != "ok" or result.text is None:
-                reason = (
-                    "the batch failed as a whole"
+                why = (
+                    reason
                     if failed
                     else "the provider returned no result for this request"
                     if result is None
@@ -46,11 +56,11 @@ def ingest_chunk(
                 db.execute(
                     "UPDATE attempts SET status = 'error', problems = ?, response = ?, finished_at = ? "
                     "WHERE unit_id = ? AND step = ? AND attempt = ?",
-                    (json.dumps({"error": reason}), result.raw if result else None, finished, uid, step.name, attempt),
+                    (json.dumps({"error": why}), result.raw if result else None, finished, uid, step.name, attempt),
                 )
-                _count(snap, uid, step.name, error=True, problems=json.dumps({"error": reason}))
+                _count(snap, uid, step.name, error=True, problems=json.dumps({"error": why}))
                 continue
-            cost = usage_cost(model, result.usage)
+            cost = usage_cost(model, result.usage, batch=batch)
             row = snap.units.get(uid)
             context: dict[str, Any] = {"unit": row.fields if row else {}}
             for dep in step.depends_on:

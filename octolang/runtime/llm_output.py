@@ -111,8 +111,11 @@ def conforms(value: Any, schema: Mapping[str, Any]) -> bool:
             return False
         return all(conforms(value[name], sub) for name, sub in properties.items() if name in value)
     if kind == "array":
-        if not isinstance(value, list) or len(value) < schema.get("minItems", 0) \
-                or len(value) > schema.get("maxItems", len(value)):
+        if (
+            not isinstance(value, list)
+            or len(value) < schema.get("minItems", 0)
+            or len(value) > schema.get("maxItems", len(value))
+        ):
             return False
         item = schema.get("items")
         return item is None or all(conforms(v, item) for v in value)

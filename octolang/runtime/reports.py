@@ -190,7 +190,7 @@ def compute_reports(
     for report in compiled:
         buckets: dict[tuple[Any, ...], list[tuple[UnitOutcome, dict[str, Any]]]] = {}
         for outcome, names in scopes:
-            key = tuple(_try(code, names) for _, code in report.keys)
+            key = tuple(_group_value(_try(code, names)) for _, code in report.keys)
             buckets.setdefault(key, []).append((outcome, names))
         groups = []
         for key in sorted(buckets, key=lambda k: tuple(_sort_key(v) for v in k)):
@@ -213,6 +213,16 @@ def compute_reports(
 
 
 _MISSING = object()
+
+
+def _group_value(value: Any) -> Any:
+    """A group key part: None where a unit has no value (a failed unit lacks its step's
+    outputs), and lists or records as their JSON text, so that keys stay hashable."""
+    if value is _MISSING:
+        return None
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=lambda o: dict(o) if isinstance(o, Mapping) else str(o))
+    return value
 
 
 def _try(code: CodeType, names: dict[str, Any]) -> Any:

@@ -34,5 +34,3 @@ class CompiledPrompt:
             "params": self.params,
         }
         return body
-
-

@@ -10,13 +10,15 @@ reconciled on the next tick by asking the provider for the batch with that key.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from octolang import ir
 from octolang.expressions import compile_expression, scope_with
-from octolang.providers.base import BatchProvider, Request, Result
+from octolang.providers.base import BatchProvider, ProviderError, Request, Result
+from octolang.providers.registry import KeyMissing, ProviderPool, route_for
 from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
 from octolang.runtime.requests import CompiledPrompt
 from octolang.runtime.snapshot import Snapshot, load_snapshot
@@ -41,6 +43,7 @@ class TickResult:
     progressed: bool = False
     in_flight: int = 0
     budget_stop: str | None = None
+    provider_stop: str | None = None  # a provider refuses us (no key, key refused): the run cannot go on
     messages: list[str] = field(default_factory=list)
 
 
@@ -49,7 +52,7 @@ class Runner:
         self,
         program: ir.Program,
         store: RunStore,
-        providers: dict[str, BatchProvider],
+        providers: ProviderPool,
         options: RunOptions,
         *,
         run_id: str,
@@ -368,14 +371,23 @@ class Runner:
                 result.budget_stop = stop
                 return changed
             changed = True
-            for start in range(0, len(requests), CHUNK_SIZE):
-                self._record_and_submit(step, model, requests[start : start + CHUNK_SIZE], snap, result)
+            route = route_for(model, len(requests))
+            try:
+                provider = self.providers.get(route, model)
+            except KeyMissing as exc:
+                result.provider_stop = str(exc)
+                return changed
+            for chunk in _chunks(provider, requests):
+                self._record_and_submit(step, model, route, chunk, snap, result)
+                if result.provider_stop:
+                    return changed
         return changed
 
     def _record_and_submit(
         self,
         step: ir.StepDecl,
         model: ir.ModelDecl,
+        route: str,
         requests: list[tuple[str, int, int, str, dict[str, Any], str]],
         snap: Snapshot,
         result: TickResult,
@@ -386,7 +398,7 @@ class Runner:
             db.execute(
                 "INSERT INTO chunks (id, step, provider, status, requests, created_at) "
                 "VALUES (?, ?, ?, 'intent', ?, ?)",
-                (chunk_id, step.name, model.provider, len(requests), created),
+                (chunk_id, step.name, route, len(requests), created),
             )
             db.executemany(
                 "INSERT INTO attempts (unit_id, step, attempt, generation, status, custom_id, chunk, request, "
@@ -398,54 +410,112 @@ class Runner:
             )
         for uid, attempt, *_ in requests:
             snap.open[(uid, step.name)] = attempt
-        self._send(chunk_id, model.provider, [Request(cid, body) for _, _, _, cid, body, _ in requests])
         result.in_flight += len(requests)
+        sent = [Request(cid, body) for _, _, _, cid, body, _ in requests]
+        self._send(chunk_id, step, route, sent, created, snap, result)
 
-    def _send(self, chunk_id: str, provider_name: str, requests: list[Request]) -> None:
-        provider = self.providers[provider_name]
+    def _send(
+        self,
+        chunk_id: str,
+        step: ir.StepDecl,
+        route: str,
+        requests: list[Request],
+        since: float,
+        snap: Snapshot,
+        result: TickResult,
+    ) -> str | None:
+        """Submit a recorded chunk (or adopt the batch a crashed tick created); the batch id,
+        or None when the provider could not be reached (the chunk stays an intent)."""
+        from octolang.runtime.ingest import ingest_chunk
+
         key = f"{self.run_id}:{chunk_id}"
-        batch_id = provider.find_batch(key) or provider.submit_batch(key, requests)
+        try:
+            provider = self.providers.get(route, self.model_for(step))
+            batch_id = provider.find_batch(key, count=len(requests), since=since) or provider.submit_batch(
+                key, requests
+            )
+        except KeyMissing as exc:
+            result.provider_stop = str(exc)
+            return None
+        except ProviderError as exc:
+            if exc.request_fault:  # the provider refused the batch itself: count it against each request
+                reason = f"the provider refused the batch: {exc}"
+                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason=reason)
+                result.progressed = True
+            else:
+                self._trouble(chunk_id, exc, result)
+            return None
         crash_point("after-submit")
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ? WHERE id = ?",
+                "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ?, error = NULL WHERE id = ?",
                 (batch_id, now(), chunk_id),
             )
             db.execute("UPDATE attempts SET status = 'submitted' WHERE chunk = ? AND status = 'queued'", (chunk_id,))
+        return batch_id
+
+    def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
+        """The provider is unreachable or refuses us: keep the chunk as it is, try on a later tick;
+        stop the run when the key is refused (no tick will fix that)."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE chunks SET error = ? WHERE id = ?", (str(exc)[:500], chunk_id))
+        if exc.status in (401, 403):
+            result.provider_stop = str(exc)
+        else:
+            result.messages.append(f"chunk {chunk_id}: {exc}; trying again on the next tick")
 
     # ------------------------------------------------------------ llm steps: collect
     def _collect(self, snap: Snapshot, result: TickResult) -> bool:
         from octolang.runtime.ingest import ingest_chunk
 
         ingested = False
-        for chunk_id, step_name, provider_name, status, batch_id in self.store.query(
-            "SELECT id, step, provider, status, batch_id FROM chunks WHERE status IN ('intent', 'submitted') "
-            "ORDER BY created_at, id"
+        for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
+            "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
+            "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
         ):
-            provider = self.providers[provider_name]
-            if status == "intent":  # recorded, then the process died: reconcile, never resend blindly
+            if result.provider_stop:
+                break
+            step = self.program.step(step_name)
+            assert step is not None
+            if status == "intent":  # recorded, then the process died or the provider was down: reconcile
                 requests = [
                     Request(cid, json.loads(body))
                     for cid, body in self.store.query(
                         "SELECT custom_id, request FROM attempts WHERE chunk = ? ORDER BY custom_id", (chunk_id,)
                     )
                 ]
-                self._send(chunk_id, provider_name, requests)
+                batch_id = self._send(chunk_id, step, route, requests, created, snap, result)
+                if batch_id is None:
+                    if self._chunk_open(chunk_id):
+                        result.in_flight += int(count)
+                    else:
+                        ingested = True
+                    continue
                 result.messages.append(f"resumed chunk {chunk_id} ({len(requests)} requests)")
-                batch_id = provider.find_batch(f"{self.run_id}:{chunk_id}")
-            state = provider.poll(batch_id)
-            if state == "running":
-                result.in_flight += int(
-                    self.store.query("SELECT COUNT(*) FROM attempts WHERE chunk = ?", (chunk_id,))[0][0]
-                )
+            try:
+                provider = self.providers.get(route, self.model_for(step))
+                state = provider.poll(batch_id)
+                results: list[Result] = provider.fetch(batch_id) if state == "ended" else []
+            except KeyMissing as exc:
+                result.provider_stop = str(exc)
+                break
+            except ProviderError as exc:
+                self._trouble(chunk_id, exc, result)
+                result.in_flight += int(count)
                 continue
-            results: list[Result] = provider.fetch(batch_id) if state == "ended" else []
-            step = self.program.step(step_name)
-            assert step is not None
-            ingest_chunk(self, snap, step, chunk_id, results, failed=state == "failed")
+            if state == "running":
+                result.in_flight += int(count)
+                if getattr(provider, "calls_on_poll", False):
+                    result.progressed = True  # realtime: the poll itself made calls; no remote to wait for
+                continue
+            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed")
             ingested = True
             result.progressed = True
         return ingested
+
+    def _chunk_open(self, chunk_id: str) -> bool:
+        rows = self.store.query("SELECT status FROM chunks WHERE id = ?", (chunk_id,))
+        return bool(rows) and rows[0][0] in ("intent", "submitted")
 
     # ------------------------------------------------------------ finishing units
     def _finish(self, snap: Snapshot) -> bool:
@@ -464,6 +534,24 @@ class Runner:
         for uid in finished:
             snap.units[uid].status = "done"
         return True
+
+
+def _chunks(
+    provider: BatchProvider, requests: list[tuple[str, int, int, str, dict[str, Any], str]]
+) -> Iterator[list[tuple[str, int, int, str, dict[str, Any], str]]]:
+    """Requests cut into chunks the provider accepts: at most its request count and its bytes."""
+    limit = min(CHUNK_SIZE, provider.max_requests)
+    chunk: list[tuple[str, int, int, str, dict[str, Any], str]] = []
+    size = 0
+    for request in requests:
+        length = len(provider.encode(Request(request[3], request[4])))
+        if chunk and (len(chunk) >= limit or size + length > provider.max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(request)
+        size += length
+    if chunk:
+        yield chunk
 
 
 def crash_point(name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from octolang import __version__, ir
-from octolang.providers.base import BatchProvider
+from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
 from octolang.runtime.runner import Runner, RunOptions, TickResult
 from octolang.runtime.runs import (
     STATE_FILE,
@@ -38,10 +39,7 @@ class Session:
     resumed: bool
 
     def close(self) -> None:
-        for provider in self.runner.providers.values():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
+        self.runner.providers.close()
         self.store.close()
 
 
@@ -49,6 +47,9 @@ def open_session(
     program: ir.Program, file: str, *, runs_root: str, fresh: bool, options: RunOptions, run_id: str | None = None
 ) -> Session:
     file = os.path.abspath(file)
+    missing = missing_keys(used_models(program, options))
+    if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
+        raise RunRefused("\n".join(missing))
     fingerprint = program_fingerprint(program)
     runs = list_runs(runs_root, file)
     if run_id is not None:
@@ -86,29 +87,65 @@ def open_session(
                 octolang=__version__,
                 pipeline=program.pipeline.name if program.pipeline else None,
                 seed_given=program.seed is not None,
+                max_units=options.max_units,
             )
         info.meta = store.meta()
+    if options.max_units is None:  # a sample stays a sample on resume unless told otherwise
+        options.max_units = info.meta.get("max_units")
     _add_units(store, program, options.max_units)
-    providers = _providers(program, options, info)
+    providers = ProviderPool(ProviderSettings(folder=info.folder), seed=int(info.meta["seed"]))
     runner = Runner(program, store, providers, options, run_id=info.id, seed=int(info.meta["seed"]), filename=file)
     return Session(info, store, runner, resumed)
 
 
 def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
-    """Insert the units the run does not have yet (all of them, or the first `limit`)."""
-    have = int(store.query("SELECT COUNT(*) FROM units")[0][0])
-    if limit is not None and have >= limit:
-        return
+    """Insert the units the run does not have yet (all of them, or the first `limit`).
+
+    Units are matched by id (key column, row number, vary values, trial): rows appended to
+    the data file, or inserted anywhere when it has a key column, are added on resume. A
+    unit whose fields changed under the same id refuses the resume: its results so far
+    would belong to other data."""
+    digest = _units_digest(program, limit)
+    if store.meta().get("units_digest") == digest:
+        return  # nothing changed since the last tick: skip reading every unit back
+    existing = dict(store.query("SELECT id, fields FROM units"))
+    next_ordinal = int(store.query("SELECT COALESCE(MAX(ordinal) + 1, 0) FROM units")[0][0])
+    changed: list[str] = []
     batch: list[tuple[str, int, str]] = []
     for unit in enumerate_units(program, limit):
-        if unit.ordinal < have:
-            continue
-        batch.append((unit.id, unit.ordinal, json.dumps(unit.fields, separators=(",", ":"))))
-        if len(batch) >= UNIT_BATCH:
-            _insert(store, batch)
-            batch = []
+        fields = json.dumps(unit.fields, separators=(",", ":"))
+        old = existing.get(unit.id)
+        if old is None:
+            batch.append((unit.id, next_ordinal, fields))
+            next_ordinal += 1
+            if len(batch) >= UNIT_BATCH:
+                _insert(store, batch)
+                batch = []
+        elif old != fields:
+            changed.append(unit.id)
+    if changed:
+        raise RunRefused(
+            f"the data of {len(changed)} unit(s) changed since the run started (first: `{changed[0]}`): "
+            "rows moved or were edited. Give the units a `key` column so that rows keep their identity, "
+            "or start a new run with `--fresh`."
+        )
     if batch:
         _insert(store, batch)
+    with store.transaction() as db:
+        store.set_meta(db, units_digest=digest)
+
+
+def _units_digest(program: ir.Program, limit: int | None) -> str:
+    decl = program.units[0]
+    h = hashlib.sha256(json.dumps([limit, decl.model_dump(mode="json", exclude={"span"})], default=str).encode())
+    if decl.source_path is not None:
+        try:
+            with open(decl.source_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            pass  # the units are read (and the error reported) by enumerate_units
+    return h.hexdigest()
 
 
 def _insert(store: RunStore, rows: list[tuple[str, int, str]]) -> None:
@@ -116,23 +153,12 @@ def _insert(store: RunStore, rows: list[tuple[str, int, str]]) -> None:
         db.executemany("INSERT OR IGNORE INTO units (id, ordinal, fields) VALUES (?, ?, ?)", rows)
 
 
-def _providers(program: ir.Program, options: RunOptions, info: RunInfo) -> dict[str, BatchProvider]:
-    from octolang.providers.mock import MockProvider
-
-    providers: dict[str, BatchProvider] = {}
-    used = [program.model(s.model or "") for s in program.steps if s.kind == "llm"]
-    names = {options.provider or m.provider for m in used if m is not None}
-    for name in sorted(names):
-        if name == "mock":
-            providers[name] = MockProvider(
-                os.path.join(info.folder, "mock_provider.sqlite"), seed=int(info.meta["seed"])
-            )
-        else:
-            raise RunRefused(
-                f"provider `{name}` cannot be called yet in this version of octoc; "
-                "run with `--provider mock` to answer every prompt offline"
-            )
-    return providers
+def used_models(program: ir.Program, options: RunOptions) -> list[ir.ModelDecl]:
+    """The models the llm steps call, as the run will call them (`--provider mock` replaces all)."""
+    if options.provider == "mock":
+        return []
+    names = sorted({s.model for s in program.steps if s.kind == "llm" and s.model})
+    return [m for m in (program.model(n) for n in names) if m is not None]
 
 
 def drive(
@@ -145,7 +171,7 @@ def drive(
             session.store.set_meta(db, updated_at=now())
         if on_tick is not None:
             on_tick(result)
-        if once or result.budget_stop:
+        if once or result.budget_stop or result.provider_stop:
             return result
         if session.runner.pending_units() == 0:
             return result

@@ -1,0 +1,160 @@
+"""From a model declaration to the provider object that answers it.
+
+A *route* names where a chunk of requests goes, and is recorded with the chunk so that a
+resumed run polls the same place: `mock`, or `<model name>:batch` / `<model name>:realtime`.
+Keys come from the environment when a provider is made, live only in its HTTP client's
+headers, and are never written to the run state, logs or reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from octolang import ir
+from octolang.providers.base import BatchProvider
+
+Mode = Literal["batch", "realtime"]
+
+KEY_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai_compatible": (),  # local servers rarely want one; `api_key_env` names it when they do
+}
+# The official SDKs read these too; tests point them at the loopback emulators.
+BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GEMINI_BASE_URL"}
+DEFAULT_AUTO_THRESHOLD = 100
+
+
+class KeyMissing(Exception):
+    """A provider's key is not in the environment."""
+
+
+def mode_for(model: ir.ModelDecl, requests: int) -> Mode:
+    """How `requests` requests of this model are sent. OpenAI-compatible servers are called
+    one request at a time (few of them implement the batch endpoints)."""
+    if model.provider == "openai_compatible":
+        return "realtime"
+    mode = str(model.setting("mode", "batch"))
+    if mode == "auto":
+        return "batch" if requests >= int(model.setting("auto_threshold", DEFAULT_AUTO_THRESHOLD)) else "realtime"
+    return "realtime" if mode == "realtime" else "batch"
+
+
+def route_for(model: ir.ModelDecl, requests: int) -> str:
+    if model.provider == "mock":
+        return "mock"
+    return f"{model.name}:{mode_for(model, requests)}"
+
+
+def route_mode(route: str) -> Mode:
+    return "realtime" if route.endswith(":realtime") else "batch"
+
+
+def key_vars(model: ir.ModelDecl) -> tuple[str, ...]:
+    named = model.setting("api_key_env")
+    return (str(named),) if named else KEY_VARS.get(model.provider, ())
+
+
+def api_key(model: ir.ModelDecl) -> str | None:
+    """The model's key from the environment; KeyMissing when the provider needs one."""
+    names = key_vars(model)
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    if names and model.provider != "openai_compatible":
+        raise KeyMissing(
+            f"model `{model.name}` ({model.provider}) needs an API key in {' or '.join(names)}; "
+            f"set it in the environment (it is never stored), or run with `--provider mock` to answer offline"
+        )
+    return None
+
+
+def missing_keys(models: list[ir.ModelDecl]) -> list[str]:
+    out = []
+    for model in models:
+        try:
+            api_key(model)
+        except KeyMissing as exc:
+            out.append(str(exc))
+    return out
+
+
+@dataclass
+class ProviderSettings:
+    folder: str  # the run folder, for ledgers
+    concurrency: int = 8
+
+
+def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -> BatchProvider:
+    from octolang.providers.realtime import RealtimeBatch
+
+    key = api_key(model)
+    provider = model.provider
+    base_url = os.environ.get(BASE_URL_VARS.get(provider, ""), "").strip() or None
+    kwargs = {"base_url": base_url} if base_url else {}
+    if route_mode(route) == "batch":
+        if provider == "openai":
+            from octolang.providers.openai import OpenAIBatch
+
+            return OpenAIBatch(key or "", **kwargs)
+        if provider == "anthropic":
+            from octolang.providers.anthropic import AnthropicBatch
+
+            return AnthropicBatch(key or "", **kwargs)
+        if provider == "gemini":
+            from octolang.providers.gemini import GeminiBatch
+
+            return GeminiBatch(key or "", **kwargs)
+        raise ValueError(f"no batch client for provider {provider}")
+    ledger = os.path.join(settings.folder, f"realtime-{model.name}.sqlite")
+    if provider == "openai":
+        from octolang.providers.openai import OpenAIRealtime
+
+        client: object = OpenAIRealtime(key or "", **kwargs)
+    elif provider == "anthropic":
+        from octolang.providers.anthropic import AnthropicRealtime
+
+        client = AnthropicRealtime(key or "", **kwargs)
+    elif provider == "gemini":
+        from octolang.providers.gemini import GeminiRealtime
+
+        client = GeminiRealtime(key or "", **kwargs)
+    elif provider == "openai_compatible":
+        from octolang.providers.openai import OpenAICompatibleRealtime
+
+        client = OpenAICompatibleRealtime(key, base_url=str(model.setting("base_url")))
+    else:
+        raise ValueError(f"no realtime client for provider {provider}")
+    return RealtimeBatch(client, ledger, concurrency=settings.concurrency)  # type: ignore[arg-type]
+
+
+class ProviderPool:
+    """The providers of one run, made when a route is first used and closed together."""
+
+    def __init__(self, settings: ProviderSettings, *, seed: int) -> None:
+        self.settings = settings
+        self.seed = seed
+        self._made: dict[str, BatchProvider] = {}
+
+    def get(self, route: str, model: ir.ModelDecl) -> BatchProvider:
+        provider = self._made.get(route)
+        if provider is None:
+            if route == "mock":
+                from octolang.providers.mock import MockProvider
+
+                provider = MockProvider(os.path.join(self.settings.folder, "mock_provider.sqlite"), seed=self.seed)
+            else:
+                provider = make_provider(route, model, self.settings)
+            self._made[route] = provider
+        return provider
+
+    def close(self) -> None:
+        for provider in self._made.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
+        self._made.clear()

@@ -41,9 +41,18 @@ def compile_source(source: SourceFile) -> Compilation:
     except RecursionError:
         # The grammar nests freely; the passes recurse. A thousand nested terms is not a
         # pipeline anyone writes, but it must get an answer, not a traceback.
-        return Compilation(source, None, [error(
-            "E0006", "expressions are nested too deeply to check", source.span(0, 0),
-            help="split long chains of operators or brackets (hundreds of levels) into consts or steps")])
+        return Compilation(
+            source,
+            None,
+            [
+                error(
+                    "E0006",
+                    "expressions are nested too deeply to check",
+                    source.span(0, 0),
+                    help="split long chains of operators or brackets (hundreds of levels) into consts or steps",
+                )
+            ],
+        )
     finally:
         if collecting:
             gc.enable()

@@ -412,6 +412,3 @@ class Program(Node):
             if m.name == name:
                 return m
         return None
-
-
-

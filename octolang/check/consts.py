@@ -25,8 +25,14 @@ def evaluate_static(node: ir.Expr, values: StaticValues, diagnostics: list[Diagn
     try:
         result = run_with_timeout(lambda: evaluate(node, values), {}, STATIC_SECONDS)
     except SandboxTimeout:
-        diagnostics.append(error("E0503", f"{what} takes more than {STATIC_SECONDS:g} s to compute", node.span,
-                                 help="values known before the run must be small; compute big ones in a step"))
+        diagnostics.append(
+            error(
+                "E0503",
+                f"{what} takes more than {STATIC_SECONDS:g} s to compute",
+                node.span,
+                help="values known before the run must be small; compute big ones in a step",
+            )
+        )
         return None
     except NameError as exc:
         name = str(exc).split("'")[1] if "'" in str(exc) else str(exc)

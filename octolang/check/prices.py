@@ -12,8 +12,10 @@ def check_prices(program: ir.Program) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     used = {s.model for s in program.steps if s.kind == "llm"}
     for model in program.models:
-        if model.name not in used or (model.provider == "openai_compatible" and (
-                model.price is None or model.price.input is None or model.price.output is None)):
+        if model.name not in used or (
+            model.provider == "openai_compatible"
+            and (model.price is None or model.price.input is None or model.price.output is None)
+        ):
             # local servers cost nothing unless priced; a half-given price is E0804 already
             continue
         if model.provider not in PROVIDERS:

@@ -89,9 +89,7 @@ def resolve_root(scope: Scope, name: str, span: SpanOrLater, *, where: str) -> R
                 f"unknown name `{name}` in {where}",
                 _at(span),
                 label="not defined here",
-                help=hint
-                or f"{where} can use `unit`, the steps ({_steps_listing(scope)}), "
-                f"consts and {_extra(scope)}",
+                help=hint or f"{where} can use `unit`, the steps ({_steps_listing(scope)}), consts and {_extra(scope)}",
             )
         ],
     )

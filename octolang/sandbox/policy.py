@@ -117,12 +117,21 @@ def _at(node: ast.AST, code: str, message: str, hint: str) -> Violation:
 
 
 _REFUSED_STATEMENTS: tuple[type[ast.AST], ...] = (
-    ast.ClassDef, ast.AsyncFunctionDef, ast.Await, ast.Yield, ast.YieldFrom, ast.AsyncFor, ast.AsyncWith, ast.With,
-    ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+    ast.ClassDef,
+    ast.AsyncFunctionDef,
+    ast.Await,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.AsyncFor,
+    ast.AsyncWith,
+    ast.With,
+    ast.Try,
+    *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
 )
 # The node types the policy looks at; every other node (most of them) is skipped at once.
-_WATCHED = frozenset({ast.Import, ast.ImportFrom, ast.Attribute, ast.Name, ast.Global, ast.Nonlocal, ast.arg,
-                      *_REFUSED_STATEMENTS})
+_WATCHED = frozenset(
+    {ast.Import, ast.ImportFrom, ast.Attribute, ast.Name, ast.Global, ast.Nonlocal, ast.arg, *_REFUSED_STATEMENTS}
+)
 
 
 def find_violations(tree: ast.AST, nodes: Sequence[ast.AST] | None = None) -> list[Violation]:

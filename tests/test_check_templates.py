@@ -164,3 +164,28 @@ def test_text_on_the_opening_line_of_a_long_prompt() -> None:
     c = compile_at(text)
     expect(c, "E0103", "unknown field `nope` on `deal`", (8, 45, 8, 49), text="nope")
     expect(c, "E0103", "unknown field `zip` on `deal`", (9, 21, 9, 24), text="zip")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Deal {{ deal.up }} to {{ unit.trial }}, {{ feedback }}.",
+        "{{ deal.hand.cards }} and {{deal.upp}} {{ unit.trail }}",
+        "{{ dael.up }}\n    {{ deal.hand.crads }} {{ deal.name.x }}",
+        "{{ none }} {{ deal.up }}",  # a Jinja constant: Jinja's parser decides
+        "{{{ deal.up }}}",  # not a placeholder in braces: Jinja's parser decides
+        "{{ deal.up | upper }} {{ deal.up }}",
+    ],
+)
+def test_the_fast_path_for_plain_placeholders_agrees_with_jinja(
+    prompt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from octolang.check import templates
+
+    fast = with_prompt(prompt)
+    monkeypatch.setattr(templates, "_simple_references", lambda value: None)
+    slow = with_prompt(prompt)
+    assert [(d.code, d.message, d.span, d.help) for d in fast.diagnostics] == [
+        (d.code, d.message, d.span, d.help) for d in slow.diagnostics
+    ]
+    assert fast.program.step("play").depends_on == slow.program.step("play").depends_on

@@ -43,9 +43,10 @@ def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
     deps: dict[str, set[str]] = {}
     read: set[str] = set()
     position = {s.name: i for i, s in reversed(list(enumerate(program.steps)))}
-    for step in program.steps:
-        deps[step.name] = _check_step(step, scope, source, diagnostics)
-        read |= deps[step.name]
+    for step, (steps_read, found) in zip(program.steps, check_steps(program.steps, scope, source), strict=True):
+        deps[step.name] = steps_read
+        diagnostics += found
+        read |= steps_read
     program.order = topological_order(program, deps)
     topo_position = {name: i for i, name in enumerate(program.order)}
     for gate in program.gates:
@@ -93,6 +94,66 @@ def _compile_types(program: ir.Program) -> list[Diagnostic]:
         step.output_schema = schema or None
     del declared_only
     return compiler.diagnostics
+
+
+StepFacts = tuple[set[str], list[Diagnostic]]
+PARALLEL_FROM = 500  # steps; below it a second process costs more than it saves
+
+
+def check_steps(steps: list[ir.StepDecl], scope: Scope, source: SourceFile) -> list[StepFacts]:
+    """Each step's templates, code and rules checked: the steps it reads and its diagnostics.
+
+    The steps are independent of each other here, so a big file is split in two and the
+    second half checked in a forked process on the other core (these checks are most of
+    `octoc check`'s time after parsing). Anything odd about the fork (no fork, threads
+    running, the child failing) falls back to checking everything here."""
+
+    def run(part: list[ir.StepDecl]) -> list[StepFacts]:
+        out = []
+        for step in part:
+            found: list[Diagnostic] = []
+            out.append((_check_step(step, scope, source, found), found))
+        return out
+
+    if len(steps) < PARALLEL_FROM or not _can_fork():
+        return run(steps)
+    import os
+    import pickle
+
+    mid = len(steps) // 2
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: check the second half, send the facts, leave without cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            data = pickle.dumps(run(steps[mid:]), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    first = run(steps[:mid])
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        return first + run(steps[mid:])
+    second: list[StepFacts] = pickle.loads(data)
+    return first + second
+
+
+def _can_fork() -> bool:
+    import os
+    import threading
+
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return False  # forking a threaded process can deadlock the child
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except AttributeError:
+        return (os.cpu_count() or 1) > 1
 
 
 def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics: list[Diagnostic]) -> set[str]:

@@ -14,7 +14,7 @@ from lark import Token, Tree
 
 from octolang import ir
 from octolang.diagnostics import Diagnostic, error
-from octolang.source import SourceFile, Span
+from octolang.source import SourceFile, Span, construct, make_span
 from octolang.syntax.strings import decode_string
 
 _BOOL_WORDS = {"true": True, "false": False, "True": True, "False": False}
@@ -54,10 +54,10 @@ class _Lowering:
     `propagate_positions=False`): spans are taken here from each node's first and last
     token, which costs less than half of what Lark's position propagation does.
 
-    Nodes are built with `model_construct`: the values come from the grammar, already of
-    the right types, and validating them would first build pydantic's validators for the
-    whole recursive IR (about 200 ms at every start of `octoc`). The tests validate the
-    IR of every example against its schema (`Program.model_validate`)."""
+    Nodes are built with `construct` (pydantic's `model_construct`, faster): the values
+    come from the grammar, already of the right types, and validating them would first
+    build pydantic's validators for the whole recursive IR (about 200 ms at every start
+    of `octoc`). The tests validate the IR of every example against its schema (`Program.model_validate`)."""
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
@@ -99,27 +99,21 @@ class _Lowering:
 
     # ------------------------------------------------------------ helpers
     def _span(self, meta: _Meta) -> Span:
-        if getattr(meta, "empty", True):
+        if meta.empty:
             return self.source.span(0, 0)
-        return Span(
-            file=self.file,
-            line=meta.line,
-            col=meta.column,
-            end_line=meta.end_line,
-            end_col=meta.end_column,
-            start=meta.start_pos,
-            end=meta.end_pos,
+        return make_span(
+            self.file, meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos
         )
 
     def _tok(self, token: Token) -> Span:
-        return Span(
-            file=self.file,
-            line=token.line or 1,
-            col=token.column or 1,
-            end_line=token.end_line or 1,
-            end_col=token.end_column or 1,
-            start=token.start_pos or 0,
-            end=token.end_pos or 0,
+        return make_span(
+            self.file,
+            token.line or 1,
+            token.column or 1,
+            token.end_line or 1,
+            token.end_column or 1,
+            token.start_pos or 0,
+            token.end_pos or 0,
         )
 
     def _int(self, token: Token) -> int:
@@ -127,7 +121,7 @@ class _Lowering:
 
     # ------------------------------------------------------------ program
     def start(self, meta: _Meta, *items: Any) -> ir.Program:
-        program = ir.Program.model_construct(span=self.source.span(0, len(self.source.text)), file=self.file)
+        program = construct(ir.Program, span=self.source.span(0, len(self.source.text)), file=self.file)
         for kind, node in items:
             if kind == "pipeline":
                 if program.pipeline is not None:
@@ -159,8 +153,8 @@ class _Lowering:
             program.budget_span = span
 
     def pipeline_decl(self, meta: _Meta, name: Token, title: ir.Text | None) -> tuple[str, Any]:
-        return "pipeline", ir.PipelineDecl.model_construct(
-            span=self._span(meta), name=str(name), title=title.value if title else None
+        return "pipeline", construct(
+            ir.PipelineDecl, span=self._span(meta), name=str(name), title=title.value if title else None
         )
 
     def seed_decl(self, meta: _Meta, value: Token) -> tuple[str, Any]:
@@ -170,8 +164,8 @@ class _Lowering:
         return "budget", (Decimal(str(money)[1:]), self._span(meta))
 
     def const_decl(self, meta: _Meta, name: Token, value: Any) -> tuple[str, Any]:
-        return "consts", ir.ConstDecl.model_construct(
-            span=self._span(meta), name=str(name), name_span=self._tok(name), value=value
+        return "consts", construct(
+            ir.ConstDecl, span=self._span(meta), name=str(name), name_span=self._tok(name), value=value
         )
 
     # ------------------------------------------------------------ models
@@ -201,13 +195,15 @@ class _Lowering:
             covered = spans[0]
             for s in spans[1:]:
                 covered = covered.cover(s)
-            price = ir.PriceOverride.model_construct(
+            price = construct(
+                ir.PriceOverride,
                 span=covered,
                 input=prices["in"][0] if "in" in prices else None,
                 output=prices["out"][0] if "out" in prices else None,
                 cached=prices["cached"][0] if "cached" in prices else None,
             )
-        return "models", ir.ModelDecl.model_construct(
+        return "models", construct(
+            ir.ModelDecl,
             span=self._span(meta),
             name=str(name),
             name_span=self._tok(name),
@@ -230,8 +226,8 @@ class _Lowering:
             raw, value_span = value.value, value.span
         else:  # a Text
             raw, value_span = value.value, value.span
-        return ir.ModelSetting.model_construct(
-            span=self._span(meta), name=str(name), value=raw, value_span=value_span, is_word=is_word
+        return construct(
+            ir.ModelSetting, span=self._span(meta), name=str(name), value=raw, value_span=value_span, is_word=is_word
         )
 
     def word(self, meta: _Meta, token: Token) -> tuple[Any, Span]:
@@ -248,39 +244,43 @@ class _Lowering:
 
     # ------------------------------------------------------------ types
     def type_decl(self, meta: _Meta, name: Token, record: ir.RecordType) -> tuple[str, Any]:
-        return "types", ir.TypeDecl.model_construct(
-            span=self._span(meta), name=str(name), name_span=self._tok(name), record=record
+        return "types", construct(
+            ir.TypeDecl, span=self._span(meta), name=str(name), name_span=self._tok(name), record=record
         )
 
     def record_type(self, meta: _Meta, *fields: ir.RecordField) -> ir.RecordType:
-        return ir.RecordType.model_construct(span=self._span(meta), fields=list(fields))
+        return construct(ir.RecordType, span=self._span(meta), fields=list(fields))
 
     def field(self, meta: _Meta, name: Token, type_: Any, description: ir.Text | None) -> ir.RecordField:
-        return ir.RecordField.model_construct(
-            span=self._span(meta), name=str(name), type=type_, description=description.value if description else None
+        return construct(
+            ir.RecordField,
+            span=self._span(meta),
+            name=str(name),
+            type=type_,
+            description=description.value if description else None,
         )
 
     def named_type(self, meta: _Meta, name: Token, bounds: Any) -> ir.NamedType:
         low, high = bounds if bounds is not None else (None, None)
-        return ir.NamedType.model_construct(
-            span=self._span(meta), name=str(name), low=low, high=high, has_range=bounds is not None
+        return construct(
+            ir.NamedType, span=self._span(meta), name=str(name), low=low, high=high, has_range=bounds is not None
         )
 
     def list_type(self, meta: _Meta, item: Any, bounds: Any) -> ir.ListType:
         low, high = bounds if bounds is not None else (None, None)
-        return ir.ListType.model_construct(
-            span=self._span(meta), item=item, min_items=low, max_items=high, has_range=bounds is not None
+        return construct(
+            ir.ListType, span=self._span(meta), item=item, min_items=low, max_items=high, has_range=bounds is not None
         )
 
     def literal_type(self, meta: _Meta, value: Any) -> ir.LiteralType:
         raw = value.value if isinstance(value, ir.Text) else value
-        return ir.LiteralType.model_construct(span=self._span(meta), value=raw)
+        return construct(ir.LiteralType, span=self._span(meta), value=raw)
 
     def union_type(self, meta: _Meta, *options: Any) -> ir.UnionType:
-        return ir.UnionType.model_construct(span=self._span(meta), options=list(options))
+        return construct(ir.UnionType, span=self._span(meta), options=list(options))
 
     def optional_type(self, meta: _Meta, inner: Any) -> ir.OptionalType:
-        return ir.OptionalType.model_construct(span=self._span(meta), inner=inner)
+        return construct(ir.OptionalType, span=self._span(meta), inner=inner)
 
     def range(self, meta: _Meta, low: Any, high: Any) -> tuple[Any, Any]:
         return low, high
@@ -296,7 +296,7 @@ class _Lowering:
 
     # ------------------------------------------------------------ units
     def units_decl(self, meta: _Meta, name: Token, source: Any, body: list[Any] | None) -> tuple[str, Any]:
-        units = ir.UnitsDecl.model_construct(span=self._span(meta), name=str(name), name_span=self._tok(name))
+        units = construct(ir.UnitsDecl, span=self._span(meta), name=str(name), name_span=self._tok(name))
         items: list[tuple[str, Any]] = ([source] if source is not None else []) + (body or [])
         seen: dict[str, Span] = {}
         for kind, value in items:
@@ -339,14 +339,14 @@ class _Lowering:
         return "rows", [r for r in rows if r is not None]
 
     def row(self, meta: _Meta, *fields: ir.RowField | None) -> ir.Row:
-        return ir.Row.model_construct(span=self._span(meta), fields=[f for f in fields if f is not None])
+        return construct(ir.Row, span=self._span(meta), fields=[f for f in fields if f is not None])
 
     def row_field(self, meta: _Meta, name: Token, value: Any) -> ir.RowField:
-        return ir.RowField.model_construct(span=self._span(meta), name=str(name), value=value)
+        return construct(ir.RowField, span=self._span(meta), name=str(name), value=value)
 
     def unit_vary(self, meta: _Meta, name: Token, values: Any) -> tuple[str, Any]:
-        return "vary", ir.Vary.model_construct(
-            span=self._span(meta), name=str(name), name_span=self._tok(name), values=values
+        return "vary", construct(
+            ir.Vary, span=self._span(meta), name=str(name), name_span=self._tok(name), values=values
         )
 
     def unit_trials(self, meta: _Meta, count: Token) -> tuple[str, Any]:
@@ -357,7 +357,8 @@ class _Lowering:
 
     # ------------------------------------------------------------ steps
     def llm_step(self, meta: _Meta, name: Token, model: Token, body: list[Any]) -> tuple[str, Any]:
-        step = ir.StepDecl.model_construct(
+        step = construct(
+            ir.StepDecl,
             span=self._span(meta),
             name=str(name),
             name_span=self._tok(name),
@@ -368,9 +369,7 @@ class _Lowering:
         return "steps", self._fill_step(step, body)
 
     def compute_step(self, meta: _Meta, name: Token, body: list[Any]) -> tuple[str, Any]:
-        step = ir.StepDecl.model_construct(
-            span=self._span(meta), name=str(name), name_span=self._tok(name), kind="compute"
-        )
+        step = construct(ir.StepDecl, span=self._span(meta), name=str(name), name_span=self._tok(name), kind="compute")
         return "steps", self._fill_step(step, body)
 
     def _fill_step(self, step: ir.StepDecl, body: list[Any]) -> ir.StepDecl:
@@ -409,7 +408,7 @@ class _Lowering:
         return "validate_rules", list(rules), self._span(meta)
 
     def rule(self, meta: _Meta, condition: Any, message: ir.Text) -> ir.Rule:
-        return ir.Rule.model_construct(span=self._span(meta), condition=condition, message=message.value)
+        return construct(ir.Rule, span=self._span(meta), condition=condition, message=message.value)
 
     def step_retries(self, meta: _Meta, count: Token) -> tuple[str, Any, Span]:
         return "retries", self._int(count), self._span(meta)
@@ -426,7 +425,7 @@ class _Lowering:
 
     # ------------------------------------------------------------ gates and reports
     def gate_decl(self, meta: _Meta, condition: Any, action: dict[str, Any]) -> tuple[str, Any]:
-        return "gates", ir.GateDecl.model_construct(span=self._span(meta), condition=condition, **action)
+        return "gates", construct(ir.GateDecl, span=self._span(meta), condition=condition, **action)
 
     def gate_retry(self, meta: _Meta, target: Token, limit: int | None, feedback: Any) -> dict[str, Any]:
         return {
@@ -447,7 +446,7 @@ class _Lowering:
         return {"action": "skip"}
 
     def report_decl(self, meta: _Meta, name: Token, *items: Any) -> tuple[str, Any]:
-        report = ir.ReportDecl.model_construct(span=self._span(meta), name=str(name), name_span=self._tok(name))
+        report = construct(ir.ReportDecl, span=self._span(meta), name=str(name), name_span=self._tok(name))
         for kind, value, span in items:
             if kind == "group":
                 if report.group_by:
@@ -474,7 +473,7 @@ class _Lowering:
     def report_metric(self, meta: _Meta, name: Token, expr: Any) -> tuple[str, Any, Span]:
         return (
             "metric",
-            ir.Metric.model_construct(span=self._span(meta), name=str(name), name_span=self._tok(name), expr=expr),
+            construct(ir.Metric, span=self._span(meta), name=str(name), name_span=self._tok(name), expr=expr),
             self._span(meta),
         )
 
@@ -483,16 +482,16 @@ class _Lowering:
         text = str(token)
         span = self._tok(token)
         if text in _BOOL_WORDS:
-            return ir.Constant.model_construct(span=span, value=_BOOL_WORDS[text])
+            return construct(ir.Constant, span=span, value=_BOOL_WORDS[text])
         if text in _NONE_WORDS:
-            return ir.Constant.model_construct(span=span, value=None)
-        return ir.Name.model_construct(span=span, id=text)
+            return construct(ir.Constant, span=span, value=None)
+        return construct(ir.Name, span=span, id=text)
 
     def int_lit(self, meta: _Meta, token: Token) -> ir.Constant:
-        return ir.Constant.model_construct(span=self._tok(token), value=self._int(token))
+        return construct(ir.Constant, span=self._tok(token), value=self._int(token))
 
     def float_lit(self, meta: _Meta, token: Token) -> ir.Constant:
-        return ir.Constant.model_construct(span=self._tok(token), value=float(str(token).replace("_", "")))
+        return construct(ir.Constant, span=self._tok(token), value=float(str(token).replace("_", "")))
 
     def string(self, meta: _Meta, token: Token) -> ir.Text:
         value, anchors, problems = decode_string(str(token), token.start_pos or 0)
@@ -502,22 +501,22 @@ class _Lowering:
             )
         raw = str(token)
         skipped = raw[: anchors[0][1] - (token.start_pos or 0)].count("\n")
-        return ir.Text.model_construct(
-            span=self._tok(token), value=value, anchors=anchors, first_line=(token.line or 1) + skipped
+        return construct(
+            ir.Text, span=self._tok(token), value=value, anchors=anchors, first_line=(token.line or 1) + skipped
         )
 
     def str_lit(self, meta: _Meta, token: Token) -> ir.Constant:
         text = self.string(meta, token)
-        return ir.Constant.model_construct(span=text.span, value=text.value)
+        return construct(ir.Constant, span=text.span, value=text.value)
 
     def _expr(self, node: Any) -> Any:
         if isinstance(node, ir.Text):
-            return ir.Constant.model_construct(span=node.span, value=node.value)
+            return construct(ir.Constant, span=node.span, value=node.value)
         return node
 
     def attribute(self, meta: _Meta, value: Any, attr: Token) -> ir.Attribute:
-        return ir.Attribute.model_construct(
-            span=self._span(meta), value=self._expr(value), attr=str(attr), attr_span=self._tok(attr)
+        return construct(
+            ir.Attribute, span=self._span(meta), value=self._expr(value), attr=str(attr), attr_span=self._tok(attr)
         )
 
     def call(self, meta: _Meta, func: Any, arguments: Any) -> ir.Call:
@@ -540,38 +539,34 @@ class _Lowering:
                             )
                         )
                     args.append(arg)
-        return ir.Call.model_construct(span=self._span(meta), func=self._expr(func), args=args, keywords=keywords)
+        return construct(ir.Call, span=self._span(meta), func=self._expr(func), args=args, keywords=keywords)
 
     def arguments(self, meta: _Meta, *args: Any) -> list[Any]:
         return [self._expr(a) for a in args]
 
     def generator_argument(self, meta: _Meta, element: Any, comp: dict[str, Any]) -> ir.Comprehension:
-        return ir.Comprehension.model_construct(
-            span=self._span(meta), generator=True, element=self._expr(element), **comp
-        )
+        return construct(ir.Comprehension, span=self._span(meta), generator=True, element=self._expr(element), **comp)
 
     def keyword_argument(self, meta: _Meta, name: Token, value: Any) -> ir.Keyword:
-        return ir.Keyword.model_construct(span=self._span(meta), name=str(name), value=self._expr(value))
+        return construct(ir.Keyword, span=self._span(meta), name=str(name), value=self._expr(value))
 
     def index(self, meta: _Meta, value: Any, index: Any) -> ir.Index:
-        return ir.Index.model_construct(span=self._span(meta), value=self._expr(value), index=self._expr(index))
+        return construct(ir.Index, span=self._span(meta), value=self._expr(value), index=self._expr(index))
 
     def slice(self, meta: _Meta, lower: Any, upper: Any) -> ir.Slice:
-        return ir.Slice.model_construct(span=self._span(meta), lower=self._opt(lower), upper=self._opt(upper))
+        return construct(ir.Slice, span=self._span(meta), lower=self._opt(lower), upper=self._opt(upper))
 
     def _opt(self, node: Any) -> Any:
         return None if node is None else self._expr(node)
 
     def list_expr(self, meta: _Meta, *elts: Any) -> ir.ListExpr:
-        return ir.ListExpr.model_construct(span=self._span(meta), elts=[self._expr(e) for e in elts if e is not None])
+        return construct(ir.ListExpr, span=self._span(meta), elts=[self._expr(e) for e in elts if e is not None])
 
     def tuple_expr(self, meta: _Meta, *elts: Any) -> ir.TupleExpr:
-        return ir.TupleExpr.model_construct(span=self._span(meta), elts=[self._expr(e) for e in elts if e is not None])
+        return construct(ir.TupleExpr, span=self._span(meta), elts=[self._expr(e) for e in elts if e is not None])
 
     def list_comprehension(self, meta: _Meta, element: Any, comp: dict[str, Any]) -> ir.Comprehension:
-        return ir.Comprehension.model_construct(
-            span=self._span(meta), generator=False, element=self._expr(element), **comp
-        )
+        return construct(ir.Comprehension, span=self._span(meta), generator=False, element=self._expr(element), **comp)
 
     def comp_for(self, meta: _Meta, targets: list[str], iterable: Any, condition: Any) -> dict[str, Any]:
         return {"targets": targets, "iter": self._expr(iterable), "condition": self._opt(condition)}
@@ -583,31 +578,30 @@ class _Lowering:
         return condition
 
     def if_expr(self, meta: _Meta, body: Any, test: Any, orelse: Any) -> ir.IfExp:
-        return ir.IfExp.model_construct(
-            span=self._span(meta), test=self._expr(test), body=self._expr(body), orelse=self._expr(orelse)
+        return construct(
+            ir.IfExp, span=self._span(meta), test=self._expr(test), body=self._expr(body), orelse=self._expr(orelse)
         )
 
     def or_expr(self, meta: _Meta, *values: Any) -> ir.BoolOp:
-        return ir.BoolOp.model_construct(span=self._span(meta), op="or", values=[self._expr(v) for v in values])
+        return construct(ir.BoolOp, span=self._span(meta), op="or", values=[self._expr(v) for v in values])
 
     def and_expr(self, meta: _Meta, *values: Any) -> ir.BoolOp:
-        return ir.BoolOp.model_construct(span=self._span(meta), op="and", values=[self._expr(v) for v in values])
+        return construct(ir.BoolOp, span=self._span(meta), op="and", values=[self._expr(v) for v in values])
 
     def not_expr(self, meta: _Meta, operand: Any) -> ir.Unary:
-        return ir.Unary.model_construct(span=self._span(meta), op="not", operand=self._expr(operand))
+        return construct(ir.Unary, span=self._span(meta), op="not", operand=self._expr(operand))
 
     def comparison(self, meta: _Meta, left: Any, *rest: Any) -> ir.Compare:
         ops = [rest[i] for i in range(0, len(rest), 2)]
         comparators = [self._expr(rest[i]) for i in range(1, len(rest), 2)]
-        return ir.Compare.model_construct(
-            span=self._span(meta), left=self._expr(left), ops=ops, comparators=comparators
-        )
+        return construct(ir.Compare, span=self._span(meta), left=self._expr(left), ops=ops, comparators=comparators)
 
     def comp_op(self, meta: _Meta, *tokens: Token) -> str:
         return " ".join(str(t) for t in tokens)
 
     def binary(self, meta: _Meta, left: Any, op: Token, right: Any) -> ir.Binary:
-        return ir.Binary.model_construct(
+        return construct(
+            ir.Binary,
             span=self._span(meta),
             op=str(op),  # type: ignore[arg-type]  # the grammar's operator terminals
             left=self._expr(left),
@@ -615,7 +609,8 @@ class _Lowering:
         )
 
     def unary(self, meta: _Meta, op: Token, operand: Any) -> ir.Unary:
-        return ir.Unary.model_construct(
+        return construct(
+            ir.Unary,
             span=self._span(meta),
             op=str(op),  # type: ignore[arg-type]  # ADD_OP: "+" or "-"
             operand=self._expr(operand),

@@ -64,6 +64,11 @@ _run_dir = click.option(
 @click.option("--budget", help="Stop submitting once spend would pass this many USD.")
 @click.option("--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final status and reports as JSON.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run compute steps, write the first requests each provider would get to files, send nothing.",
+)
 @_run_dir
 def run(
     file: str,
@@ -76,6 +81,7 @@ def run(
     budget: str | None,
     poll_interval: float | None,
     as_json: bool,
+    dry_run: bool,
     run_dir: str | None,
 ) -> None:
     """Run FILE to completion (or one tick), resuming its latest run."""
@@ -90,7 +96,11 @@ def run(
         invalid_rate=mock_invalid_rate,
         budget=_budget(budget),
         max_units=max_units,
+        dry_run=dry_run,
     )
+    if dry_run:
+        _dry_run(program, file, options, run_dir)
+        return
     try:
         session = open_session(program, file, runs_root=_runs_root(file, run_dir), fresh=fresh, options=options)
     except (RunRefused, StoreError) as exc:
@@ -110,7 +120,7 @@ def run(
         poll_interval if poll_interval is not None else (0.05 if provider == "mock" or _all_mock(program) else 30.0)
     )
     try:
-        result = _drive_with_progress(session, program, once=once, interval=interval, live=live)
+        result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
     except StoreError as exc:
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
@@ -123,26 +133,61 @@ def run(
     _finish(program, file, session.info, result, as_json=as_json, once=once)
 
 
+def _dry_run(program: Any, file: str, options: Any, run_dir: str | None) -> None:
+    """One tick in a throwaway run under `.octo/dry-runs/`: compute steps run, and every
+    request the tick would send is written, as the provider would receive it."""
+    from octolang.runtime.session import RunRefused, drive, open_session
+    from octolang.runtime.store import StoreError
+
+    root = os.path.join(os.path.dirname(_runs_root(file, run_dir)), "dry-runs")
+    try:
+        session = open_session(program, file, runs_root=root, fresh=True, options=options)
+    except (RunRefused, StoreError) as exc:
+        click.echo(f"octoc run: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    try:
+        drive(session, once=True, poll_interval=0)
+        written = session.runner.providers.written()
+    finally:
+        session.close()
+    if not written:
+        click.echo("dry run: no llm requests are ready in the first tick (nothing would be sent)")
+    else:
+        click.echo(f"dry run: nothing was sent; the first tick would send {sum(n for _, n, _ in written):,} requests:")
+        for path, count, size in written:
+            click.echo(f"  {os.path.relpath(path)}  {count:,} requests, {size:,} bytes")
+    click.echo(f"the dry run's state is in {os.path.relpath(session.info.folder)} (delete it when done)")
+
+
 def _all_mock(program: Any) -> bool:
     return all(
         (program.model(s.model or "") or program.models[0]).provider == "mock" for s in program.steps if s.kind == "llm"
     )
 
 
-def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: float, live: bool) -> Any:
+def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: float, live: bool, quiet: bool) -> Any:
+    """Drive the run, with a live table on a terminal; the runner's messages (a provider
+    down, a chunk resumed) are printed as they come, unless the output is JSON."""
     from octolang.progress import status_table
     from octolang.runtime.session import drive
     from octolang.runtime.status import run_status
 
     if not live:
-        return drive(session, once=once, poll_interval=interval)
+
+        def say(result: Any) -> None:
+            for message in result.messages if not quiet else []:
+                click.echo(message, err=True)
+
+        return drive(session, once=once, poll_interval=interval, on_tick=say)
     from rich.console import Console
     from rich.live import Live
 
     console = Console(stderr=True)
     with Live(console=console, refresh_per_second=4, transient=False) as display:
 
-        def on_tick(_: Any) -> None:
+        def on_tick(result: Any) -> None:
+            for message in result.messages:
+                display.console.print(message, markup=False, highlight=False)
             display.update(status_table(run_status(program, session.store), f"run {session.info.id}"))
 
         return drive(session, once=once, poll_interval=interval, on_tick=on_tick)
@@ -402,5 +447,6 @@ def tick(
         budget=budget,
         poll_interval=None,
         as_json=as_json,
+        dry_run=False,
         run_dir=run_dir,
     )

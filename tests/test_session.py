@@ -101,3 +101,19 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path: Path) -> N
     os.close(write_end)
     assert reader.returncode == 0, reader.stderr
     assert "internal error" not in reader.stderr and "Traceback" not in reader.stderr
+
+
+def test_a_dry_run_writes_what_would_be_sent_and_leaves_no_run(tmp_path: Path) -> None:
+    import json as _json
+    import shutil
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    shutil.copy(examples / "npc_dialogue.octo", tmp_path)
+    shutil.copy(examples / "npcs.csv", tmp_path)
+    result = octoc("run", "npc_dialogue.octo", "--dry-run", "--provider", "mock", cwd=tmp_path)
+    assert "nothing was sent" in result.stdout
+    [path] = list((tmp_path / ".octo" / "dry-runs").glob("*/requests/*.jsonl"))
+    lines = [_json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == len((tmp_path / "npcs.csv").read_text().splitlines()) - 1
+    assert all(line["body"]["schema_name"] == "line" for line in lines)
+    assert not (tmp_path / ".octo" / "runs").exists()  # a later `octoc run` starts afresh

@@ -100,13 +100,18 @@ class RealtimeBatch:
         outage: ProviderError | None = None
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             running: dict[Future[Result], Request] = {}
+            started = 0
 
             def refill() -> None:
-                while len(running) < self.concurrency and outage is None and time.monotonic() < deadline:
+                nonlocal started
+                while len(running) < self.concurrency and outage is None:
+                    if started and time.monotonic() >= deadline:
+                        return  # at least one call a poll, so that every poll moves
                     request = next(queue, None)
                     if request is None:
                         return
                     running[pool.submit(self.client.call, request)] = request
+                    started += 1
 
             refill()
             while running:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from octolang import ir
-from octolang.providers.base import BatchProvider
+from octolang.providers.base import BatchProvider, BatchState, Request, Result
 
 Mode = Literal["batch", "realtime"]
 
@@ -87,12 +87,13 @@ def missing_keys(models: list[ir.ModelDecl]) -> list[str]:
 class ProviderSettings:
     folder: str  # the run folder, for ledgers
     concurrency: int = 8
+    dry_run: bool = False  # write the requests to files; call nobody
 
 
 def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -> BatchProvider:
     from octolang.providers.realtime import RealtimeBatch
 
-    key = api_key(model)
+    key = "" if settings.dry_run else api_key(model)
     provider = model.provider
     base_url = os.environ.get(BASE_URL_VARS.get(provider, ""), "").strip() or None
     kwargs = {"base_url": base_url} if base_url else {}
@@ -149,8 +150,14 @@ class ProviderPool:
                 provider = MockProvider(os.path.join(self.settings.folder, "mock_provider.sqlite"), seed=self.seed)
             else:
                 provider = make_provider(route, model, self.settings)
+            if self.settings.dry_run:
+                provider = DryRun(provider, os.path.join(self.settings.folder, "requests"), route)
             self._made[route] = provider
         return provider
+
+    def written(self) -> list[tuple[str, int, int]]:
+        """The files a dry run wrote: (path, requests, bytes)."""
+        return [f for p in self._made.values() if isinstance(p, DryRun) for f in p.files]
 
     def close(self) -> None:
         for provider in self._made.values():
@@ -158,3 +165,50 @@ class ProviderPool:
             if close is not None:
                 close()
         self._made.clear()
+
+
+class DryRun:
+    """A provider's encoding without the provider: each chunk is written to
+    `requests/<chunk>.jsonl`, exactly the lines that would be sent, and never ends."""
+
+    def __init__(self, provider: BatchProvider, folder: str, route: str) -> None:
+        self.provider = provider
+        self.name = provider.name
+        self.max_requests = provider.max_requests
+        self.max_bytes = provider.max_bytes
+        self.folder = folder
+        self.route = route
+        self.files: list[tuple[str, int, int]] = []  # (path, requests, bytes)
+
+    def encode(self, request: Request) -> bytes:
+        return self.provider.encode(request)
+
+    def find_batch(self, chunk_key: str, *, count: int = 0, since: float = 0.0) -> str | None:
+        return None
+
+    def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
+        os.makedirs(self.folder, exist_ok=True)
+        chunk = chunk_key.split(":", 1)[-1]
+        path = os.path.join(self.folder, f"{chunk}.{self.route.replace(':', '-')}.jsonl")
+        size = 0
+        with open(path, "wb") as out:
+            for request in requests:
+                line = self.encode(request)
+                size += len(line)
+                out.write(line)
+        self.files.append((path, len(requests), size))
+        return f"dry-run-{chunk}"
+
+    def poll(self, batch_id: str) -> BatchState:
+        return "running"
+
+    def fetch(self, batch_id: str) -> list[Result]:
+        return []
+
+    def cancel(self, batch_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        close = getattr(self.provider, "close", None)
+        if close is not None:
+            close()

@@ -36,6 +36,7 @@ class RunOptions:
     invalid_rate: float | None = None
     budget: Decimal | None = None
     max_units: int | None = None
+    dry_run: bool = False  # write what would be sent to files, send nothing
 
 
 @dataclass

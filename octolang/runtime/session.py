@@ -47,7 +47,7 @@ def open_session(
     program: ir.Program, file: str, *, runs_root: str, fresh: bool, options: RunOptions, run_id: str | None = None
 ) -> Session:
     file = os.path.abspath(file)
-    missing = missing_keys(used_models(program, options))
+    missing = [] if options.dry_run else missing_keys(used_models(program, options))
     if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
         raise RunRefused("\n".join(missing))
     fingerprint = program_fingerprint(program)
@@ -93,7 +93,7 @@ def open_session(
     if options.max_units is None:  # a sample stays a sample on resume unless told otherwise
         options.max_units = info.meta.get("max_units")
     _add_units(store, program, options.max_units)
-    providers = ProviderPool(ProviderSettings(folder=info.folder), seed=int(info.meta["seed"]))
+    providers = ProviderPool(ProviderSettings(folder=info.folder, dry_run=options.dry_run), seed=int(info.meta["seed"]))
     runner = Runner(program, store, providers, options, run_id=info.id, seed=int(info.meta["seed"]), filename=file)
     return Session(info, store, runner, resumed)
 

@@ -119,6 +119,7 @@ def run(
     interval = (
         poll_interval if poll_interval is not None else (0.05 if provider == "mock" or _all_mock(program) else 30.0)
     )
+    session.runner.options.retry_backoff = max(interval, 0.01)  # a failed request waits a poll, then doubling
     try:
         result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
     except StoreError as exc:

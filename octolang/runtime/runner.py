@@ -37,6 +37,7 @@ class RunOptions:
     budget: Decimal | None = None
     max_units: int | None = None
     dry_run: bool = False  # write what would be sent to files, send nothing
+    retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
 
 
 @dataclass
@@ -341,6 +342,9 @@ class Runner:
                             snap,
                         )
                         continue
+                    if errors and not self._backed_off(snap, uid, step.name, errors):
+                        result.in_flight += 1  # waiting to be sent again, not stuck
+                        continue
                     gen, gate_feedback = snap.generation.get((uid, step.name), (0, None))
                     feedback = details.get("feedback") if invalid else (gate_feedback or "")
                     attempt = snap.attempts.get((uid, step.name), 0) + 1
@@ -454,6 +458,12 @@ class Runner:
             )
             db.execute("UPDATE attempts SET status = 'submitted' WHERE chunk = ? AND status = 'queued'", (chunk_id,))
         return batch_id
+
+    def _backed_off(self, snap: Snapshot, uid: str, step: str, errors: int) -> bool:
+        """Whether a request the provider failed `errors` times has waited long enough
+        (exponential, up to ten minutes), so that a failing batch is not resent at once."""
+        wait = min(self.options.retry_backoff * 2 ** (errors - 1), 600.0)
+        return now() >= snap.last_error.get((uid, step), 0.0) + wait
 
     def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
         """The provider is unreachable or refuses us: keep the chunk as it is, try on a later tick;

@@ -27,6 +27,7 @@ class Snapshot:
     attempts: dict[Key, int] = field(default_factory=dict)  # highest attempt number
     generation: dict[Key, tuple[int, str | None]] = field(default_factory=dict)  # (gen, pending feedback)
     invalid: dict[Key, tuple[int, int, str | None]] = field(default_factory=dict)  # in this generation
+    last_error: dict[Key, float] = field(default_factory=dict)  # when the latest provider error came back
     gates: dict[tuple[str, int], tuple[int, bool]] = field(default_factory=dict)  # (retries, passed)
 
     def done(self, unit: str, step: str) -> bool:
@@ -54,8 +55,9 @@ def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) 
         snap.attempts[(uid, step)] = attempt
     for uid, step, gen, feedback in store.query("SELECT unit_id, step, generation, feedback FROM generations"):
         snap.generation[(uid, step)] = (gen, feedback)
-    for uid, step, invalid, errors, problems in store.query(
+    for uid, step, invalid, errors, last_error, problems in store.query(
         "SELECT a.unit_id, a.step, SUM(a.status = 'invalid'), SUM(a.status = 'error'), "
+        "MAX(CASE WHEN a.status = 'error' THEN a.finished_at END), "
         "(SELECT b.problems FROM attempts b WHERE b.unit_id = a.unit_id AND b.step = a.step "
         " ORDER BY b.attempt DESC LIMIT 1) "
         "FROM attempts a LEFT JOIN generations g ON g.unit_id = a.unit_id AND g.step = a.step "
@@ -63,6 +65,8 @@ def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) 
         "GROUP BY a.unit_id, a.step"
     ):
         snap.invalid[(uid, step)] = (int(invalid or 0), int(errors or 0), problems)
+        if last_error is not None:
+            snap.last_error[(uid, step)] = float(last_error)
     for uid, gate, retries, passed in store.query("SELECT unit_id, gate, retries, passed FROM gates"):
         snap.gates[(uid, gate)] = (retries, bool(passed))
     return snap

@@ -42,7 +42,7 @@ def _budget(value: str | None) -> Decimal | None:
     return amount
 
 
-def _runs_root(path: str, run_dir: str | None) -> str:
+def runs_root(path: str, run_dir: str | None) -> str:
     from octolang.runtime.runs import default_runs_root
 
     return os.path.abspath(run_dir) if run_dir else default_runs_root(path)
@@ -102,7 +102,7 @@ def run(
         _dry_run(program, file, options, run_dir)
         return
     try:
-        session = open_session(program, file, runs_root=_runs_root(file, run_dir), fresh=fresh, options=options)
+        session = open_session(program, file, runs_root=runs_root(file, run_dir), fresh=fresh, options=options)
     except (RunRefused, StoreError) as exc:
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
@@ -140,7 +140,7 @@ def _dry_run(program: Any, file: str, options: Any, run_dir: str | None) -> None
     from octolang.runtime.session import RunRefused, drive, open_session
     from octolang.runtime.store import StoreError
 
-    root = os.path.join(os.path.dirname(_runs_root(file, run_dir)), "dry-runs")
+    root = os.path.join(os.path.dirname(runs_root(file, run_dir)), "dry-runs")
     try:
         session = open_session(program, file, runs_root=root, fresh=True, options=options)
     except (RunRefused, StoreError) as exc:
@@ -258,7 +258,7 @@ def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[
     from octolang.runtime.store import RunStore, StoreError
 
     program = _compile_or_exit(file)
-    runs = list_runs(_runs_root(file, run_dir), file)
+    runs = list_runs(runs_root(file, run_dir), file)
     if run_id is not None:
         runs = [r for r in runs if r.id == run_id]
     if not runs:
@@ -330,7 +330,7 @@ def runs(file: str | None, run_dir: str | None) -> None:
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore
 
-    root = _runs_root(file or "pipeline.octo", run_dir)
+    root = runs_root(file or "pipeline.octo", run_dir)
     found = list_runs(root, file)
     if not found:
         click.echo(f"no runs under {root}")

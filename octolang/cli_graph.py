@@ -1,0 +1,138 @@
+"""`octoc graph`: the pipeline as a diagram (see octolang/graph.py).
+
+DOT needs nothing but the `graphviz` package; svg, png and pdf need Graphviz's `dot`
+program, and its absence is a message with the fix, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from octolang.cli import EXIT_ERRORS, main
+
+INSTALL_GRAPHVIZ = """\
+Install Graphviz, which provides `dot`:
+  Debian/Ubuntu: sudo apt-get install graphviz
+  Fedora:        sudo dnf install graphviz
+  macOS:         brew install graphviz
+  Windows:       winget install graphviz
+  others:        https://graphviz.org/download/
+or write DOT, which needs no Graphviz: `-o FILE.dot`, or no `-o` for stdout."""
+
+
+@main.command()
+@click.argument("file", required=False, metavar="FILE", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to this file; its suffix picks the format: .dot, .svg, .png or .pdf (default: DOT on stdout).",
+)
+@click.option(
+    "--run",
+    "run_id",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RUN_ID]",
+    help="Colour each step by the state of the latest run (or run RUN_ID) of FILE.",
+)
+@click.option(
+    "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
+)
+def graph(file: str | None, output: str | None, run_id: str | None, run_dir: str | None) -> None:
+    """Draw FILE's pipeline: units, steps, gates and reports (DOT on stdout without -o)."""
+    if file is None and run_id and run_id.endswith(".octo"):
+        file, run_id = run_id, ""  # `octoc graph --run FILE`: the flag took the file as its value
+    if file is None:
+        raise click.UsageError("Missing argument 'FILE'.")
+    fmt = _format_of(output)
+    program = _compile_or_exit(file)
+    run = _run_status(program, file, run_dir, run_id) if run_id is not None else None
+
+    from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
+
+    drawing = build_graph(program, run=run)
+    if output is None:
+        click.echo(drawing.source, nl=False)
+        return
+    if fmt == "dot":
+        data = drawing.source.encode("utf-8")
+    else:
+        try:
+            data = render(drawing, fmt)
+        except GraphvizMissing:
+            click.echo(
+                f"octoc graph: drawing {fmt.upper()} needs Graphviz's `dot` program; it is not on PATH.", err=True
+            )
+            click.echo(INSTALL_GRAPHVIZ, err=True)
+            sys.exit(EXIT_ERRORS)
+        except GraphvizFailed as exc:
+            click.echo(f"octoc graph: Graphviz's `dot` failed: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
+    try:
+        with open(output, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        click.echo(f"octoc graph: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _format_of(output: str | None) -> str:
+    from octolang.graph import FORMATS
+
+    if output is None:
+        return "dot"
+    suffix = os.path.splitext(output)[1].lower().lstrip(".")
+    if suffix not in FORMATS:
+        problem = f"`.{suffix}` is not a format octoc graph writes" if suffix else f"`{output}` has no suffix"
+        raise click.BadParameter(
+            f"{problem}; end the name with .dot, .svg, .png or .pdf", param_hint="'-o' / '--output'"
+        )
+    return suffix
+
+
+def _compile_or_exit(path: str) -> Any:
+    """The checked program, or `octoc check`'s diagnostics for FILE and exit 1."""
+    from octolang.compiler import compile_source, read_source
+    from octolang.diagnostics import Diagnostic, render_all, summary_line
+
+    source = read_source(path)
+    if isinstance(source, Diagnostic):
+        click.echo(render_all([source], {}), err=True)
+        sys.exit(EXIT_ERRORS)
+    compilation = compile_source(source)
+    if not compilation.ok or compilation.program is None:
+        colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(render_all(compilation.diagnostics, {path: source}, colour=colour), err=True, color=colour or None)
+        click.echo(f"\n{path}: failed ({summary_line(compilation.diagnostics)}); nothing drawn", err=True)
+        sys.exit(EXIT_ERRORS)
+    return compilation.program
+
+
+def _run_status(program: Any, file: str, run_dir: str | None, run_id: str) -> Any:
+    """The latest run of FILE (or run RUN_ID), found and counted as `octoc status` does."""
+    from octolang.cli_run import runs_root
+    from octolang.runtime.runs import list_runs
+    from octolang.runtime.status import run_status
+    from octolang.runtime.store import RunStore
+
+    runs = list_runs(runs_root(file, run_dir), file)
+    if run_id:
+        runs = [r for r in runs if r.id == run_id]
+    if not runs:
+        which = f"no run `{run_id}`" if run_id else "no run"
+        click.echo(f"{which} of {file} found; start one with `octoc run {file}`", err=True)
+        sys.exit(EXIT_ERRORS)
+    store = RunStore(runs[-1].state_path)
+    try:
+        status = run_status(program, store)
+    finally:
+        store.close()
+    click.echo(f"colours from run {runs[-1].id}", err=True)
+    return status

@@ -135,8 +135,8 @@ def check_steps(steps: list[ir.StepDecl], scope: Scope, source: SourceFile) -> l
             os._exit(code)
     os.close(write_end)
     first = run(steps[:mid])
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
+    with os.fdopen(read_end, "rb") as reader:
+        data = reader.read()
     _, status = os.waitpid(pid, 0)
     if status != 0 or not data:
         return first + run(steps[mid:])

@@ -39,12 +39,19 @@ class _Meta:
     """A node's position, from its first and last tokens (keywords and brackets included)."""
 
     __slots__ = ("column", "empty", "end_column", "end_line", "end_pos", "line", "start_pos")
+    line: int
+    column: int
+    start_pos: int
+    end_line: int
+    end_column: int
+    end_pos: int
 
     def __init__(self, first: Token | None, last: Token | None) -> None:
         self.empty = first is None or last is None
         if first is not None and last is not None:
-            self.line, self.column, self.start_pos = first.line, first.column, first.start_pos
-            self.end_line, self.end_column, self.end_pos = last.end_line, last.end_column, last.end_pos
+            # the lexer gives every token its position; Lark types them as optional
+            self.line, self.column, self.start_pos = first.line or 0, first.column or 0, first.start_pos or 0
+            self.end_line, self.end_column, self.end_pos = last.end_line or 0, last.end_column or 0, last.end_pos or 0
 
 
 class _Lowering:
@@ -603,7 +610,7 @@ class _Lowering:
         return construct(
             ir.Binary,
             span=self._span(meta),
-            op=str(op),  # type: ignore[arg-type]  # the grammar's operator terminals
+            op=str(op),
             left=self._expr(left),
             right=self._expr(right),
         )
@@ -612,7 +619,7 @@ class _Lowering:
         return construct(
             ir.Unary,
             span=self._span(meta),
-            op=str(op),  # type: ignore[arg-type]  # ADD_OP: "+" or "-"
+            op=str(op),  # ADD_OP: "+" or "-"
             operand=self._expr(operand),
         )
 

@@ -43,23 +43,31 @@ class HttpClient:
         max_delay: float = 60.0,
         timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        retry_hint: Callable[[httpx.Response], float | None] | None = None,
     ) -> None:
         self.provider = provider
         self.retries = retries
         self.backoff = default_backoff() if backoff is None else backoff
         self.max_delay = max_delay
         self.sleep = sleep
+        # A provider's own way to say how long to wait when it sends no Retry-After
+        # (Gemini: a RetryInfo `retryDelay` in the error body's details).
+        self.retry_hint = retry_hint
         self.retried = 0  # how many times a call was retried, for the run's report
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=dict(headers), timeout=timeout)
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """The response of a call that succeeded (2xx); ProviderError otherwise."""
+    def request(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """The response of a call that succeeded (2xx); ProviderError otherwise.
+
+        A call that is not `idempotent` (one that creates a paid batch) is retried only
+        when the service surely did not act on it: a refused connection or a 429. After a
+        timeout or a 5xx the batch may exist; the caller finds it again instead of asking twice."""
         attempt = 0
         while True:
             try:
                 response = self._client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
-                if attempt >= self.retries:
+                if attempt >= self.retries or not (idempotent or isinstance(exc, httpx.ConnectError)):
                     raise ProviderError(
                         f"{self.provider}: {method} {_path(url)} failed after {attempt + 1} tries: "
                         f"{type(exc).__name__}: {exc}"
@@ -69,8 +77,9 @@ class HttpClient:
                 continue
             if response.status_code < 300:
                 return response
-            if response.status_code in RETRY_STATUS and attempt < self.retries:
-                self._wait(attempt, response.headers)
+            retry = RETRY_STATUS if idempotent else frozenset({429})
+            if response.status_code in retry and attempt < self.retries:
+                self._wait(attempt, response)
                 attempt += 1
                 continue
             raise ProviderError(
@@ -80,8 +89,8 @@ class HttpClient:
                 status=response.status_code,
             )
 
-    def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self.request(method, url, **kwargs)
+    def json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
+        response = self.request(method, url, idempotent=idempotent, **kwargs)
         try:
             return response.json()
         except ValueError:
@@ -90,9 +99,11 @@ class HttpClient:
                 f"{response.text[:200]!r}"
             ) from None
 
-    def _wait(self, attempt: int, headers: httpx.Headers | None) -> None:
+    def _wait(self, attempt: int, response: httpx.Response | None) -> None:
         self.retried += 1
-        asked = retry_after(headers) if headers is not None else None
+        asked = retry_after(response.headers) if response is not None else None
+        if asked is None and response is not None and self.retry_hint is not None:
+            asked = self.retry_hint(response)
         if asked is not None:
             delay = min(asked, self.max_delay)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from octolang import ir
 from octolang.providers.base import BatchProvider, BatchState, Request, Result
@@ -24,7 +24,11 @@ KEY_VARS: dict[str, tuple[str, ...]] = {
     "openai_compatible": (),  # local servers rarely want one; `api_key_env` names it when they do
 }
 # The official SDKs read these too; tests point them at the loopback emulators.
-BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GEMINI_BASE_URL"}
+BASE_URL_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_BASE_URL",),
+    "anthropic": ("ANTHROPIC_BASE_URL",),
+    "gemini": ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
+}
 DEFAULT_AUTO_THRESHOLD = 100
 
 
@@ -95,8 +99,9 @@ def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -
 
     key = "" if settings.dry_run else api_key(model)
     provider = model.provider
-    base_url = os.environ.get(BASE_URL_VARS.get(provider, ""), "").strip() or None
-    kwargs = {"base_url": base_url} if base_url else {}
+    urls = (os.environ.get(name, "").strip() for name in BASE_URL_VARS.get(provider, ()))
+    base_url = next((url for url in urls if url), None)
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
     if route_mode(route) == "batch":
         if provider == "openai":
             from octolang.providers.openai import OpenAIBatch

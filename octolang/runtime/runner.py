@@ -462,7 +462,7 @@ class Runner:
     def _backed_off(self, snap: Snapshot, uid: str, step: str, errors: int) -> bool:
         """Whether a request the provider failed `errors` times has waited long enough
         (exponential, up to ten minutes), so that a failing batch is not resent at once."""
-        wait = min(self.options.retry_backoff * 2 ** (errors - 1), 600.0)
+        wait = min(self.options.retry_backoff * 2.0 ** (errors - 1), 600.0)
         return now() >= snap.last_error.get((uid, step), 0.0) + wait
 
     def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
@@ -519,7 +519,11 @@ class Runner:
                 if getattr(provider, "calls_on_poll", False):
                     result.progressed = True  # realtime: the poll itself made calls; no remote to wait for
                 continue
-            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed")
+            reason = "the batch failed as a whole"
+            failure = getattr(provider, "failure", None)  # the provider's own account, where it keeps one
+            if state == "failed" and failure is not None and (detail := failure(batch_id)):
+                reason += f": {detail}"
+            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason)
             ingested = True
             result.progressed = True
         return ingested

@@ -168,8 +168,7 @@ def _internal_error(exc: BaseException, path: str) -> None:
 
 
 def _register_run_commands() -> None:
-    import octolang.cli_graph  # noqa: F401 - registers graph
-    import octolang.cli_run  # noqa: F401 - registers run, status, report, runs, inspect, tick
+    from octolang import cli_graph, cli_run  # noqa: F401 - register graph, run, status, report, runs, inspect, tick
 
 
 _register_run_commands()

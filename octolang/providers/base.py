@@ -16,6 +16,9 @@ from typing import Any, Literal, Protocol
 class Request:
     custom_id: str  # unique within a run; matches ^[a-zA-Z0-9_-]{1,64}$ (Anthropic's rule, the strictest)
     body: dict[str, Any]  # provider-neutral: see octolang/runtime/requests.py
+    # The provider's encoding, when the runner already made it to measure the chunk: a
+    # provider's submit_batch uses it instead of encoding the request a second time.
+    wire: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,11 @@ class BatchProvider(Protocol):
         """The request as the provider receives it (one JSONL line, newline included)."""
 
     def find_batch(self, chunk_key: str, *, count: int, since: float) -> str | None:
-        """The id of a batch already created for this chunk (crash reconciliation): one
-        tagged with `chunk_key`, or, where the provider keeps no tag, the one created after
-        `since` (a Unix time, the intent's) with `count` requests."""
+        """The id of a batch already created for this chunk (crash reconciliation), found
+        by the tag `chunk_key` the provider keeps (or, for Anthropic, carried in the custom
+        ids: a batch of `count` requests created after `since`, the intent's Unix time, and
+        proven by its results); None when there is none. Raises ProviderError while a
+        candidate cannot be proven yet, so that the chunk waits instead of paying twice."""
 
     def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
         """Create a batch tagged with `chunk_key`; returns its id."""

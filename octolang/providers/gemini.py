@@ -198,7 +198,7 @@ class GeminiBatch:
         models = {str(r.body["model"]) for r in requests}
         if len(models) != 1:
             raise ValueError(f"a Gemini batch takes one model, not {sorted(models)}")
-        entries = b",".join(self.encode(r).rstrip(b"\n") for r in requests)
+        entries = b",".join((r.wire or self.encode(r)).rstrip(b"\n") for r in requests)
         head = json.dumps({"displayName": chunk_tag(chunk_key)}, ensure_ascii=False)[:-1].encode()
         body = head + b',"inputConfig":{"requests":{"requests":[' + entries + b"]}}}"
         operation = _object(

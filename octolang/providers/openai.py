@@ -128,7 +128,7 @@ class OpenAIBatch:
             after = str(page.get("last_id") or batches[-1]["id"])
 
     def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
-        data = b"".join(self.encode(r) for r in requests)
+        data = b"".join(r.wire or self.encode(r) for r in requests)
         name = "octo-" + chunk_key.replace(":", "-").replace("/", "-")[-200:] + ".jsonl"
         upload = self._object(
             "POST", "/files", data={"purpose": "batch"}, files={"file": (name, data, "application/jsonl")}

@@ -16,7 +16,11 @@ class CompiledPrompt:
         env = environment()
         self.step = step
         self.model = model
-        self.system = env.from_string(step.system.value) if step.system else None
+        system = step.system.value if step.system else None
+        self.system = env.from_string(system) if system is not None else None
+        # A system prompt without template syntax is the same for every unit: rendered once.
+        fixed = self.system is not None and not any(t in (system or "") for t in ("{{", "{%", "{#"))
+        self.fixed_system = self.system.render({}) if fixed and self.system is not None else None
         self.prompt = env.from_string(step.prompt.value if step.prompt else "")
         self.params = {
             s.name: s.value for s in model.settings if s.name in ("temperature", "top_p", "max_tokens", "seed")
@@ -27,10 +31,13 @@ class CompiledPrompt:
         body: dict[str, Any] = {
             "provider": self.model.provider,
             "model": self.model.model_id,
-            "system": self.system.render(context) if self.system else None,
+            "system": self.fixed_system if self.fixed_system is not None else self._render_system(context),
             "prompt": self.prompt.render(context),
             "schema_name": self.step.name,
             "schema": self.step.output_schema or {},
             "params": self.params,
         }
         return body
+
+    def _render_system(self, context: dict[str, Any]) -> str | None:
+        return self.system.render(context) if self.system is not None else None

@@ -82,6 +82,7 @@ class Runner:
         self.rng_resume = set(rng_steps[1:])
         self._compiled: dict[str, CompiledStep] = {}
         self._prompts: dict[str, CompiledPrompt] = {}
+        self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
         self._gate_code = [
             (
                 compile_expression(g.condition, filename),
@@ -305,6 +306,7 @@ class Runner:
         from octolang.runtime.budget import BudgetGuard
 
         guard = BudgetGuard(self.store, self.options.budget or self.program.budget, self._model_of_step)
+        self._wire.clear()  # what a stopped submission left
         changed = False
         for step in self.steps:
             if step.kind != "llm":
@@ -382,7 +384,7 @@ class Runner:
             except KeyMissing as exc:
                 result.provider_stop = str(exc)
                 return changed
-            for chunk in _chunks(provider, requests):
+            for chunk in _chunks(provider, requests, self._wire):
                 self._record_and_submit(step, model, route, chunk, snap, result)
                 if result.provider_stop:
                     return changed
@@ -416,7 +418,7 @@ class Runner:
         for uid, attempt, *_ in requests:
             snap.open[(uid, step.name)] = attempt
         result.in_flight += len(requests)
-        sent = [Request(cid, body) for _, _, _, cid, body, _ in requests]
+        sent = [Request(cid, body, self._wire.pop(cid, None)) for _, _, _, cid, body, _ in requests]
         self._send(chunk_id, step, route, sent, created, snap, result)
 
     def _send(
@@ -552,14 +554,16 @@ class Runner:
 
 
 def _chunks(
-    provider: BatchProvider, requests: list[tuple[str, int, int, str, dict[str, Any], str]]
+    provider: BatchProvider, requests: list[tuple[str, int, int, str, dict[str, Any], str]], wire: dict[str, bytes]
 ) -> Iterator[list[tuple[str, int, int, str, dict[str, Any], str]]]:
-    """Requests cut into chunks the provider accepts: at most its request count and its bytes."""
+    """Requests cut into chunks the provider accepts: at most its request count and its bytes.
+    Each request's encoding is left in `wire` (by custom id) for the submission to reuse."""
     limit = min(CHUNK_SIZE, provider.max_requests)
     chunk: list[tuple[str, int, int, str, dict[str, Any], str]] = []
     size = 0
     for request in requests:
-        length = len(provider.encode(Request(request[3], request[4])))
+        encoded = wire[request[3]] = provider.encode(Request(request[3], request[4]))
+        length = len(encoded)
         if chunk and (len(chunk) >= limit or size + length > provider.max_bytes):
             yield chunk
             chunk, size = [], 0

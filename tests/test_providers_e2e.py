@@ -1,0 +1,72 @@
+"""The NPC example end to end against each provider's emulator, in batch and realtime
+mode: validation failures and gate retries resolved, every unit terminal, every paid
+request recorded once, and the files `--dry-run` writes shaped as the reference says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.emulators.base import Faults
+from tests.providers_e2e import environment, npc_pipeline, octoc, paid_attempts, serving, state
+
+PROVIDER_NAMES = ["openai", "anthropic", "gemini"]
+
+
+@pytest.mark.parametrize("mode", ["batch", "realtime"])
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+def test_npc_runs_end_to_end(tmp_path: Path, provider: str, mode: str) -> None:
+    path = npc_pipeline(tmp_path, provider, mode=mode)
+    with serving(provider, seed=5, faults=Faults(malformed_rate=0.25, polls_to_end=2)) as emulator:
+        env = environment(provider, emulator)
+        run = octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
+        assert "report quality" in run.stdout
+        status = json.loads(octoc("status", path.name, "--json", cwd=tmp_path, env=env).stdout)
+        billed = list(emulator.billed)
+        created = emulator.batches_created
+    assert status["units"]["total"] == 6 and status["units"]["pending"] == 0
+    db = state(tmp_path)
+    try:
+        invalid = db.execute("SELECT COUNT(*) FROM attempts WHERE status = 'invalid'").fetchone()[0]
+        sent_back = db.execute("SELECT COUNT(*) FROM generations WHERE step = 'line' AND generation > 0").fetchone()[0]
+        costs = [row[0] for row in db.execute("SELECT cost FROM attempts WHERE status = 'done'")]
+    finally:
+        db.close()
+    assert invalid > 0, "no malformed answer was exercised"
+    assert sent_back > 0, "the gate never sent a unit back"
+    assert costs and all(float(c) > 0 for c in costs), "answers were not priced"
+    paid = paid_attempts(tmp_path)
+    assert len(billed) == len(paid), "the emulator billed a request the run did not record, or the reverse"
+    if mode == "batch":
+        assert sorted(billed) == paid
+        assert created >= 2  # line and review at least
+    else:
+        assert created == 0  # realtime: no batch was ever created
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+def test_dry_run_files_hold_the_documented_lines(tmp_path: Path, provider: str, snapshot: object) -> None:
+    """Each line of a dry run's file, with its texts elided, as the provider receives it."""
+    path = npc_pipeline(tmp_path, provider)
+    with serving(provider) as emulator:
+        env = environment(provider, emulator)
+        octoc("run", path.name, "--dry-run", cwd=tmp_path, env=env)
+        assert emulator.log == [], "a dry run called the provider"
+    files = sorted((tmp_path / ".octo" / "dry-runs").rglob("requests/*.jsonl"))
+    assert len(files) == 1  # `line`: `review` waits for answers that a dry run never gets
+    lines = [json.loads(line) for line in files[0].read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 6
+    assert _shape(lines[0]) == snapshot
+
+
+def _shape(value: object) -> object:
+    """The structure of a request line: keys and types kept, free text replaced by its type."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    if isinstance(value, str) and len(value) > 40:
+        return "<text>"
+    return value

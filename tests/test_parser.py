@@ -378,3 +378,17 @@ def test_unterminated_long_string_points_at_its_opening_quotes() -> None:
     assert (d.code, at(d.span)) == ("E0003", (3, 8, 3, 11))
     assert span_text(source, d.span) == '"""'
     assert d.help == 'close the text with `"""`'
+
+
+def test_a_step_keyword_is_a_field_name_where_only_a_name_fits() -> None:
+    """`code`, `prompt`, `output` as record fields without commas: the LALR tables offer the
+    step keywords after a field's type (a state shared with `output TYPE`), and the parser
+    takes the word back as a name."""
+    text = 'pipeline p\ntype T {\n  a: int\n  code: string\n  prompt: string "the text"\n  output: int\n}\n'
+    program, diagnostics = parse_program(SourceFile("t.octo", text))
+    assert diagnostics == [] and program is not None
+    [record] = program.types
+    assert [f.name for f in record.record.fields] == ["a", "code", "prompt", "output"]
+    assert (record.record.fields[1].span.line, record.record.fields[1].span.col) == (4, 3)
+    _, broken = parse_program(SourceFile("t.octo", 'pipeline p\nstep s = compute {\n  code "x"\n  prompt\n}\n'))
+    assert [d.code for d in broken] == ["E0001"]  # a keyword still cannot stand where a name does not fit

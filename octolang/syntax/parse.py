@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_SYNTAX_ERRORS = 8
 _DECL_START = re.compile(r"^(?:" + "|".join(TOP_LEVEL_KEYWORDS) + r")\b", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # How the grammar's terminals read to a user.
 _TERMINAL_WORDS = {
@@ -87,7 +88,7 @@ def parse_source(source: SourceFile) -> tuple[Tree[Token] | None, list[Diagnosti
     diagnostics: list[Diagnostic] = []
     for _ in range(MAX_SYNTAX_ERRORS):
         try:
-            tree = lark_parser.parse(text)
+            tree = lark_parser.parse(text, on_error=_keyword_as_name)
         except UnexpectedInput as exc:
             diagnostics.append(_syntax_diagnostic(source, exc))
             blanked = _blank_declaration(text, _error_offset(exc, text))
@@ -97,6 +98,27 @@ def parse_source(source: SourceFile) -> tuple[Tree[Token] | None, list[Diagnosti
             continue
         return (tree if not diagnostics else None), sort_diagnostics(diagnostics)
     return None, sort_diagnostics(diagnostics)
+
+
+def _keyword_as_name(exc: UnexpectedInput) -> bool:
+    """A keyword where only a name fits is a name: `code: string` as a record's field after
+    another field. The LALR tables merge the states after a type inside a record with the
+    state after `output TYPE`, so the contextual lexer also offers the step keywords there
+    and takes `code` for one; the parser then stops at a place that wants a NAME. Feeding
+    the word as a NAME goes on exactly as the grammar means."""
+    from lark import Token
+    from lark.exceptions import UnexpectedToken
+
+    if not isinstance(exc, UnexpectedToken) or exc.interactive_parser is None:
+        return False
+    token = exc.token
+    if token.type == "NAME" or not _WORD.fullmatch(str(token)):
+        return False
+    acceptable: set[str] = exc.interactive_parser.accepts()  # type: ignore[no-untyped-call]
+    if "NAME" not in acceptable:
+        return False
+    exc.interactive_parser.feed_token(Token.new_borrow_pos("NAME", str(token), token))
+    return True
 
 
 def parse_program(source: SourceFile) -> tuple[Program | None, list[Diagnostic]]:

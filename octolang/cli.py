@@ -61,14 +61,20 @@ def main() -> None:
 @click.option("--emit", type=click.Choice(["ir"]), help="Print the checked program as JSON.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
-def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None, color: str, quiet: bool) -> None:
-    """Parse and check FILES; print diagnostics and a summary."""
+@click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
+def check(
+    files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None, color: str, quiet: bool, budget: str | None
+) -> None:
+    """Parse and check FILES; print diagnostics, a summary and, for llm steps, the cost estimate."""
+    from octolang.cli_run import _budget
+
+    limit = _budget(budget)
     results: list[dict[str, Any]] = []
     failed = False
     colour = color == "always" or (color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     for path in files:
         try:
-            result, text = _check_one(path, strict=strict, colour=colour, quiet=quiet, emit=emit)
+            result, text = _check_one(path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit)
         except Exception as exc:
             _internal_error(exc, path)
             sys.exit(EXIT_INTERNAL)
@@ -81,10 +87,12 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None,
     sys.exit(EXIT_ERRORS if failed else EXIT_OK)
 
 
-def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None) -> tuple[dict[str, Any], str]:
+def _check_one(
+    path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None, budget: Any = None
+) -> tuple[dict[str, Any], str]:
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
-    from octolang.summary import summarize, summary_text
+    from octolang.summary import cost_section, summarize, summary_text
 
     source = read_source(path)
     if isinstance(source, Diagnostic):
@@ -112,6 +120,9 @@ def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool, emit: str 
         "diagnostics": [_diagnostic_json(d) for d in diagnostics],
         "summary": summarize(program) if ok and program is not None else None,
     }
+    estimate, estimate_text = cost_section(program, budget) if ok and program is not None else (None, None)
+    if estimate is not None:
+        result["estimate"] = estimate
     if emit == "ir" and program is not None:
         result["ir"] = program.model_dump(mode="json")
     parts = []
@@ -124,6 +135,8 @@ def _check_one(path: str, *, strict: bool, colour: bool, quiet: bool, emit: str 
         parts.append(f"{path}: {status} ({summary_line(diagnostics)})")
         if ok and program is not None:
             parts.append(summary_text(program))
+        if estimate_text:
+            parts.append(estimate_text)
     return result, "\n\n".join(parts) if diagnostics and parts else "\n".join(parts)
 
 

@@ -62,6 +62,7 @@ _run_dir = click.option(
 @click.option("--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for compute steps.")
 @click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option("--over-budget", is_flag=True, help="Start even though the cost estimate is above the budget.")
 @click.option("--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final status and reports as JSON.")
 @click.option(
@@ -79,6 +80,7 @@ def run(
     max_units: int | None,
     workers: int | None,
     budget: str | None,
+    over_budget: bool,
     poll_interval: float | None,
     as_json: bool,
     dry_run: bool,
@@ -101,11 +103,17 @@ def run(
     if dry_run:
         _dry_run(program, file, options, run_dir)
         return
+    # A new run is estimated (and refused above its budget); a resumed run keeps the estimate it started with.
+    estimate = None if _resumable(file, run_dir, fresh) else _estimate_or_refuse(program, options, over_budget)
     try:
         session = open_session(program, file, runs_root=runs_root(file, run_dir), fresh=fresh, options=options)
     except (RunRefused, StoreError) as exc:
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
+    if estimate is not None:
+        from octolang.runtime.status import record_estimate
+
+        record_estimate(session.store, estimate)
     live = sys.stderr.isatty() and not as_json
 
     def say(text: str) -> None:
@@ -132,6 +140,28 @@ def run(
     finally:
         session.close()
     _finish(program, file, session.info, result, as_json=as_json, once=once)
+
+
+def _resumable(file: str, run_dir: str | None, fresh: bool) -> bool:
+    from octolang.runtime.runs import list_runs
+
+    return not fresh and bool(list_runs(runs_root(file, run_dir), file))
+
+
+def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
+    """A new run's cost estimate; exit before anything is created or sent when it is above
+    the budget (`--budget` or the file's), unless `allowed` (`--over-budget`)."""
+    from octolang.runtime.budget import estimate_refusal, run_estimate
+
+    estimate = run_estimate(
+        program, provider=options.provider, invalid_rate=options.invalid_rate, max_units=options.max_units
+    )
+    budget = options.budget if options.budget is not None else program.budget
+    refusal = None if estimate is None else estimate_refusal(estimate, budget)
+    if refusal and not allowed:
+        click.echo(f"octoc run: refused: {refusal}", err=True)
+        sys.exit(EXIT_ERRORS)
+    return estimate
 
 
 def _dry_run(program: Any, file: str, options: Any, run_dir: str | None) -> None:
@@ -253,6 +283,15 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
     return reports_json(result), reports_table(result), reports_csv(result)
 
 
+def _cost_lines(program: Any, store: Any) -> str:
+    """Estimate against actual, after the report tables (nothing for compute-only pipelines)."""
+    from octolang.cost.render import accounting_table
+    from octolang.runtime.status import step_accounts
+
+    table = accounting_table(step_accounts(program, store))
+    return "\n\n" + table if table else ""
+
+
 def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[Any, Any, Any]:
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore, StoreError
@@ -289,9 +328,10 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
     program, _, store = _open_existing(file, run_dir, run_id)
     try:
         text_json, table, csv_text = _reports(program, store)
+        costs = _cost_lines(program, store) if not (as_json or as_csv) else ""
     finally:
         store.close()
-    click.echo(text_json if as_json else csv_text if as_csv else table, nl=not as_csv)
+    click.echo(text_json if as_json else csv_text if as_csv else table + costs, nl=not as_csv)
 
 
 @main.command()
@@ -301,21 +341,26 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
 @_run_dir
 def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) -> None:
     """Show how far FILE's latest run (or --run ID) has come."""
+    from octolang.cost.render import accounting_table
     from octolang.progress import status_text
-    from octolang.runtime.status import run_status
+    from octolang.runtime.status import run_status, step_accounts
 
     program, info, store = _open_existing(file, run_dir, run_id)
     try:
         current = run_status(program, store)
+        accounts = step_accounts(program, store)
         failures = store.query(
             "SELECT id, failed_step, reason FROM units WHERE status = 'failed' ORDER BY ordinal LIMIT 10"
         )
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({"run": info.id, **current.to_json()}, indent=2))
+        cost = {"cost": [a.to_json() for a in accounts]} if accounts else {}
+        click.echo(json.dumps({"run": info.id, **current.to_json(), **cost}, indent=2))
         return
     click.echo(status_text(current, f"run {info.id} of {file}"))
+    if accounts:
+        click.echo(accounting_table(accounts))
     for uid, step, reason in failures:
         click.echo(f"  failed {uid} at {step or '?'}: {reason}")
     if current.failed > len(failures):
@@ -446,6 +491,7 @@ def tick(
         max_units=None,
         workers=None,
         budget=budget,
+        over_budget=False,
         poll_interval=None,
         as_json=as_json,
         dry_run=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from decimal import Decimal
 from typing import Any
 
 from octolang import ir
@@ -99,3 +100,17 @@ def summary_text(program: ir.Program) -> str:
         group = f" by {', '.join(report['group_by'])}" if report["group_by"] else ""
         lines.append(f"  report   {report['name']}{group}: {', '.join(report['statistics'])}")
     return "\n".join(lines)
+
+
+def cost_section(program: ir.Program, budget: Decimal | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """The cost estimate of a pipeline with llm steps, as JSON and as text (None, None
+    without llm steps, so that checking a Monte Carlo pipeline never loads the tokenizer).
+    `budget` (from `--budget`) replaces the file's `budget`."""
+    if not any(s.kind == "llm" for s in program.steps):
+        return None, None
+    from octolang.cost.estimate import estimate_cost
+    from octolang.cost.render import estimate_json, estimate_text
+
+    estimate = estimate_cost(program)
+    limit = budget if budget is not None else program.budget
+    return estimate_json(estimate, limit), estimate_text(estimate, limit)

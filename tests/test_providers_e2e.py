@@ -70,3 +70,28 @@ def _shape(value: object) -> object:
     if isinstance(value, str) and len(value) > 40:
         return "<text>"
     return value
+
+
+def test_the_estimate_matches_what_openai_bills(tmp_path: Path) -> None:
+    """The estimate's input tokens for the first call of each unit against the prompt tokens
+    the emulator bills for them (counted from the wire request, as OpenAI counts)."""
+    path = npc_pipeline(tmp_path, "openai")
+    with serving("openai", seed=5, faults=Faults(polls_to_end=1)) as emulator:
+        env = environment("openai", emulator)
+        checked = json.loads(octoc("check", path.name, "--json", cwd=tmp_path, env=env).stdout)
+        octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
+    estimate = {s["step"]: s["input_tokens"] for s in checked["files"][0]["estimate"]["steps"]}
+    db = state(tmp_path)
+    try:
+        rows = db.execute(
+            "SELECT step, usage FROM attempts WHERE attempt = 1 AND generation = 0 AND usage IS NOT NULL"
+        ).fetchall()
+    finally:
+        db.close()
+    billed: dict[str, int] = {}
+    for step, usage in rows:
+        billed[step] = billed.get(step, 0) + json.loads(usage)["input_tokens"]
+    assert billed["line"] > 0
+    # `line` reads only the unit: exact to 2%; `review` reads `line`'s answer, estimated from its type
+    assert abs(estimate["line"] - billed["line"]) <= 0.02 * billed["line"], (estimate, billed)
+    assert abs(estimate["review"] - billed["review"]) <= 0.5 * billed["review"], (estimate, billed)

@@ -11,7 +11,6 @@ from typing import Any
 from syrupy.assertion import SnapshotAssertion
 
 from octolang.compiler import compile_source, read_source
-from octolang.source import SourceFile
 from octolang.runtime.reports import (
     UnitOutcome,
     compile_reports,
@@ -20,6 +19,7 @@ from octolang.runtime.reports import (
     reports_json,
     reports_table,
 )
+from octolang.source import SourceFile
 from octolang.stats import mean_t, proportion_wilson
 
 ROOT = Path(__file__).resolve().parents[1]

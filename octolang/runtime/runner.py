@@ -373,7 +373,7 @@ class Runner:
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
             if not requests:
                 continue
-            stop = guard.admit(model, step, len(requests))
+            stop = guard.admit(model, step, len(requests), [r[4] for r in requests])
             if stop is not None:
                 result.budget_stop = stop
                 return changed

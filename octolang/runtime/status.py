@@ -111,3 +111,109 @@ def unit_outcomes(store: RunStore) -> Iterator[tuple[str, dict[str, Any], str, d
         outputs.setdefault(uid, {})[step] = json.loads(output)
     for uid, fields, state, reason in store.query("SELECT id, fields, status, reason FROM units ORDER BY ordinal"):
         yield uid, json.loads(fields), state, outputs.get(uid, {}), reason
+
+
+# ------------------------------------------------------------ estimate against actual
+ESTIMATE_KEY = "estimate"
+
+
+def record_estimate(store: RunStore, estimate: Any) -> None:
+    """Keep the estimate the run started with (JSON of `octolang.cost.estimate.Estimate`),
+    so that status and report compare against what was promised; a resumed run keeps its first."""
+    if ESTIMATE_KEY in store.meta():
+        return
+    with store.transaction() as db:
+        store.set_meta(db, **{ESTIMATE_KEY: estimate.to_json()})
+
+
+@dataclass
+class StepAccount:
+    """One llm step: what the estimate said, what was spent, and what is left to do."""
+
+    name: str
+    estimated_calls: int
+    estimated_input: int
+    estimated_output: int
+    estimated_cost: Decimal
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    spend: Decimal
+    units_left: int
+    remaining_cost: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.name,
+            "estimate": {
+                "calls": self.estimated_calls,
+                "input_tokens": self.estimated_input,
+                "output_tokens": self.estimated_output,
+                "cost_usd": str(self.estimated_cost),
+            },
+            "actual": {
+                "requests": self.requests,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "spend_usd": str(self.spend),
+            },
+            "units_left": self.units_left,
+            "remaining_estimate_usd": str(self.remaining_cost),
+        }
+
+
+def step_accounts(program: ir.Program, store: RunStore) -> list[StepAccount]:
+    """Estimate against actual per llm step. The estimate is the one recorded when the run
+    started; a run without one (started by an older octoc) is estimated now, with the
+    provider its requests went to. Remaining = the step's estimated cost per unit times the
+    pending units that do not have the step's result yet."""
+    llm = [s for s in (program.step(n) for n in program.order) if s is not None and s.kind == "llm"]
+    if not llm:
+        return []
+    recorded = store.meta().get(ESTIMATE_KEY) or _estimate_now(program, store)
+    estimates = {e["step"]: e for e in recorded.get("steps", [])}
+    status = run_status(program, store)
+    actual = {s.name: s for s in status.steps}
+    accounts = []
+    for step in llm:
+        est = estimates.get(step.name, {})
+        units = int(est.get("units", 0))
+        cost = Decimal(est.get("cost_usd", "0"))
+        calls = int(est.get("calls", 0))
+        # retries and gates are expected extra calls: the actual counts every request made
+        scale = (calls + float(est.get("retry_calls", 0)) + float(est.get("gate_calls", 0))) / calls if calls else 0.0
+        pending = int(
+            store.query(
+                "SELECT COUNT(*) FROM units u WHERE u.status = 'pending' AND NOT EXISTS "
+                "(SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ?)",
+                (step.name,),
+            )[0][0]
+        )
+        now_ = actual.get(step.name, StepStatus(step.name, step.kind))
+        accounts.append(
+            StepAccount(
+                name=step.name,
+                estimated_calls=round(calls * scale),
+                estimated_input=round(int(est.get("input_tokens", 0)) * scale),
+                estimated_output=round(int(est.get("output_tokens_expected", 0)) * scale),
+                estimated_cost=cost,
+                requests=now_.requests,
+                input_tokens=now_.input_tokens,
+                output_tokens=now_.output_tokens,
+                spend=now_.spend,
+                units_left=pending,
+                remaining_cost=(cost * pending / units).quantize(Decimal("0.000001")) if units else Decimal(0),
+            )
+        )
+    return accounts
+
+
+def _estimate_now(program: ir.Program, store: RunStore) -> dict[str, Any]:
+    from octolang.cost.estimate import estimate_cost
+
+    rows = store.query("SELECT request FROM attempts LIMIT 1")
+    provider = json.loads(rows[0][0]).get("provider") if rows else None
+    mocked = provider == "mock"
+    estimate = estimate_cost(program, limit=store.meta().get("max_units"), provider="mock" if mocked else None)
+    result: dict[str, Any] = estimate.to_json()
+    return result

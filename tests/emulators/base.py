@@ -211,5 +211,7 @@ class Emulator:
 
 
 def count_tokens(text: str) -> int:
-    """Tokens billed for a text: about four characters a token (the cost issue brings an exact count)."""
-    return max(1, (len(text) + 3) // 4)
+    """Tokens billed for a text: its o200k_base count (tests/emulators/tokens.py)."""
+    from tests.emulators.tokens import count_tokens as o200k
+
+    return o200k(text)

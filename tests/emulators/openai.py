@@ -19,17 +19,11 @@ from email.policy import HTTP
 from typing import Any
 
 from tests.emulators.base import API_KEY, Call, Emulator, Faults, Reply, count_tokens
+from tests.emulators.tokens import openai_prompt_tokens
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions")
 MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
-
-
-def prompt_tokens(body: dict[str, Any]) -> int:
-    """What a chat request is billed for its prompt."""
-    text = "".join(str(m.get("content", "")) for m in body.get("messages", []))
-    schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
-    return count_tokens(text) + (count_tokens(json.dumps(schema)) if schema else 0)
 
 
 class OpenAIEmulator(Emulator):
@@ -299,7 +293,7 @@ class OpenAIEmulator(Emulator):
         schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
         text = self.answer(key, schema, malformed)
         self.billed.append(key)
-        prompt = prompt_tokens(body)
+        prompt = openai_prompt_tokens(body)
         completion = count_tokens(text)
         return {
             "id": self._id("chatcmpl-"),

@@ -1,0 +1,397 @@
+"""The dry-run estimate: per llm step, how many calls, input and output tokens, and what
+they cost in batch and realtime mode, before anything is sent.
+
+Pure: a function of the checked program (and its data files, read as the runner reads
+them). Every unit's prompts are rendered with the step's real templates; upstream
+outputs are synthesised at their expected sizes (`sizes.py`); tokens are counted with
+the shipped o200k encoding and converted per provider (`calibration.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from octolang import ir
+from octolang.cost import calibration, sizes
+from octolang.pricing import is_batch, price_for, prices_as_of, usage_cost
+
+DEFAULT_FAILURE_RATE = 0.05  # share of answers that fail the schema or a rule (then retried)
+DEFAULT_GATE_FAIL_RATE = 0.2  # share of gate verdicts that send a unit back
+
+
+@dataclass
+class StepEstimate:
+    step: str
+    provider: str
+    model: str
+    mode: str  # "batch" or "realtime": the price the run pays
+    units: int
+    calls: int
+    retry_calls: float
+    gate_calls: float
+    input_tokens: int
+    input_tokens_low: int
+    input_tokens_high: int
+    max_input_per_call: int
+    output_per_call: int
+    output_upper_per_call: int
+    priced: bool
+    price_source: str
+    cost_batch: Decimal = Decimal(0)
+    cost_realtime: Decimal = Decimal(0)
+    extra_batch: Decimal = Decimal(0)
+    extra_realtime: Decimal = Decimal(0)
+    upper_cost: Decimal = Decimal(0)
+    unrendered: int = 0
+
+    @property
+    def output_tokens(self) -> int:
+        return self.calls * self.output_per_call
+
+    @property
+    def output_tokens_upper(self) -> int:
+        return self.calls * self.output_upper_per_call
+
+    @property
+    def cost(self) -> Decimal:
+        """What the run is expected to pay for this step in its mode, extra calls included."""
+        if self.mode == "batch":
+            return self.cost_batch + self.extra_batch
+        return self.cost_realtime + self.extra_realtime
+
+    @property
+    def cost_per_call(self) -> Decimal:
+        base = self.cost_batch if self.mode == "batch" else self.cost_realtime
+        return base / self.calls if self.calls else Decimal(0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "provider": self.provider,
+            "model": self.model,
+            "mode": self.mode,
+            "units": self.units,
+            "calls": self.calls,
+            "retry_calls": round(self.retry_calls, 2),
+            "gate_calls": round(self.gate_calls, 2),
+            "input_tokens": self.input_tokens,
+            "input_tokens_low": self.input_tokens_low,
+            "input_tokens_high": self.input_tokens_high,
+            "max_input_tokens_per_call": self.max_input_per_call,
+            "output_tokens_expected": self.output_tokens,
+            "output_tokens_upper": self.output_tokens_upper,
+            "priced": self.priced,
+            "price_source": self.price_source,
+            "cost_batch_usd": str(_cents(self.cost_batch)),
+            "cost_realtime_usd": str(_cents(self.cost_realtime)),
+            "extra_batch_usd": str(_cents(self.extra_batch)),
+            "extra_realtime_usd": str(_cents(self.extra_realtime)),
+            "cost_usd": str(_cents(self.cost)),
+            "upper_cost_usd": str(_cents(self.upper_cost)),
+        }
+
+
+@dataclass
+class Estimate:
+    steps: list[StepEstimate]
+    tokenizers: list[str]
+    prices_as_of: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((s.cost for s in self.steps), Decimal(0))
+
+    @property
+    def total_batch(self) -> Decimal:
+        return sum((s.cost_batch + s.extra_batch for s in self.steps), Decimal(0))
+
+    @property
+    def total_realtime(self) -> Decimal:
+        return sum((s.cost_realtime + s.extra_realtime for s in self.steps), Decimal(0))
+
+    @property
+    def total_upper(self) -> Decimal:
+        return sum((s.upper_cost for s in self.steps), Decimal(0))
+
+    def step(self, name: str) -> StepEstimate | None:
+        return next((s for s in self.steps if s.step == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prices_as_of": self.prices_as_of,
+            "tokenizers": self.tokenizers,
+            "steps": [s.to_json() for s in self.steps],
+            "totals": {
+                "calls": sum(s.calls for s in self.steps),
+                "extra_calls": round(sum(s.retry_calls + s.gate_calls for s in self.steps), 2),
+                "input_tokens": sum(s.input_tokens for s in self.steps),
+                "output_tokens_expected": sum(s.output_tokens for s in self.steps),
+                "output_tokens_upper": sum(s.output_tokens_upper for s in self.steps),
+                "cost_usd": str(_cents(self.total)),
+                "cost_batch_usd": str(_cents(self.total_batch)),
+                "cost_realtime_usd": str(_cents(self.total_realtime)),
+                "batch_saving_usd": str(_cents(self.total_realtime - self.total_batch)),
+                "upper_cost_usd": str(_cents(self.total_upper)),
+            },
+            "warnings": self.warnings,
+        }
+
+
+def _cents(amount: Decimal) -> Decimal:
+    """Money shown to 1/10,000 of a cent; sums are kept exact until shown."""
+    return amount.quantize(Decimal("0.000001"))
+
+
+def has_llm_steps(program: ir.Program) -> bool:
+    return any(s.kind == "llm" for s in program.steps)
+
+
+def estimate_cost(
+    program: ir.Program,
+    *,
+    limit: int | None = None,
+    provider: str | None = None,
+    invalid_rate: float | None = None,
+) -> Estimate:
+    """The estimate for the program's llm steps over its units (the first `limit` with
+    `--max-units`); `provider` replaces every model's provider, as `octoc run --provider` does."""
+    from octolang.runtime.unitset import enumerate_units
+
+    units = [u.fields for u in enumerate_units(program, limit)]
+    steps = [s for s in (program.step(n) for n in program.order) if s is not None]
+    gate_calls = _gate_calls(program, steps, len(units))
+    result = Estimate([], [], prices_as_of())
+    for step in steps:
+        if step.kind != "llm":
+            continue
+        model = program.model(step.model or "")
+        if model is None:
+            continue
+        if provider and model.provider != provider:
+            model = model.model_copy(update={"provider": provider, "price": None})
+        estimate = _step_estimate(program, step, model, units, gate_calls.get(step.name, 0.0), invalid_rate)
+        result.steps.append(estimate)
+        band = calibration.band_for(model.provider)
+        if band.source not in result.tokenizers:
+            result.tokenizers.append(band.source)
+        if not estimate.priced:
+            result.warnings.append(
+                f"no price for {model.provider} `{model.model_id}` (model `{model.name}`): step `{step.name}` "
+                f"is counted as $0; give one with `price in = $0.15/M, out = $0.60/M` on the model"
+            )
+        if estimate.unrendered:
+            result.warnings.append(
+                f"{estimate.unrendered} prompt(s) of `{step.name}` could not be rendered and are not counted"
+            )
+    return result
+
+
+def _gate_calls(program: ir.Program, steps: list[ir.StepDecl], units: int) -> dict[str, float]:
+    """Expected extra calls per step from gates that send units back: each round re-runs the
+    target and every step after it, and a unit goes round again with the gate's fail rate."""
+    extra: dict[str, float] = {}
+    for gate in program.gates:
+        if gate.action != "retry" or gate.target is None:
+            continue
+        rounds = sum(DEFAULT_GATE_FAIL_RATE**k for k in range(1, gate.max_retries + 1))
+        cleared = {gate.target} | _downstream(steps, gate.target)
+        for name in cleared:
+            extra[name] = extra.get(name, 0.0) + units * rounds
+    return extra
+
+
+def _downstream(steps: list[ir.StepDecl], name: str) -> set[str]:
+    out: set[str] = set()
+    frontier = [name]
+    while frontier:
+        current = frontier.pop()
+        for step in steps:
+            if current in step.depends_on and step.name not in out:
+                out.add(step.name)
+                frontier.append(step.name)
+    return out
+
+
+def failure_rate(model: ir.ModelDecl, invalid_rate: float | None = None) -> float:
+    """The mock's declared `invalid_rate` (or `--mock-invalid-rate`), else the default."""
+    if model.provider == "mock":
+        if invalid_rate is not None:
+            return invalid_rate
+        return float(model.setting("invalid_rate", 0.1))
+    return DEFAULT_FAILURE_RATE
+
+
+def _step_estimate(
+    program: ir.Program,
+    step: ir.StepDecl,
+    model: ir.ModelDecl,
+    units: list[dict[str, Any]],
+    gate_calls: float,
+    invalid_rate: float | None,
+) -> StepEstimate:
+    schema = step.output_schema or {}
+    band = calibration.band_for(model.provider)
+    systems, prompts, unrendered = _render_all(program, step, model, units)
+    calls = len(units) - unrendered
+    if model.provider == "mock":
+        per_call = [math.ceil(len((s or "") + p) / 4) for s, p in zip(systems, prompts, strict=True)]
+        fixed = 0
+        answer = sizes.expected_answer(schema) if schema else sizes.filler_text(4 * sizes.DEFAULT_FREE_TEXT_TOKENS)
+        output_per_call = max(1, math.ceil(len(answer) / 4))
+    else:
+        per_call = _count(systems, prompts)
+        fixed = request_overhead(step, model)
+        output_per_call = expected_output_tokens(step, model)
+    text_total = sum(per_call)
+    max_text = max(per_call, default=0)
+    price = price_for(model)
+    estimate = StepEstimate(
+        step=step.name,
+        provider=model.provider,
+        model=model.model_id,
+        mode="batch" if is_batch(model) else "realtime",
+        units=len(units),
+        calls=calls,
+        retry_calls=calls * sum(failure_rate(model, invalid_rate) ** k for k in range(1, step.retry_limit + 1)),
+        gate_calls=gate_calls,
+        input_tokens=round(text_total * band.point) + fixed * calls,
+        input_tokens_low=round(text_total * band.low) + fixed * calls,
+        input_tokens_high=round(text_total * band.high) + fixed * calls,
+        max_input_per_call=math.ceil(max_text * band.high) + fixed,
+        output_per_call=output_per_call,
+        output_upper_per_call=output_upper_tokens(step, model),
+        priced=price is not None,
+        price_source=price.source if price is not None else "unknown",
+        unrendered=unrendered,
+    )
+    _price(estimate, model)
+    return estimate
+
+
+def _price(estimate: StepEstimate, model: ir.ModelDecl) -> None:
+    usage = {"input_tokens": estimate.input_tokens, "output_tokens": estimate.output_tokens}
+    estimate.cost_batch = usage_cost(model, usage, batch=True)
+    estimate.cost_realtime = usage_cost(model, usage, batch=False)
+    extra = Decimal(str(round(estimate.retry_calls + estimate.gate_calls, 4)))
+    if estimate.calls:
+        estimate.extra_batch = estimate.cost_batch * extra / estimate.calls
+        estimate.extra_realtime = estimate.cost_realtime * extra / estimate.calls
+    upper = {"input_tokens": estimate.input_tokens_high, "output_tokens": estimate.output_tokens_upper}
+    estimate.upper_cost = usage_cost(model, upper, batch=estimate.mode == "batch")
+
+
+def request_overhead(step: ir.StepDecl, model: ir.ModelDecl) -> int:
+    """Input tokens every request of the step adds to its prompt text: message framing and
+    the output schema, in the provider's own tokens (see calibration.py)."""
+    from octolang.cost.tokens import count_tokens
+
+    schema = step.output_schema or {}
+    band = calibration.band_for(model.provider)
+    if model.provider == "openai":
+        messages = (2 if step.system else 1) * (calibration.MESSAGE_TOKENS + calibration.ROLE_TOKENS)
+        schema_tokens = count_tokens(calibration.openai_schema_json(step.name, schema)) if schema else 0
+        return messages + calibration.REPLY_PRIMING + schema_tokens
+    if model.provider == "anthropic":
+        if not schema:
+            return 0
+        tool = count_tokens(calibration.tool_json(step.name, schema))
+        return math.ceil(tool * band.point) + calibration.ANTHROPIC_TOOL_PROMPT
+    if schema:  # Gemini (and others): the schema as sent, counted like prompt text
+        return math.ceil(count_tokens(json.dumps(schema, separators=(",", ":"))) * band.point)
+    return 0
+
+
+def expected_output_tokens(step: ir.StepDecl, model: ir.ModelDecl) -> int:
+    from octolang.cost.tokens import count_tokens
+
+    schema = step.output_schema or {}
+    band = calibration.band_for(model.provider)
+    if not schema:
+        return sizes.DEFAULT_FREE_TEXT_TOKENS
+    expected = math.ceil(count_tokens(sizes.expected_answer(schema)) * band.point)
+    return min(expected, output_upper_tokens(step, model))
+
+
+def output_upper_tokens(step: ir.StepDecl, model: ir.ModelDecl) -> int:
+    """Most output tokens a request can bill: `max_tokens`, or less when the output type's
+    limits (string lengths, list sizes, enums) bound the answer."""
+    from octolang.cost.tokens import count_tokens
+
+    max_tokens = int(model.setting("max_tokens", sizes.DEFAULT_MAX_TOKENS))
+    schema = step.output_schema or {}
+    bound = sizes.structural_upper(schema, count_tokens) if schema else None
+    if bound is not None:
+        bound = math.ceil(bound * calibration.band_for(model.provider).high)
+    return max_tokens if bound is None else min(max_tokens, bound)
+
+
+def _render_all(
+    program: ir.Program, step: ir.StepDecl, model: ir.ModelDecl, units: list[dict[str, Any]]
+) -> tuple[list[str | None], list[str], int]:
+    """Every unit's system and prompt text for the step's first attempt, as the runner
+    renders them; upstream outputs at their expected sizes. Returns the system texts, the
+    prompt texts and how many units could not be rendered."""
+    from octolang.runtime.requests import CompiledPrompt
+    from octolang.sandbox import Record
+
+    prompt = CompiledPrompt(step, model)
+    upstream: dict[str, Any] = {}
+    for name in step.depends_on:
+        dep = program.step(name)
+        value = sizes.expected_value(dep.output_schema or {}) if dep is not None else {}
+        upstream[name] = Record(value) if isinstance(value, dict) else value
+    # One flat context, shared by every render, with only `unit` changing: Template.render
+    # would copy the environment's globals into a new context per call, which is most of
+    # the time of 100,000 small renders. The output is the same text.
+    shared: dict[str, Any] = dict(prompt.prompt.globals)
+    shared.update({c.name: c.resolved for c in program.consts}, **upstream, feedback="", attempt=1)
+    constant_system = step.system is not None and "{" not in step.system.value
+    systems: list[str | None] = []
+    prompts: list[str] = []
+    failed = 0
+    for fields in units:
+        shared["unit"] = Record(fields)
+        try:
+            text = _render(prompt.prompt, shared)
+            if prompt.system is None:
+                system_text = None
+            elif constant_system and systems:
+                system_text = systems[-1]
+            else:
+                system_text = _render(prompt.system, shared)
+        except Exception:
+            failed += 1
+            continue
+        prompts.append(text)
+        systems.append(system_text)
+    return systems, prompts, failed
+
+
+def _render(template: Any, shared: dict[str, Any]) -> str:
+    context = template.new_context(shared, shared=True)
+    return "".join(template.root_render_func(context))
+
+
+def _count(systems: list[str | None], prompts: list[str]) -> list[int]:
+    """o200k counts of each request's texts; a text many units share (a system prompt, a
+    prompt that reads only a `vary` value) is counted once."""
+    from octolang.cost.tokens import count_tokens
+
+    known: dict[str, int] = {}
+    counts: list[int] = []
+    for system, text in zip(systems, prompts, strict=True):
+        count = known.get(text)
+        if count is None:
+            count = known[text] = count_tokens(text)
+        if system:
+            extra = known.get(system)
+            if extra is None:
+                extra = known[system] = count_tokens(system)
+            count += extra
+        counts.append(count)
+    return counts

@@ -52,4 +52,17 @@ def status_text(status: RunStatus, title: str) -> str:
         f"  units: {status.done:,} done, {status.failed:,} failed, {status.skipped:,} skipped, "
         f"{status.pending:,} pending of {status.units:,}; spend ${status.spend:.4f}"
     )
+    for s in status.steps:
+        reasons = [f"{n:,} {RETRY_WORDS[r][n != 1]}" for r, n in s.retried.items() if n]
+        if reasons:
+            lines.append(f"  retried {s.name}: " + ", ".join(reasons))
     return "\n".join(lines)
+
+
+RETRY_WORDS = {  # one, many
+    "invalid": ("invalid answer", "invalid answers"),
+    "provider_error": ("provider error", "provider errors"),
+    "expired": ("expired", "expired"),
+    "cancelled": ("cancelled", "cancelled"),
+    "gate": ("redone after a gate sent the unit back", "redone after a gate sent the unit back"),
+}

@@ -24,6 +24,12 @@ class StepStatus:
     spend: Decimal = Decimal(0)
     input_tokens: int = 0
     output_tokens: int = 0
+    # why requests were sent again: answers that broke the schema or a rule, requests the
+    # provider failed, expired or cancelled, and units a gate sent back to this step
+    retried: dict[str, int] = field(default_factory=dict)
+
+
+RETRY_REASONS = ("invalid", "provider_error", "expired", "cancelled", "gate")
 
 
 @dataclass
@@ -63,6 +69,7 @@ class RunStatus:
                     "input_tokens": s.input_tokens,
                     "output_tokens": s.output_tokens,
                     "spend_usd": str(s.spend),
+                    "retried": {reason: s.retried.get(reason, 0) for reason in RETRY_REASONS},
                 }
                 for s in self.steps
             ],
@@ -91,6 +98,22 @@ def run_status(program: ir.Program, store: RunStore) -> RunStatus:
             by_step[step].in_flight = int(open_ or 0)
             by_step[step].retries = int(retries or 0)
             by_step[step].requests = int(requests or 0)
+    for step, invalid, failed, expired, cancelled in store.query(
+        "SELECT step, SUM(status = 'invalid'), SUM(status = 'error'), "
+        """SUM(status = 'error' AND problems LIKE '{"error": "expired%'), """
+        """SUM(status = 'error' AND problems LIKE '{"error": "cancelled%') FROM attempts GROUP BY step"""
+    ):
+        if step in by_step:
+            expired, cancelled = int(expired or 0), int(cancelled or 0)
+            by_step[step].retried.update(
+                invalid=int(invalid or 0),
+                provider_error=int(failed or 0) - expired - cancelled,
+                expired=expired,
+                cancelled=cancelled,
+            )
+    for step, sent_back in store.query("SELECT step, SUM(generation) FROM generations GROUP BY step"):
+        if step in by_step:
+            by_step[step].retried["gate"] = int(sent_back or 0)
     for step, cost, usage in store.query("SELECT step, cost, usage FROM attempts WHERE cost IS NOT NULL"):
         if step in by_step:
             by_step[step].spend += Decimal(cost)

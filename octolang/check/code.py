@@ -21,7 +21,7 @@ class CodeFacts:
 def code_span(
     text: ir.Text, source: SourceFile, lineno: int, col: int, end_lineno: int | None = None, end_col: int | None = None
 ) -> Span:
-    """File span of a position reported by Python's parser (columns in UTF-8 bytes)."""
+    """File span of a position reported by Python's parser (AST columns: UTF-8 bytes)."""
     start = _index(text, lineno, col)
     if end_lineno is None or end_col is None:
         end = start + 1
@@ -51,9 +51,12 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
     text = step.code
     assert text is not None
     try:
-        tree = ast.parse(text.value, filename=source.path)
-    except SyntaxError as exc:
-        span = code_span(text, source, exc.lineno or 1, (exc.offset or 1) - 1)
+        # not the .octo path: CPython would read the offending line from that file on disk
+        # (stale or another language) to place the column
+        tree = ast.parse(text.value, filename=f"<code of step {step.name}>")
+    except SyntaxError as exc:  # its offset counts characters, not bytes
+        start = text.index_of(exc.lineno or 1, max(exc.offset or 1, 1))
+        span = text.span_of(source, start, start + 1)
         facts.diagnostics.append(
             error(
                 "E0606",

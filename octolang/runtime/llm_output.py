@@ -228,7 +228,7 @@ def check_answer(text: str, schema: Mapping[str, Any], rules: CompiledRules, con
         value = extract_json(text)
     except OutputError as exc:
         return AnswerCheck(None, "parse", [exc.message])
-    problems = validate_schema(value, schema)
+    problems = [] if conforms(value, schema) else validate_schema(value, schema)
     if problems:
         return AnswerCheck(None, "schema", problems)
     failures = rules.failures(value, context)

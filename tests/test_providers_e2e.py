@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulators.base import Faults
+from tests.emulators.base import API_KEY, Faults
 from tests.providers_e2e import environment, npc_pipeline, octoc, paid_attempts, serving, state
 
 PROVIDER_NAMES = ["openai", "anthropic", "gemini"]
@@ -95,3 +95,24 @@ def test_the_estimate_matches_what_openai_bills(tmp_path: Path) -> None:
     # `line` reads only the unit: exact to 2%; `review` reads `line`'s answer, estimated from its type
     assert abs(estimate["line"] - billed["line"]) <= 0.02 * billed["line"], (estimate, billed)
     assert abs(estimate["review"] - billed["review"]) <= 0.5 * billed["review"], (estimate, billed)
+
+
+def test_an_openai_compatible_server_end_to_end(tmp_path: Path) -> None:
+    """A local server (here the OpenAI emulator) named by `base_url`, its key by `api_key_env`;
+    called in realtime whatever the mode, and answers priced at nothing (no known price)."""
+    path = npc_pipeline(tmp_path, "openai")
+    with serving("openai", seed=5, faults=Faults(malformed_rate=0.25)) as emulator:
+        text = path.read_text(encoding="utf-8").replace(
+            'openai "gpt-4.1-mini" {',
+            f'openai_compatible "llama-3.1-8b" {{ base_url = "{emulator.base_url}/v1", api_key_env = "LOCAL_KEY",',
+        )
+        path.write_text(text, encoding="utf-8")
+        env = {
+            k: v for k, v in environment("openai", emulator).items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+        }
+        env["LOCAL_KEY"] = API_KEY
+        octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
+        status = json.loads(octoc("status", path.name, "--json", cwd=tmp_path, env=env).stdout)
+        created, billed = emulator.batches_created, len(emulator.billed)
+    assert status["units"]["pending"] == 0 and status["units"]["done"] + status["units"]["failed"] == 6
+    assert created == 0 and billed == len(paid_attempts(tmp_path)) > 6

@@ -51,7 +51,9 @@ def graph(file: str | None, output: str | None, run_id: str | None, run_dir: str
     if file is None:
         raise click.UsageError("Missing argument 'FILE'.")
     fmt = _format_of(output)
-    program = _compile_or_exit(file)
+    from octolang.cli_run import compile_or_exit
+
+    program = compile_or_exit(file, before="drawing")
     run = _run_status(program, file, run_dir, run_id) if run_id is not None else None
 
     from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
@@ -95,24 +97,6 @@ def _format_of(output: str | None) -> str:
             f"{problem}; end the name with .dot, .svg, .png or .pdf", param_hint="'-o' / '--output'"
         )
     return suffix
-
-
-def _compile_or_exit(path: str) -> Any:
-    """The checked program, or `octoc check`'s diagnostics for FILE and exit 1."""
-    from octolang.compiler import compile_source, read_source
-    from octolang.diagnostics import Diagnostic, render_all, summary_line
-
-    source = read_source(path)
-    if isinstance(source, Diagnostic):
-        click.echo(render_all([source], {}), err=True)
-        sys.exit(EXIT_ERRORS)
-    compilation = compile_source(source)
-    if not compilation.ok or compilation.program is None:
-        colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-        click.echo(render_all(compilation.diagnostics, {path: source}, colour=colour), err=True, color=colour or None)
-        click.echo(f"\n{path}: failed ({summary_line(compilation.diagnostics)}); nothing drawn", err=True)
-        sys.exit(EXIT_ERRORS)
-    return compilation.program
 
 
 def _run_status(program: Any, file: str, run_dir: str | None, run_id: str) -> Any:

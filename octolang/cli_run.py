@@ -13,7 +13,8 @@ import click
 from octolang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, main
 
 
-def _compile_or_exit(path: str) -> Any:
+def compile_or_exit(path: str, before: str = "running") -> Any:
+    """FILE's checked program; or its errors on stderr and exit 1 (`before` running, drawing)."""
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, render_all
 
@@ -25,7 +26,7 @@ def _compile_or_exit(path: str) -> Any:
     errors = [d for d in compilation.diagnostics if d.is_error]
     if errors or compilation.program is None:
         click.echo(render_all(errors, {path: source}), err=True)
-        click.echo(f"{path}: {len(errors)} error(s); fix them with `octoc check {path}` before running", err=True)
+        click.echo(f"{path}: {len(errors)} error(s); fix them with `octoc check {path}` before {before}", err=True)
         sys.exit(EXIT_ERRORS)
     return compilation.program
 
@@ -91,7 +92,7 @@ def run(
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
-    program = _compile_or_exit(file)
+    program = compile_or_exit(file)
     options = RunOptions(
         workers=workers or min(2, os.cpu_count() or 1),
         provider=provider,
@@ -296,7 +297,7 @@ def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore, StoreError
 
-    program = _compile_or_exit(file)
+    program = compile_or_exit(file)
     runs = list_runs(runs_root(file, run_dir), file)
     if run_id is not None:
         runs = [r for r in runs if r.id == run_id]

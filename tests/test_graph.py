@@ -273,7 +273,7 @@ def test_broken_file_gives_check_diagnostics(tmp_path: Path, monkeypatch: pytest
     diagnostics = checked[1].split("\n\nbroken.octo: failed")[0]
     assert "error[E0103]: unknown field `txt` on `line`" in diagnostics
     assert err.startswith(diagnostics), err
-    assert "broken.octo: failed (1 error); nothing drawn" in err
+    assert "broken.octo: 1 error(s); fix them with `octoc check broken.octo` before drawing" in err
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

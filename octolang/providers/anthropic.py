@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
-from octolang.providers.http import HttpClient
+from octolang.providers.http import HttpClient, realtime_answer
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"  # the SDK's; ANTHROPIC_BASE_URL replaces it, without /v1
 API_VERSION = "2023-06-01"
@@ -359,20 +359,12 @@ class AnthropicRealtime:
         return _dumps(message_params(request.body)) + b"\n"
 
     def call(self, request: Request) -> Result:
-        try:
-            response = self.http.request("POST", "/v1/messages", content=self.encode(request))
-        except ProviderError as exc:
-            if exc.request_fault:  # refused for what it is: resending it unchanged fails again
-                return Result(request.custom_id, "error", error=str(exc))
-            raise
-        raw = response.content.decode("utf-8", errors="replace")
-        try:
-            message = _object(json.loads(raw), "the message")
-        except ValueError:
-            raise ProviderError(
-                f"anthropic: POST /v1/messages answered something that is not JSON: {response.text[:200]!r}"
-            ) from None
-        return message_result(request.custom_id, message, raw)
+        content = self.encode(request)
+        answer = realtime_answer(lambda: self.http.request("POST", "/v1/messages", content=content), request, self.name)
+        if isinstance(answer, Result):
+            return answer
+        message, raw = answer
+        return message_result(request.custom_id, _object(message, "the message"), raw)
 
     def close(self) -> None:
         self.http.close()

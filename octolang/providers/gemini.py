@@ -20,7 +20,7 @@ from typing import Any, Literal
 import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
-from octolang.providers.http import HttpClient
+from octolang.providers.http import HttpClient, realtime_answer
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"  # appended to the base URL, as google-genai does
@@ -308,18 +308,9 @@ class GeminiRealtime:
 
     def call(self, request: Request) -> Result:
         url = f"/{model_path(str(request.body['model']))}:generateContent"
-        try:
-            response = _call(self.http, "POST", url, json=generate_request(request.body))
-        except ProviderError as exc:
-            if exc.request_fault:
-                return Result(request.custom_id, "error", error=str(exc))
-            raise
-        raw = response.text
-        try:
-            answer = response.json()
-        except ValueError:
-            raise ProviderError(f"gemini: the answer is not JSON: {raw[:200]!r}") from None
-        return response_result(request.custom_id, answer, raw)
+        body = generate_request(request.body)
+        answer = realtime_answer(lambda: _call(self.http, "POST", url, json=body), request, self.name)
+        return answer if isinstance(answer, Result) else response_result(request.custom_id, *answer)
 
     def close(self) -> None:
         self.http.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from octolang.providers.base import ProviderError
+from octolang.providers.base import ProviderError, Request, Result
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -112,6 +112,23 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+
+def realtime_answer(send: Callable[[], httpx.Response], request: Request, provider: str) -> tuple[Any, str] | Result:
+    """A realtime call's answer as (its JSON, its raw text); or, when the provider refused
+    the request for what it is (a 4xx that resending cannot fix), that request's error
+    Result. Outages and garbled answers raise ProviderError."""
+    try:
+        response = send()
+    except ProviderError as exc:
+        if exc.request_fault:
+            return Result(request.custom_id, "error", error=str(exc))
+        raise
+    raw = response.text
+    try:
+        return response.json(), raw
+    except ValueError:
+        raise ProviderError(f"{provider}: the answer is not JSON: {raw[:200]!r}") from None
 
 
 def retry_after(headers: httpx.Headers) -> float | None:

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
-from octolang.providers.http import HttpClient
+from octolang.providers.http import HttpClient, realtime_answer
 from octolang.schema import strict_variant
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -228,18 +228,8 @@ class OpenAIRealtime:
         return self._call(request, chat_body(request.body))
 
     def _call(self, request: Request, body: dict[str, Any]) -> Result:
-        try:
-            response = self.http.request("POST", "/chat/completions", json=body)
-        except ProviderError as exc:
-            if exc.request_fault:
-                return Result(request.custom_id, "error", error=str(exc))
-            raise
-        raw = response.text
-        try:
-            completion = response.json()
-        except ValueError:
-            raise ProviderError(f"{self.name}: the answer is not JSON: {raw[:200]!r}") from None
-        return completion_result(request.custom_id, completion, raw)
+        answer = realtime_answer(lambda: self.http.request("POST", "/chat/completions", json=body), request, self.name)
+        return answer if isinstance(answer, Result) else completion_result(request.custom_id, *answer)
 
     def close(self) -> None:
         self.http.close()

@@ -181,7 +181,7 @@ def _internal_error(exc: BaseException, path: str) -> None:
 
 
 def _register_run_commands() -> None:
-    from octolang import cli_graph, cli_run  # noqa: F401 - register graph, run, status, report, runs, inspect, tick
+    from octolang import cli_graph, cli_lsp, cli_run  # noqa: F401 - register graph, lsp, run, status, ...
 
 
 _register_run_commands()

@@ -6,6 +6,8 @@ backends need resolved (unit fields and count, output schemas, dependencies, ord
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from octolang import ir
 from octolang.check.code import check_code
 from octolang.check.consts import check_consts
@@ -22,8 +24,12 @@ from octolang.schema import SchemaCompiler, fields_of, infer_schema
 from octolang.source import SourceFile
 from octolang.templates import JINJA_GLOBALS
 
+StepChecker = Callable[[list[ir.StepDecl], Scope], list[tuple[set[str], list[Diagnostic]]]]
 
-def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
+
+def check_program(program: ir.Program, source: SourceFile, step_checker: StepChecker | None = None) -> list[Diagnostic]:
+    """All passes in order. `step_checker` replaces `check_steps` (the language server
+    reuses the facts of steps an edit did not touch)."""
     diagnostics = check_declarations(program)
     values, const_problems = check_consts(program)
     diagnostics += const_problems
@@ -43,7 +49,8 @@ def check_program(program: ir.Program, source: SourceFile) -> list[Diagnostic]:
     deps: dict[str, set[str]] = {}
     read: set[str] = set()
     position = {s.name: i for i, s in reversed(list(enumerate(program.steps)))}
-    for step, (steps_read, found) in zip(program.steps, check_steps(program.steps, scope, source), strict=True):
+    checked = step_checker(program.steps, scope) if step_checker else check_steps(program.steps, scope, source)
+    for step, (steps_read, found) in zip(program.steps, checked, strict=True):
         deps[step.name] = steps_read
         diagnostics += found
         read |= steps_read

@@ -1,0 +1,17 @@
+"""`octoc lsp`: the language server, over stdin and stdout (see octolang/lsp/)."""
+
+from __future__ import annotations
+
+import click
+
+from octolang.cli import main
+
+
+@main.command()
+@click.option("--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport; editors pass it).")
+def lsp(stdio: bool) -> None:
+    """Run the language server for editors: diagnostics, hover, definition, completion, outline."""
+    del stdio  # accepted because VS Code's client adds it
+    from octolang.lsp.server import serve
+
+    serve()

@@ -58,7 +58,7 @@ def graph(file: str | None, output: str | None, run_id: str | None, run_dir: str
 
     from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
 
-    drawing = build_graph(program, run=run)
+    drawing = build_graph(program, costs=_costs(program), run=run)
     if output is None:
         click.echo(drawing.source, nl=False)
         return
@@ -97,6 +97,19 @@ def _format_of(output: str | None) -> str:
             f"{problem}; end the name with .dot, .svg, .png or .pdf", param_hint="'-o' / '--output'"
         )
     return suffix
+
+
+def _costs(program: Any) -> dict[str, str]:
+    """Each llm step's estimated cost in its mode, as `octoc check` prints it."""
+    from octolang.cost.estimate import estimate_cost, has_llm_steps
+    from octolang.cost.render import money
+
+    if not has_llm_steps(program):
+        return {}
+    return {
+        s.step: f"est. {money(s.cost)} ({s.mode})" if s.priced else "est. cost unknown: no price"
+        for s in estimate_cost(program).steps
+    }
 
 
 def _run_status(program: Any, file: str, run_dir: str | None, run_id: str) -> Any:

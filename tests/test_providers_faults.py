@@ -1,5 +1,5 @@
 """A fault storm in one run: 10% of requests errored, 5% expired, 2% malformed answers,
-bursts of 429s, and a 30-second outage of the whole service. Every unit ends done or
+bursts of 429s, a 30-second outage of the whole service and then a restart of it. Every unit ends done or
 failed with its reason, every billed request is in the run state, and the status says
 what was retried."""
 
@@ -24,14 +24,20 @@ def test_a_fault_storm_loses_nothing(tmp_path: Path) -> None:
         stop = threading.Event()
         outage_started: list[float] = []
 
+        restarted: list[float] = []
+
         def weather() -> None:
-            """429 bursts every half second; the outage once the first batches are in flight."""
+            """429 bursts every half second; the outage once the first batches are in flight;
+            a restart of the service (every connection dropped) a second after it ends."""
             while not stop.wait(0.5):
                 with emulator.lock:
                     faults.storm = 12
                     if not outage_started and emulator.batches_created >= 2:
                         faults.outage_until = time.monotonic() + OUTAGE_SECONDS
                         outage_started.append(time.monotonic())
+                if outage_started and not restarted and time.monotonic() > faults.outage_until + 1:
+                    emulator.restart()
+                    restarted.append(time.monotonic())
 
         storm = threading.Thread(target=weather, daemon=True)
         storm.start()
@@ -44,6 +50,7 @@ def test_a_fault_storm_loses_nothing(tmp_path: Path) -> None:
         billed = sorted(emulator.billed)
         calls = list(emulator.log)
     assert outage_started, "the outage never happened"
+    assert restarted, "the run ended before the service restarted"
     assert sum(1 for _, _, code in calls if code == 429) > 10
     assert sum(1 for _, _, code in calls if code == 503) > 10
     assert "trying again on the next tick" in run.stdout + run.stderr

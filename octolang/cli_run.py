@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,6 +72,7 @@ _run_dir = click.option(
     is_flag=True,
     help="Run compute steps, write the first requests each provider would get to files, send nothing.",
 )
+@click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
 @_run_dir
 def run(
     file: str,
@@ -85,6 +87,7 @@ def run(
     poll_interval: float | None,
     as_json: bool,
     dry_run: bool,
+    resume_cancelled: bool,
     run_dir: str | None,
 ) -> None:
     """Run FILE to completion (or one tick), resuming its latest run."""
@@ -115,6 +118,8 @@ def run(
         from octolang.runtime.status import record_estimate
 
         record_estimate(session.store, estimate)
+    if resume_cancelled:
+        session.runner.resume_cancelled()
     live = sys.stderr.isatty() and not as_json
 
     def say(text: str) -> None:
@@ -244,6 +249,7 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
                     "status": status.to_json(),
                     "budget_stop": result.budget_stop,
                     "provider_stop": result.provider_stop,
+                    "cancelled": result.cancelled,
                     "reports": json.loads(reports[0]),
                 },
                 indent=2,
@@ -256,11 +262,17 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
             click.echo(f"stopped: {result.budget_stop}", err=True)
         if result.provider_stop:
             click.echo(f"stopped: {result.provider_stop}", err=True)
-        if status.pending and not once and not result.budget_stop and not result.provider_stop:
+        if result.cancelled:
+            click.echo(
+                f"cancelled: nothing new was sent; {status.pending} units left pending. "
+                f"`octoc run {file} --resume-cancelled` goes on, `--fresh` starts a new run",
+                err=True,
+            )
+        elif status.pending and not once and not result.budget_stop and not result.provider_stop:
             click.echo(f"{status.pending} units could not advance; see `octoc status {file}`", err=True)
         if status.pending == 0:
             click.echo(reports[1])
-    ok = (status.pending == 0 or once or result.budget_stop) and not result.provider_stop
+    ok = (status.pending == 0 or once or result.budget_stop or result.cancelled) and not result.provider_stop
     sys.exit(EXIT_OK if ok else EXIT_ERRORS)
 
 
@@ -337,6 +349,41 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@_run_option
+@_run_dir
+def cancel(file: str, run_id: str | None, run_dir: str | None) -> None:
+    """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
+    batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
+    from octolang.runtime.runner import RunOptions
+    from octolang.runtime.session import RunRefused, open_session
+    from octolang.runtime.store import StoreError
+
+    program = compile_or_exit(file, before="cancelling")
+    if not _resumable(file, run_dir, fresh=False):
+        click.echo(f"no run of {file} found; nothing to cancel", err=True)
+        sys.exit(EXIT_ERRORS)
+    try:
+        session = open_session(
+            program, file, runs_root=runs_root(file, run_dir), fresh=False, options=RunOptions(), run_id=run_id
+        )
+    except (RunRefused, StoreError) as exc:
+        click.echo(f"octoc cancel: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    try:
+        said = session.runner.cancel()
+    finally:
+        session.close()
+    for line in said:
+        click.echo(line, err=True)
+    click.echo(
+        f"run {session.info.id} cancelled: nothing new will be sent. `octoc run {file}` takes in what the "
+        f"providers finished; `octoc run {file} --resume-cancelled` goes on with the rest",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 @_run_option
 @_run_dir
@@ -350,6 +397,7 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) ->
     try:
         current = run_status(program, store)
         accounts = step_accounts(program, store)
+        cancelled = store.meta().get("cancelled_at")
         failures = store.query(
             "SELECT id, failed_step, reason FROM units WHERE status = 'failed' ORDER BY ordinal LIMIT 10"
         )
@@ -357,9 +405,12 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) ->
         store.close()
     if as_json:
         cost = {"cost": [a.to_json() for a in accounts]} if accounts else {}
-        click.echo(json.dumps({"run": info.id, **current.to_json(), **cost}, indent=2))
+        click.echo(json.dumps({"run": info.id, **current.to_json(), "cancelled_at": cancelled, **cost}, indent=2))
         return
     click.echo(status_text(current, f"run {info.id} of {file}"))
+    if cancelled is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(cancelled))
+        click.echo(f"  cancelled at {when}: nothing new is sent (`octoc run {file} --resume-cancelled` goes on)")
     if accounts:
         click.echo(accounting_table(accounts))
     for uid, step, reason in failures:
@@ -496,5 +547,6 @@ def tick(
         poll_interval=None,
         as_json=as_json,
         dry_run=False,
+        resume_cancelled=False,
         run_dir=run_dir,
     )

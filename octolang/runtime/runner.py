@@ -46,6 +46,7 @@ class TickResult:
     in_flight: int = 0
     budget_stop: str | None = None
     provider_stop: str | None = None  # a provider refuses us (no key, key refused): the run cannot go on
+    cancelled: bool = False  # `octoc cancel`: nothing new is sent; what is in flight is still taken in
     messages: list[str] = field(default_factory=list)
 
 
@@ -127,7 +128,7 @@ class Runner:
 
     # ------------------------------------------------------------ the tick
     def tick(self) -> TickResult:
-        result = TickResult()
+        result = TickResult(cancelled=self.cancelled())
         names = [s.name for s in self.steps]
         snap = load_snapshot(self.store, names)
         if self._collect(snap, result):
@@ -138,9 +139,52 @@ class Runner:
             if not changed:
                 break
             result.progressed = True
-        result.progressed = self._submit(snap, result) or result.progressed
+        if not result.cancelled:
+            result.progressed = self._submit(snap, result) or result.progressed
         result.progressed = self._finish(snap) or result.progressed
         return result
+
+    def cancelled(self) -> bool:
+        return self.store.meta().get("cancelled_at") is not None
+
+    def cancel(self) -> list[str]:
+        """Stop spending: from now on no tick sends anything new, and every batch in flight
+        (or created just before a crash) is asked to stop; its finished requests are still
+        taken in by later ticks. A chunk never sent waits, as a provider failure of each of
+        its requests, for the run to be resumed (`octoc run --resume-cancelled`)."""
+        from octolang.runtime.ingest import ingest_chunk
+
+        with self.store.transaction() as db:
+            self.store.set_meta(db, cancelled_at=now())
+        snap = load_snapshot(self.store, [s.name for s in self.steps])
+        said: list[str] = []
+        for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
+            "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
+            "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
+        ):
+            step = self.program.step(step_name)
+            assert step is not None
+            try:
+                provider = self.providers.get(route, self.model_for(step))
+                if status == "intent":
+                    batch_id = provider.find_batch(f"{self.run_id}:{chunk_id}", count=int(count), since=created)
+                    if batch_id is None:
+                        ingest_chunk(
+                            self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent"
+                        )
+                        said.append(f"chunk {chunk_id}: never sent; its {count} requests wait for the run to resume")
+                        continue
+                    self._record_batch(chunk_id, batch_id)
+                provider.cancel(batch_id)
+            except (KeyMissing, ProviderError) as exc:
+                said.append(f"chunk {chunk_id}: could not be cancelled: {exc}")
+                continue
+            said.append(f"chunk {chunk_id} ({count} requests): {provider.name} asked to cancel batch {batch_id}")
+        return said
+
+    def resume_cancelled(self) -> None:
+        with self.store.transaction() as db:
+            self.store.set_meta(db, cancelled_at=None)
 
     def pending_units(self) -> int:
         return int(self.store.query("SELECT COUNT(*) FROM units WHERE status = 'pending'")[0][0])
@@ -438,9 +482,14 @@ class Runner:
         key = f"{self.run_id}:{chunk_id}"
         try:
             provider = self.providers.get(route, self.model_for(step))
-            batch_id = provider.find_batch(key, count=len(requests), since=since) or provider.submit_batch(
-                key, requests
-            )
+            batch_id = provider.find_batch(key, count=len(requests), since=since)
+            if batch_id is None and result.cancelled:  # the run was cancelled: nothing new goes out
+                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent")
+                result.progressed = True
+                return None
+            if batch_id is not None and result.cancelled:  # created before a crash: stop it too
+                provider.cancel(batch_id)
+            batch_id = batch_id or provider.submit_batch(key, requests)
         except KeyMissing as exc:
             result.provider_stop = str(exc)
             return None
@@ -453,13 +502,16 @@ class Runner:
                 self._trouble(chunk_id, exc, result)
             return None
         crash_point("after-submit")
+        self._record_batch(chunk_id, batch_id)
+        return batch_id
+
+    def _record_batch(self, chunk_id: str, batch_id: str) -> None:
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ?, error = NULL WHERE id = ?",
                 (batch_id, now(), chunk_id),
             )
             db.execute("UPDATE attempts SET status = 'submitted' WHERE chunk = ? AND status = 'queued'", (chunk_id,))
-        return batch_id
 
     def _backed_off(self, snap: Snapshot, uid: str, step: str, errors: int) -> bool:
         """Whether a request the provider failed `errors` times has waited long enough

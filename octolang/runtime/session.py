@@ -173,6 +173,8 @@ def drive(
             on_tick(result)
         if once or result.budget_stop or result.provider_stop:
             return result
+        if result.cancelled and result.in_flight == 0:
+            return result  # cancelled: what was in flight is taken in, nothing new is sent
         if session.runner.pending_units() == 0:
             return result
         if not result.progressed and result.in_flight == 0:

@@ -151,6 +151,15 @@ def test_retries_gates_and_bands() -> None:
     assert estimate.total_realtime == 2 * estimate.total_batch
 
 
+def test_a_declared_failure_rate_sets_the_expected_retries() -> None:
+    text = (ROOT / "examples" / "npc_dialogue.octo").read_text(encoding="utf-8")
+    text = text.replace("max_tokens = 300 }", "max_tokens = 300, failure_rate = 0.3 }")
+    compilation = compile_source(SourceFile(str(ROOT / "examples" / "npc_dialogue.octo"), text))
+    assert compilation.ok and compilation.program is not None, compilation.diagnostics
+    line = estimate_cost(compilation.program).steps[0]
+    assert line.retry_calls == pytest.approx(6 * (0.3 + 0.3**2 + 0.3**3))
+
+
 def test_later_steps_render_with_upstream_outputs_at_expected_size() -> None:
     text = """pipeline p
 model m = openai "gpt-4.1-mini"

@@ -47,6 +47,13 @@ SETTINGS: dict[str, SettingRule] = {
     "invalid_rate": SettingRule(
         (int, float), 0, 1, providers=("mock",), meaning="the share of deliberately invalid mock answers"
     ),
+    "failure_rate": SettingRule(
+        (int, float),
+        0,
+        0.99,
+        providers=tuple(p for p in PROVIDERS if p != "mock"),
+        meaning="the expected share of answers that fail validation, for the cost estimate's retries",
+    ),
 }
 
 

@@ -218,12 +218,13 @@ def _downstream(steps: list[ir.StepDecl], name: str) -> set[str]:
 
 
 def failure_rate(model: ir.ModelDecl, invalid_rate: float | None = None) -> float:
-    """The mock's declared `invalid_rate` (or `--mock-invalid-rate`), else the default."""
+    """The mock's declared `invalid_rate` (or `--mock-invalid-rate`); a real model's declared
+    `failure_rate`; else the default."""
     if model.provider == "mock":
         if invalid_rate is not None:
             return invalid_rate
         return float(model.setting("invalid_rate", 0.1))
-    return DEFAULT_FAILURE_RATE
+    return float(model.setting("failure_rate", DEFAULT_FAILURE_RATE))
 
 
 def _step_estimate(

@@ -23,10 +23,16 @@ def test_npc_runs_end_to_end(tmp_path: Path, provider: str, mode: str) -> None:
         env = environment(provider, emulator)
         run = octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
         assert "report quality" in run.stdout
-        status = json.loads(octoc("status", path.name, "--json", cwd=tmp_path, env=env).stdout)
+        shown = octoc("status", path.name, "--json", cwd=tmp_path, env=env).stdout
+        status = json.loads(shown)
+        report = octoc("report", path.name, cwd=tmp_path, env=env).stdout
         billed = list(emulator.billed)
         created = emulator.batches_created
     assert status["units"]["total"] == 6 and status["units"]["pending"] == 0
+    # the key reached the provider and nowhere else: not the run state, ledgers, output or reports
+    written = [f.read_bytes() for f in (tmp_path / ".octo").rglob("*") if f.is_file()]
+    assert written and not any(API_KEY.encode() in data for data in written)
+    assert API_KEY not in run.stdout + run.stderr + shown + report
     db = state(tmp_path)
     try:
         invalid = db.execute("SELECT COUNT(*) FROM attempts WHERE status = 'invalid'").fetchone()[0]

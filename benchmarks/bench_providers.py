@@ -136,10 +136,14 @@ def main() -> None:
         server.wait(timeout=30)
     print(f"{args.units:,} units, provider {args.provider} (loopback emulator)")
     print(f"  baseline: json.dumps of the request lines    {base:7.2f} s")
-    print(f"  tick 1: render, record, encode, upload        {submit[0]:7.2f} s  {submit[1]:6.0f} MB peak  "
-          f"({submit[0] / base:.1f}x baseline; target < 30 s, < 500 MB)")
-    print(f"  tick 3: download, parse, validate, record     {ingest[0]:7.2f} s  {ingest[1]:6.0f} MB peak  "
-          f"({ingest[0] / base:.1f}x baseline)")
+    print(
+        f"  tick 1: render, record, encode, upload        {submit[0]:7.2f} s  {submit[1]:6.0f} MB peak  "
+        f"({submit[0] / base:.1f}x baseline; target < 30 s, < 500 MB)"
+    )
+    print(
+        f"  tick 3: download, parse, validate, record     {ingest[0]:7.2f} s  {ingest[1]:6.0f} MB peak  "
+        f"({ingest[0] / base:.1f}x baseline)"
+    )
     print(f"  units after tick 3: {units}")
 
 

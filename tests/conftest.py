@@ -47,8 +47,9 @@ def compile_file(path: str | os.PathLike[str], text: str | None = None) -> Compi
     return compile_source(SourceFile(path, text))
 
 
-def compile_at(text: str, path: str = "test.octo", files: Mapping[str, str | bytes] | None = None,
-               folder: Path | None = None) -> Compilation:
+def compile_at(
+    text: str, path: str = "test.octo", files: Mapping[str, str | bytes] | None = None, folder: Path | None = None
+) -> Compilation:
     """Compile `text` as the file `path`. With `files` (name -> content), the .octo file and its
     data files are written into `folder` first, so `units ... from "x.csv"` finds them."""
     if files is not None:
@@ -104,7 +105,7 @@ def at(span: Span) -> tuple[int, int, int, int]:
 
 
 def span_text(source: SourceFile, span: Span) -> str:
-    return source.text[span.start:span.end]
+    return source.text[span.start : span.end]
 
 
 def position_of(text: str, needle: str, occurrence: int = 1, within: int = 0) -> tuple[int, int]:
@@ -125,13 +126,22 @@ def assert_clean_span(source: SourceFile, span: Span) -> None:
     assert source.position(span.end) == (span.end_line, span.end_col)
 
 
-def expect(compilation: Compilation, code: str, message: str, where: tuple[int, ...], *,
-           text: str | None = None, help: str | None = None, label: str | None = None) -> Diagnostic:
+def expect(
+    compilation: Compilation,
+    code: str,
+    message: str,
+    where: tuple[int, ...],
+    *,
+    text: str | None = None,
+    help: str | None = None,
+    label: str | None = None,
+) -> Diagnostic:
     """Assert that exactly one diagnostic has `code` and `message`, at `where`: (line, col) or
     (line, col, end_line, end_col); `text` is what its span covers in the file."""
     found = [d for d in compilation.diagnostics if d.code == code and d.message == message]
-    assert len(found) == 1, (f"expected one {code} `{message}`, got:\n"
-                             f"{render(compilation.diagnostics, compilation.source)}")
+    assert len(found) == 1, (
+        f"expected one {code} `{message}`, got:\n{render(compilation.diagnostics, compilation.source)}"
+    )
     d = found[0]
     assert at(d.span)[: len(where)] == where, render([d], compilation.source)
     assert_clean_span(compilation.source, d.span)

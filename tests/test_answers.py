@@ -99,8 +99,13 @@ def test_a_rule_that_raises_fails_with_the_reason() -> None:
 
 def test_the_quick_check_agrees_with_jsonschema_on_valid_and_invalid_values() -> None:
     schema = LINE.output_schema or {}
-    for value in ({"text": "hi", "tone": "warm"}, {"text": "", "tone": "warm"}, {"text": "hi"},
-                  {"text": "hi", "tone": "warm", "x": 1}, {"text": 3, "tone": "curt"}):
+    for value in (
+        {"text": "hi", "tone": "warm"},
+        {"text": "", "tone": "warm"},
+        {"text": "hi"},
+        {"text": "hi", "tone": "warm", "x": 1},
+        {"text": 3, "tone": "curt"},
+    ):
         assert conforms(value, schema) == (validate_schema(value, schema) == [])
 
 

@@ -15,19 +15,27 @@ def check(body: str):
 
 
 def test_a_report_with_every_aggregate_is_clean() -> None:
-    c = check("report r {\n  group by unit.k\n  where a.x > 0\n  n = count()\n  big = count(a.x > 5)\n"
-              "  s = sum(a.x)\n  avg = mean(a.x)\n  sd = stdev(a.x)\n  md = median(a.x)\n"
-              "  p90 = percentile(a.x, 90)\n  lo = min(a.x)\n  hi = max(a.x)\n  share = proportion(a.ok)\n"
-              "  k2 = unit.k * 2\n  ratio = avg / (sd + 1)\n  rounded = round(mean(a.x * 1.5), 2)\n"
-              '  long = proportion(len(a.s) > 10 and a.s != "x")\n}\n')
+    c = check(
+        "report r {\n  group by unit.k\n  where a.x > 0\n  n = count()\n  big = count(a.x > 5)\n"
+        "  s = sum(a.x)\n  avg = mean(a.x)\n  sd = stdev(a.x)\n  md = median(a.x)\n"
+        "  p90 = percentile(a.x, 90)\n  lo = min(a.x)\n  hi = max(a.x)\n  share = proportion(a.ok)\n"
+        "  k2 = unit.k * 2\n  ratio = avg / (sd + 1)\n  rounded = round(mean(a.x * 1.5), 2)\n"
+        '  long = proportion(len(a.s) > 10 and a.s != "x")\n}\n'
+    )
     assert_clean(c)
 
 
 def test_a_per_unit_value_outside_an_aggregate() -> None:
     c = check("report r { avg = mean(a.x) bad = a.x }\n")
-    expect(c, "E0502", "`a.x` differs from unit to unit; report `r` needs an aggregate here", (8, 34, 8, 37),
-           text="a.x", label="a per-unit value outside an aggregate",
-           help="wrap it, e.g. `mean(a.x)`, or add it to `group by`")
+    expect(
+        c,
+        "E0502",
+        "`a.x` differs from unit to unit; report `r` needs an aggregate here",
+        (8, 34, 8, 37),
+        text="a.x",
+        label="a per-unit value outside an aggregate",
+        help="wrap it, e.g. `mean(a.x)`, or add it to `group by`",
+    )
 
 
 def test_a_unit_field_outside_an_aggregate_unless_grouped() -> None:
@@ -37,11 +45,18 @@ def test_a_unit_field_outside_an_aggregate_unless_grouped() -> None:
 
 
 def test_aggregate_mistakes() -> None:
-    c = check("report r { avg = mean(mean(a.x)) p = percentile(a.x) q = percentile(a.x, 120)"
-              " c = count(a.x, 1) z = frob(a.x) }\n")
+    c = check(
+        "report r { avg = mean(mean(a.x)) p = percentile(a.x) q = percentile(a.x, 120)"
+        " c = count(a.x, 1) z = frob(a.x) }\n"
+    )
     expect(c, "E0504", "`mean` inside another aggregate", (8, 23, 8, 27), text="mean")
-    expect(c, "E0505", "`percentile` takes a value and a percentage, as `percentile(x, 90)`", (8, 38, 8, 53),
-           text="percentile(a.x)")
+    expect(
+        c,
+        "E0505",
+        "`percentile` takes a value and a percentage, as `percentile(x, 90)`",
+        (8, 38, 8, 53),
+        text="percentile(a.x)",
+    )
     expect(c, "E0505", "the percentage must be a number from 0 to 100", (8, 74, 8, 77), text="120")
     expect(c, "E0505", "`count` takes no argument or one condition", (8, 83, 8, 96))
     d = expect(c, "E0109", "unknown function `frob` in report `r`", (8, 101, 8, 105))
@@ -51,10 +66,18 @@ def test_aggregate_mistakes() -> None:
 
 
 def test_aggregates_outside_reports() -> None:
-    c = check('step b = llm m { prompt "{{ a.s }}" output { y: int } validate { mean(y) > 1 : "no" } }\n'
-              "report r { avg = mean(b.y) }\n")
-    expect(c, "E0501", "`mean` aggregates over units and belongs in a report", (8, 66, 8, 70), text="mean",
-           help="use `mean(...)` inside `report name { ... }`")
+    c = check(
+        'step b = llm m { prompt "{{ a.s }}" output { y: int } validate { mean(y) > 1 : "no" } }\n'
+        "report r { avg = mean(b.y) }\n"
+    )
+    expect(
+        c,
+        "E0501",
+        "`mean` aggregates over units and belongs in a report",
+        (8, 66, 8, 70),
+        text="mean",
+        help="use `mean(...)` inside `report name { ... }`",
+    )
     c = check("gate proportion(a.ok) > 0.5 else skip\nreport r { avg = mean(a.x) }\n")
     expect(c, "E0501", "`proportion` aggregates over units and belongs in a report", (8, 6, 8, 16))
 
@@ -68,8 +91,7 @@ def test_aggregates_outside_reports() -> None:
         ("10 ** 10 ** 10", "const `C` would take too long to compute", (8, 11, 8, 25)),
         ("2 ** 5000", "const `C` would take too long to compute", (8, 11, 8, 20)),
         ("[0] * 10000000", "const `C` would take too long to compute", (8, 11, 8, 25)),
-        ("range", "const `C` must be a string, number, boolean or list, not type",
-         (8, 11, 8, 16)),
+        ("range", "const `C` must be a string, number, boolean or list, not type", (8, 11, 8, 16)),
     ],
 )
 def test_consts_that_cannot_be_computed(const: str, message: str, where: tuple[int, ...]) -> None:
@@ -78,8 +100,10 @@ def test_consts_that_cannot_be_computed(const: str, message: str, where: tuple[i
 
 
 def test_consts_are_computed_in_order() -> None:
-    c = check('const A = 2\nconst B = A ** 3 + len("ab")\nconst L = [x * B for x in range(3)]\n'
-              "report r { avg = mean(a.x) * B }\n")
+    c = check(
+        'const A = 2\nconst B = A ** 3 + len("ab")\nconst L = [x * B for x in range(3)]\n'
+        "report r { avg = mean(a.x) * B }\n"
+    )
     assert_clean(c)
     assert [const.resolved for const in c.program.consts] == [2, 10, [0, 10, 20]]
 

@@ -14,26 +14,32 @@ def check(model: str):
     return compile_at(HEAD + model + "\n" + TAIL)
 
 
-@pytest.mark.parametrize("model", [
-    'model m = openai "gpt-4.1-mini" { temperature = 0.2, max_tokens = 300, seed = 7, mode = realtime }',
-    'model m = anthropic "claude-haiku-4-5" { temperature = 0, top_p = 1 }',
-    'model m = gemini "gemini-2.5-flash-lite" { mode = auto, auto_threshold = 100 }',
-    'model m = openai "gpt-9" { price in = $1/M, out = $2/M }',
-    'model m = openai_compatible "llama" { base_url = "http://127.0.0.1:8000/v1", api_key_env = "K" }',
-    'model m = mock "anything" { invalid_rate = 0.5 }',
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        'model m = openai "gpt-4.1-mini" { temperature = 0.2, max_tokens = 300, seed = 7, mode = realtime }',
+        'model m = anthropic "claude-haiku-4-5" { temperature = 0, top_p = 1 }',
+        'model m = gemini "gemini-2.5-flash-lite" { mode = auto, auto_threshold = 100 }',
+        'model m = openai "gpt-9" { price in = $1/M, out = $2/M }',
+        'model m = openai_compatible "llama" { base_url = "http://127.0.0.1:8000/v1", api_key_env = "K" }',
+        'model m = mock "anything" { invalid_rate = 0.5 }',
+    ],
+)
 def test_valid_models(model: str) -> None:
     assert_clean(check(model))
 
 
 def test_unknown_model_price_is_a_warning_with_how_to_give_one() -> None:
     c = check('model m = openai "gpt-4.1-mini-turbo"')
-    d = expect(c, "W0102", "no price known for openai model `gpt-4.1-mini-turbo`", (3, 18, 3, 38),
-               text='"gpt-4.1-mini-turbo"')
+    d = expect(
+        c, "W0102", "no price known for openai model `gpt-4.1-mini-turbo`", (3, 18, 3, 38), text='"gpt-4.1-mini-turbo"'
+    )
     assert not d.is_error and c.ok
     assert d.label.startswith("not in the price table of ")
-    assert d.help == ("did you mean `gpt-4.1-mini`? Or give its price on the model: "
-                      "`price in = $0.40/M, out = $1.60/M` (USD per million tokens)")
+    assert d.help == (
+        "did you mean `gpt-4.1-mini`? Or give its price on the model: "
+        "`price in = $0.40/M, out = $1.60/M` (USD per million tokens)"
+    )
 
 
 def test_unknown_price_without_a_close_name() -> None:
@@ -43,9 +49,12 @@ def test_unknown_price_without_a_close_name() -> None:
 
 
 def test_no_price_warning_for_unused_or_local_models() -> None:
-    c = compile_at(HEAD + 'model m = mock "m"\nmodel unused = openai "gpt-9"\n'
-                   'model local = openai_compatible "x" { base_url = "http://x" }\n' + TAIL
-                   + 'step b = llm local { prompt "{{ a.v }}" output { w: int } }\nreport q { n = mean(b.w) }\n')
+    c = compile_at(
+        HEAD + 'model m = mock "m"\nmodel unused = openai "gpt-9"\n'
+        'model local = openai_compatible "x" { base_url = "http://x" }\n'
+        + TAIL
+        + 'step b = llm local { prompt "{{ a.v }}" output { w: int } }\nreport q { n = mean(b.w) }\n'
+    )
     assert codes(c) == ["W0105"]
 
 
@@ -58,10 +67,20 @@ def test_unknown_provider() -> None:
 @pytest.mark.parametrize(
     ("settings", "code", "message", "where", "help"),
     [
-        ("temprature = 1", "E0108", "unknown model setting `temprature`", (3, 30, 3, 44),
-         "did you mean `temperature`?"),
-        ("seed = 1.5", "E0802", "`seed` must be a whole number, not `1.5`", (3, 37, 3, 40),
-         "seed: the provider's sampling seed"),
+        (
+            "temprature = 1",
+            "E0108",
+            "unknown model setting `temprature`",
+            (3, 30, 3, 44),
+            "did you mean `temperature`?",
+        ),
+        (
+            "seed = 1.5",
+            "E0802",
+            "`seed` must be a whole number, not `1.5`",
+            (3, 37, 3, 40),
+            "seed: the provider's sampling seed",
+        ),
         ("mode = fast", "E0802", "`mode` must be one of batch, realtime, auto, not `fast`", (3, 37, 3, 41), None),
         ("top_p = 3", "E0802", "`top_p` must be between 0 and 1, not 3", (3, 38, 3, 39), None),
         ("temperature = hot", "E0802", "`temperature` must be a number, not `hot`", (3, 44, 3, 47), None),

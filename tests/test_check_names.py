@@ -31,8 +31,15 @@ def test_npc_dialogue_field_typo_in_a_template() -> None:
         "report q { s = mean(review.score) }\n"
     )
     c = compile_at(text)
-    d = expect(c, "E0103", "unknown field `txt` on `line`", (7, 36, 7, 39), text="txt",
-               help="did you mean `text`?", label="`line` outputs `text`, `tone`")
+    d = expect(
+        c,
+        "E0103",
+        "unknown field `txt` on `line`",
+        (7, 36, 7, 39),
+        text="txt",
+        help="did you mean `text`?",
+        label="`line` outputs `text`, `tone`",
+    )
     assert d.is_error
     assert codes(c) == ["E0103"]
 
@@ -66,12 +73,30 @@ def test_unknown_step_in_a_gate() -> None:
 
 
 def test_unknown_fields_names_and_types_in_one_prompt() -> None:
-    c = check('step b = llm m { prompt "{{ a.xx }} {{ unit.trail }} {{ foo }}" output Lien }\n'
-              + STEP_A + REPORT + "type Line { t: string }\n")
-    expect(c, "E0103", "unknown field `xx` on `a`", (4, 31, 4, 33), text="xx", help="did you mean `x`?",
-           label="`a` outputs `x`, `s`")
-    expect(c, "E0103", "unknown field `trail` on the units", (4, 45, 4, 50), text="trail",
-           help="did you mean `trial`?", label="`unit` has `trial`")
+    c = check(
+        'step b = llm m { prompt "{{ a.xx }} {{ unit.trail }} {{ foo }}" output Lien }\n'
+        + STEP_A
+        + REPORT
+        + "type Line { t: string }\n"
+    )
+    expect(
+        c,
+        "E0103",
+        "unknown field `xx` on `a`",
+        (4, 31, 4, 33),
+        text="xx",
+        help="did you mean `x`?",
+        label="`a` outputs `x`, `s`",
+    )
+    expect(
+        c,
+        "E0103",
+        "unknown field `trail` on the units",
+        (4, 45, 4, 50),
+        text="trail",
+        help="did you mean `trial`?",
+        label="`unit` has `trial`",
+    )
     expect(c, "E0106", "unknown name `foo` in the prompt of step `b`", (4, 57, 4, 60), text="foo")
     expect(c, "E0104", "unknown type `Lien`", (4, 72, 4, 76), text="Lien", help="did you mean `Line`?")
     expect(c, "W0104", "type `Line` is not used", (10, 6, 10, 10))
@@ -85,22 +110,33 @@ def test_unknown_model() -> None:
 
 
 def test_unknown_names_in_rules_and_functions() -> None:
-    c = check('const K = 2\nstep b = llm m { prompt "{{ a.x }} {{ K }}" output { y: int }'
-              ' validate { lenn(y) > 1 : "m" \n  zz > K : "n" } }\n' + STEP_A + REPORT + "report q { n = mean(b.y) }\n")
-    expect(c, "E0109", "unknown function `lenn` in a rule of step `b`", (5, 74, 5, 78), text="lenn",
-           help="did you mean `len`?")
+    c = check(
+        'const K = 2\nstep b = llm m { prompt "{{ a.x }} {{ K }}" output { y: int }'
+        ' validate { lenn(y) > 1 : "m" \n  zz > K : "n" } }\n' + STEP_A + REPORT + "report q { n = mean(b.y) }\n"
+    )
+    expect(
+        c,
+        "E0109",
+        "unknown function `lenn` in a rule of step `b`",
+        (5, 74, 5, 78),
+        text="lenn",
+        help="did you mean `len`?",
+    )
     expect(c, "E0106", "unknown name `zz` in a rule of step `b`", (6, 3, 6, 5), text="zz")
 
 
 def test_rules_see_the_output_fields_as_bare_names() -> None:
-    c = check('step b = llm m { prompt "{{ a.s }}" output { y: int, t: string }'
-              ' validate { y > 1 and len(t) < 9 and a.x > 0 : "m" } }\n' + STEP_A + "report q { n = mean(b.y) }\n")
+    c = check(
+        'step b = llm m { prompt "{{ a.s }}" output { y: int, t: string }'
+        ' validate { y > 1 and len(t) < 9 and a.x > 0 : "m" } }\n' + STEP_A + "report q { n = mean(b.y) }\n"
+    )
     assert_clean(c)
 
 
 def test_reserved_names() -> None:
-    c = check('step unit = llm m { prompt "x" output { y: int } }\nconst rng = 1\ntype string { a: int }\n'
-              + STEP_A + REPORT)
+    c = check(
+        'step unit = llm m { prompt "x" output { y: int } }\nconst rng = 1\ntype string { a: int }\n' + STEP_A + REPORT
+    )
     expect(c, "E0111", "`unit` is a reserved name and cannot name a step", (4, 6, 4, 10))
     expect(c, "E0111", "`rng` is a reserved name and cannot name a const", (5, 7, 5, 10))
     expect(c, "E0111", "`string` is a built-in type and cannot be redeclared", (6, 6, 6, 12))
@@ -122,6 +158,9 @@ def test_unknown_names_in_gates_and_feedback() -> None:
 
 
 def test_consts_are_in_scope_everywhere() -> None:
-    c = check("const LIMIT = 3\n" + STEP_A.replace("hi {{", "{{ LIMIT }} {{")
-              + "gate a.x > LIMIT else skip\nreport r { k = mean(a.x) - LIMIT }\n")
+    c = check(
+        "const LIMIT = 3\n"
+        + STEP_A.replace("hi {{", "{{ LIMIT }} {{")
+        + "gate a.x > LIMIT else skip\nreport r { k = mean(a.x) - LIMIT }\n"
+    )
     assert_clean(c)

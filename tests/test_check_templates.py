@@ -7,29 +7,42 @@ import pytest
 from tests.conftest import assert_clean, codes, compile_at, expect
 
 HEAD = 'pipeline p\nmodel m = mock "m"\nunits u { trials 2 }\n'  # lines 1-3
-DEAL = ('step deal = llm m {\n  prompt "deal"\n'
-        "  output { player: list<int>, up: int, hand: { cards: list<int> }, name: string? }\n}\n")  # lines 4-7
+DEAL = (
+    'step deal = llm m {\n  prompt "deal"\n'
+    "  output { player: list<int>, up: int, hand: { cards: list<int> }, name: string? }\n}\n"
+)  # lines 4-7
 
 
 def with_prompt(prompt: str, extra: str = ""):
     """`prompt` is line 10 (the first line of the triple-quoted text) of the compiled file."""
-    return compile_at(HEAD + DEAL + f'step play = llm m {{\n  prompt """\n    {prompt}\n  """\n'
-                      f"  output {{ a: int }}\n{extra}}}\nreport r {{ avg = mean(play.a) }}\n")
+    return compile_at(
+        HEAD + DEAL + f'step play = llm m {{\n  prompt """\n    {prompt}\n  """\n'
+        f"  output {{ a: int }}\n{extra}}}\nreport r {{ avg = mean(play.a) }}\n"
+    )
 
 
 def test_a_template_using_every_kind_of_name_is_clean() -> None:
-    c = with_prompt("{{ unit.trial }} {{ feedback }} {{ attempt }} {{ range(3) | list }} {{ deal.up }}"
-                    " {% set t = deal.up %}{{ t }} {{ deal.name.upper() }} {{ deal.player.count(1) }}"
-                    " {{ deal['hand']['cards'] | join(', ') }} {% if deal.up is odd %}odd{% endif %}",
-                    extra='  system "You judge {{ unit.trial }}."\n')
+    c = with_prompt(
+        "{{ unit.trial }} {{ feedback }} {{ attempt }} {{ range(3) | list }} {{ deal.up }}"
+        " {% set t = deal.up %}{{ t }} {{ deal.name.upper() }} {{ deal.player.count(1) }}"
+        " {{ deal['hand']['cards'] | join(', ') }} {% if deal.up is odd %}odd{% endif %}",
+        extra='  system "You judge {{ unit.trial }}."\n',
+    )
     assert_clean(c)
     assert c.program.step("play").depends_on == ["deal"]
 
 
 def test_loop_variables_take_the_item_type() -> None:
     c = with_prompt("{% for c in deal.player %}{{ c.x }}{% endfor %}")
-    expect(c, "E0404", "`c` is an int and has no field `x`", (10, 36, 10, 37), text="x",
-           label="`c` is `int`", help="only records (output types and units) have fields")
+    expect(
+        c,
+        "E0404",
+        "`c` is an int and has no field `x`",
+        (10, 36, 10, 37),
+        text="x",
+        label="`c` is `int`",
+        help="only records (output types and units) have fields",
+    )
     assert codes(c) == ["E0404"]
 
 
@@ -38,20 +51,35 @@ def test_loop_locals_and_loop_object() -> None:
 
 
 def test_loop_over_a_record_list_checks_fields() -> None:
-    text = (HEAD + 'step deal = llm m { prompt "d" output { cards: list<{ rank: int, suit: string }> } }\n'
-            'step play = llm m {\n  prompt "{% for c in deal.cards %}{{ c.rank }}{{ c.suite }}{% endfor %}"\n'
-            "  output { a: int }\n}\nreport r { avg = mean(play.a) }\n")
+    text = (
+        HEAD + 'step deal = llm m { prompt "d" output { cards: list<{ rank: int, suit: string }> } }\n'
+        'step play = llm m {\n  prompt "{% for c in deal.cards %}{{ c.rank }}{{ c.suite }}{% endfor %}"\n'
+        "  output { a: int }\n}\nreport r { avg = mean(play.a) }\n"
+    )
     c = compile_at(text)
     expect(c, "E0103", "unknown field `suite` on `c`", (6, 53, 6, 58), text="suite", help="did you mean `suit`?")
 
 
 def test_unknown_filter_and_test() -> None:
-    c = with_prompt('{{ deal.player | join(", ") | upper }} {{ deal.up | frobnicate }}'
-                    " {% if deal.up is oddish %}{% endif %}")
-    expect(c, "E0403", "unknown filter `frobnicate` in the prompt of step `play`", (10, 57, 10, 67),
-           text="frobnicate", help="did you mean `truncate`?")
-    expect(c, "E0403", "unknown test `oddish` in the prompt of step `play`", (10, 88, 10, 94),
-           text="oddish", help="did you mean `odd`?")
+    c = with_prompt(
+        '{{ deal.player | join(", ") | upper }} {{ deal.up | frobnicate }} {% if deal.up is oddish %}{% endif %}'
+    )
+    expect(
+        c,
+        "E0403",
+        "unknown filter `frobnicate` in the prompt of step `play`",
+        (10, 57, 10, 67),
+        text="frobnicate",
+        help="did you mean `truncate`?",
+    )
+    expect(
+        c,
+        "E0403",
+        "unknown test `oddish` in the prompt of step `play`",
+        (10, 88, 10, 94),
+        text="oddish",
+        help="did you mean `odd`?",
+    )
     assert codes(c) == ["E0403", "E0403"]
 
 
@@ -80,8 +108,13 @@ def test_the_same_mistake_twice_is_located_twice() -> None:
 
 def test_unknown_names_and_locals() -> None:
     c = with_prompt("{% set t = deal.up %}{{ t }} {{ undefined_thing }}")
-    d = expect(c, "E0106", "unknown name `undefined_thing` in the prompt of step `play`", (10, 37, 10, 52),
-               label="not defined here")
+    d = expect(
+        c,
+        "E0106",
+        "unknown name `undefined_thing` in the prompt of step `play`",
+        (10, 37, 10, 52),
+        label="not defined here",
+    )
     assert "`t`" in d.help and "`feedback`" in d.help
 
 
@@ -91,14 +124,26 @@ def test_macro_arguments_are_locals() -> None:
 
 def test_a_step_reading_itself_in_its_prompt() -> None:
     c = with_prompt("{{ play.a }}")
-    expect(c, "E0704", "step `play` reads its own output", (10, 8, 10, 12), text="play",
-           help="a step sees its previous answer only through `feedback` on a retry")
+    expect(
+        c,
+        "E0704",
+        "step `play` reads its own output",
+        (10, 8, 10, 12),
+        text="play",
+        help="a step sees its previous answer only through `feedback` on a retry",
+    )
 
 
 def test_template_syntax_errors_point_at_their_line() -> None:
     c = with_prompt("line one\n    {{ deal.up }\n")
-    d = expect(c, "E0401", "template syntax error in the prompt of step `play`: unexpected '}'", (11, 5, 11, 17),
-               text="{{ deal.up }", label="in this line of the template")
+    d = expect(
+        c,
+        "E0401",
+        "template syntax error in the prompt of step `play`: unexpected '}'",
+        (11, 5, 11, 17),
+        text="{{ deal.up }",
+        label="in this line of the template",
+    )
     assert "{% if x %}" in d.help
     c = with_prompt("ok\n    {% if deal.up %}never closed")
     d = next(d for d in c.diagnostics if d.code == "E0401")
@@ -112,8 +157,10 @@ def test_system_prompts_are_checked_too() -> None:
 
 
 def test_spans_in_a_single_quoted_prompt_with_escapes() -> None:
-    text = HEAD + DEAL + 'step play = llm m { prompt "\\"quoted\\" {{ deal.nope }}" output { a: int } }\n' \
-                         "report r { avg = mean(play.a) }\n"
+    text = (
+        HEAD + DEAL + 'step play = llm m { prompt "\\"quoted\\" {{ deal.nope }}" output { a: int } }\n'
+        "report r { avg = mean(play.a) }\n"
+    )
     c = compile_at(text)
     expect(c, "E0103", "unknown field `nope` on `deal`", (8, 48, 8, 52), text="nope")
 
@@ -123,8 +170,10 @@ def test_names_the_checker_accepts_are_defined_when_the_prompt_renders() -> None
     # the runtime rendered prompts without them: `len` was undefined at run time)
     from octolang.runtime.requests import CompiledPrompt
 
-    c = compile_at(HEAD + 'step a = llm m {\n  prompt "{{ len(unit.trial | string) }} {{ sqrt(4) }}"\n'
-                          "  output { x: int }\n}\nreport r { avg = mean(a.x) }\n")
+    c = compile_at(
+        HEAD + 'step a = llm m {\n  prompt "{{ len(unit.trial | string) }} {{ sqrt(4) }}"\n'
+        "  output { x: int }\n}\nreport r { avg = mean(a.x) }\n"
+    )
     assert_clean(c)
     program = c.program
     step = program.step("a")
@@ -144,23 +193,28 @@ def test_unknown_filter_on_a_later_line_is_located_on_its_line(padding: int, cap
 
 
 def test_a_reference_inside_a_comment_does_not_take_the_location() -> None:
-    c = with_prompt("{# {{ deal.nope }} #}{% raw %}{{ deal.nope | nofilter }}{% endraw %}"
-                    "{{ deal.nope }} {{ deal.up | nofilter }}")
+    c = with_prompt(
+        "{# {{ deal.nope }} #}{% raw %}{{ deal.nope | nofilter }}{% endraw %}{{ deal.nope }} {{ deal.up | nofilter }}"
+    )
     expect(c, "E0103", "unknown field `nope` on `deal`", (10, 81, 10, 85), text="nope")
     expect(c, "E0403", "unknown filter `nofilter` in the prompt of step `play`", (10, 102, 10, 110), text="nofilter")
 
 
 def test_escapes_in_a_short_prompt_keep_columns_right() -> None:
-    text = HEAD + DEAL + 'step play = llm m { prompt "\\u00e9\\u00e9 line\\n  {{ deal.nope }}\\t{{ deal.zip }}"' \
-                         " output { a: int } }\nreport r { avg = mean(play.a) }\n"
+    text = (
+        HEAD + DEAL + 'step play = llm m { prompt "\\u00e9\\u00e9 line\\n  {{ deal.nope }}\\t{{ deal.zip }}"'
+        " output { a: int } }\nreport r { avg = mean(play.a) }\n"
+    )
     c = compile_at(text)
     expect(c, "E0103", "unknown field `nope` on `deal`", (8, 58, 8, 62), text="nope")
     expect(c, "E0103", "unknown field `zip` on `deal`", (8, 75, 8, 78), text="zip")
 
 
 def test_text_on_the_opening_line_of_a_long_prompt() -> None:
-    text = HEAD + DEAL + 'step play = llm m { prompt """first {{ deal.nope }}\n     second {{ deal.zip }}\n  """' \
-                         " output { a: int } }\nreport r { avg = mean(play.a) }\n"
+    text = (
+        HEAD + DEAL + 'step play = llm m { prompt """first {{ deal.nope }}\n     second {{ deal.zip }}\n  """'
+        " output { a: int } }\nreport r { avg = mean(play.a) }\n"
+    )
     c = compile_at(text)
     expect(c, "E0103", "unknown field `nope` on `deal`", (8, 45, 8, 49), text="nope")
     expect(c, "E0103", "unknown field `zip` on `deal`", (9, 21, 9, 24), text="zip")
@@ -177,9 +231,7 @@ def test_text_on_the_opening_line_of_a_long_prompt() -> None:
         "{{ deal.up | upper }} {{ deal.up }}",
     ],
 )
-def test_the_fast_path_for_plain_placeholders_agrees_with_jinja(
-    prompt: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_fast_path_for_plain_placeholders_agrees_with_jinja(prompt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from octolang.check import templates
 
     fast = with_prompt(prompt)

@@ -26,9 +26,28 @@ def with_output(output: str, extra: str = ""):
 
 # ---------------------------------------------------------------- OpenAI strict mode
 
-STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "enum", "anyOf",
-                   "description", "minimum", "maximum", "minItems", "maxItems", "const", "pattern", "format",
-                   "$defs", "$ref", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+STRICT_KEYWORDS = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "anyOf",
+    "description",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "const",
+    "pattern",
+    "format",
+    "$defs",
+    "$ref",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+}
 
 
 def assert_openai_strict(schema: dict[str, Any]) -> None:
@@ -62,8 +81,7 @@ def assert_openai_strict(schema: dict[str, Any]) -> None:
 
 
 def test_the_strict_checker_catches_what_openai_rejects() -> None:
-    good = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
-            "additionalProperties": False}
+    good = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
     assert_openai_strict(good)
     for bad in (
         {**good, "required": []},
@@ -101,8 +119,10 @@ def test_examples_cover_several_llm_steps() -> None:
 
 # ---------------------------------------------------------------- compiled schemas, validated
 
-ALL_KINDS = ('{ x: int[1..10], s: string[1..5] "desc", l: list<float[0..1]>[1..3], o: ("a" | "b")?, '
-             'u: int | string, n: int?, r: { q: bool }?, lit: 3, big: float[-2.5..] }')
+ALL_KINDS = (
+    '{ x: int[1..10], s: string[1..5] "desc", l: list<float[0..1]>[1..3], o: ("a" | "b")?, '
+    "u: int | string, n: int?, r: { q: bool }?, lit: 3, big: float[-2.5..] }"
+)
 
 
 def test_a_record_with_every_kind_of_type_compiles_to_this_schema() -> None:
@@ -114,13 +134,26 @@ def test_a_record_with_every_kind_of_type_compiles_to_this_schema() -> None:
         "properties": {
             "x": {"type": "integer", "minimum": 1, "maximum": 10},
             "s": {"type": "string", "minLength": 1, "maxLength": 5, "description": "desc"},
-            "l": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 1,
-                  "maxItems": 3},
+            "l": {
+                "type": "array",
+                "items": {"type": "number", "minimum": 0, "maximum": 1},
+                "minItems": 1,
+                "maxItems": 3,
+            },
             "o": {"type": ["string", "null"], "enum": ["a", "b", None]},
             "u": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
             "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
-            "r": {"anyOf": [{"type": "object", "properties": {"q": {"type": "boolean"}}, "required": ["q"],
-                             "additionalProperties": False}, {"type": "null"}]},
+            "r": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {"q": {"type": "boolean"}},
+                        "required": ["q"],
+                        "additionalProperties": False,
+                    },
+                    {"type": "null"},
+                ]
+            },
             "lit": {"type": "integer", "enum": [3]},
             "big": {"type": "number", "minimum": -2.5},
         },
@@ -171,18 +204,23 @@ def test_a_missing_field_is_invalid() -> None:
 
 
 def test_named_types_are_expanded() -> None:
-    c = with_output("{ line: Line, lines: list<Line>[..2] }",
-                    extra='type Line { text: string, tone: "warm" | "curt" }\n')
+    c = with_output(
+        "{ line: Line, lines: list<Line>[..2] }", extra='type Line { text: string, tone: "warm" | "curt" }\n'
+    )
     schema = c.program.step("a").output_schema
-    line = {"type": "object", "properties": {"text": {"type": "string"},
-                                             "tone": {"type": "string", "enum": ["warm", "curt"]}},
-            "required": ["text", "tone"], "additionalProperties": False}
+    line = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}, "tone": {"type": "string", "enum": ["warm", "curt"]}},
+        "required": ["text", "tone"],
+        "additionalProperties": False,
+    }
     assert schema["properties"]["line"] == line
     assert schema["properties"]["lines"] == {"type": "array", "items": line, "maxItems": 2}
     assert_openai_strict(strict_variant(schema))
 
 
 # ---------------------------------------------------------------- ill-formed types
+
 
 @pytest.mark.parametrize(
     ("output", "code", "message", "where"),
@@ -212,8 +250,13 @@ def test_ranges_on_named_types_and_recursive_types() -> None:
     c = with_output("{ x: T[1..2] }", extra="type T { a: int }\n")
     expect(c, "E0302", "type `T` cannot have a range", (6, 15, 6, 22))
     c = with_output("{ x: T }", extra="type T { a: int, t: T? }\n")
-    expect(c, "E0303", "type `T` contains itself", (8, 21, 8, 22),
-           help="output types must be finite; use a list or an optional field")
+    expect(
+        c,
+        "E0303",
+        "type `T` contains itself",
+        (8, 21, 8, 22),
+        help="output types must be finite; use a list or an optional field",
+    )
 
 
 @pytest.mark.parametrize(
@@ -222,8 +265,12 @@ def test_ranges_on_named_types_and_recursive_types() -> None:
         ("step a = llm m { output { x: int } }", "E0308", "llm step `a` has no `prompt`", (4, 6, 4, 7)),
         ("step a = compute { output { x: int } }", "E0308", "compute step `a` has no `code`", (4, 6, 4, 7)),
         ('step a = llm m { prompt "x" }', "E0307", "step `a` declares no `output` type", (4, 6, 4, 7)),
-        ('step a = llm m { prompt "p" code "return 1" output { x: int } }', "E0309",
-         "`code` belongs to compute steps", (4, 34, 4, 44)),
+        (
+            'step a = llm m { prompt "p" code "return 1" output { x: int } }',
+            "E0309",
+            "`code` belongs to compute steps",
+            (4, 34, 4, 44),
+        ),
     ],
 )
 def test_step_shape(step: str, code: str, message: str, where: tuple[int, ...]) -> None:
@@ -248,8 +295,7 @@ def int_type(draw: st.DrawFn) -> tuple[str, st.SearchStrategy[Any]]:
         return "int", st.integers(-1000, 1000)
     if low is None and high is None:
         low = 0
-    return f"int{_range(low, high)}", st.integers(low if low is not None else -1000,
-                                                   high if high is not None else 1000)
+    return f"int{_range(low, high)}", st.integers(low if low is not None else -1000, high if high is not None else 1000)
 
 
 @st.composite
@@ -279,8 +325,7 @@ def literal_union(draw: st.DrawFn) -> tuple[str, st.SearchStrategy[Any]]:
     return " | ".join(str(n) for n in numbers), st.sampled_from(numbers)
 
 
-_LEAVES = st.one_of(int_type(), float_type(), string_type(), literal_union(),
-                    st.just(("bool", st.booleans())))
+_LEAVES = st.one_of(int_type(), float_type(), string_type(), literal_union(), st.just(("bool", st.booleans())))
 
 
 def _extend(children: st.SearchStrategy[tuple[str, Any]]) -> st.SearchStrategy[tuple[str, Any]]:
@@ -314,8 +359,9 @@ def record(children: st.SearchStrategy[tuple[str, Any]]) -> st.SearchStrategy[tu
     def build(draw: st.DrawFn) -> tuple[str, Any]:
         names = draw(st.lists(_NAMES, min_size=1, max_size=4, unique=True))
         fields = [(n, draw(children)) for n in names]
-        described = [f'{n}: {t}{" " + json.dumps("about " + n) if i % 2 else ""}' for i, (n, (t, _)) in
-                     enumerate(fields)]
+        described = [
+            f"{n}: {t}{' ' + json.dumps('about ' + n) if i % 2 else ''}" for i, (n, (t, _)) in enumerate(fields)
+        ]
         return "{ " + ", ".join(described) + " }", st.fixed_dictionaries({n: v for n, (_, v) in fields})
 
     return build()

@@ -21,12 +21,21 @@ def fields(compilation) -> dict[str, tuple[dict, str]]:
 
 
 def test_unit_field_typo_against_the_csv_header(compile_text) -> None:
-    text = HEAD + 'units npcs from "npcs.csv"\nstep a = llm m {\n' \
-                  '  prompt "Hello {{ unit.nmae }} of {{ unit.town }}"\n' \
-                  '  output { x: int }\n}\nreport r { avg = mean(a.x) }\n'
+    text = (
+        HEAD + 'units npcs from "npcs.csv"\nstep a = llm m {\n'
+        '  prompt "Hello {{ unit.nmae }} of {{ unit.town }}"\n'
+        "  output { x: int }\n}\nreport r { avg = mean(a.x) }\n"
+    )
     c = compile_text(text, files={"npcs.csv": NPCS})
-    expect(c, "E0103", "unknown field `nmae` on the units", (5, 25, 5, 29), text="nmae",
-           help="did you mean `name`?", label="`unit` has `name`, `role`, `town`")
+    expect(
+        c,
+        "E0103",
+        "unknown field `nmae` on the units",
+        (5, 25, 5, 29),
+        text="nmae",
+        help="did you mean `name`?",
+        label="`unit` has `name`, `role`, `town`",
+    )
     assert codes(c) == ["E0103"]
 
 
@@ -53,11 +62,14 @@ def test_csv_types_are_inferred_per_column(compile_text) -> None:
 
 
 def test_jsonl_types_are_inferred(compile_text) -> None:
-    jsonl = ('{"id": "q1", "n": 1, "tags": ["a"], "meta": {"k": 1}, "opt": null, "flag": true}\n'
-             "\n"
-             '{"id": "q2", "n": 2.5, "tags": [], "meta": {"k": 2}, "opt": "s", "flag": false}\n')
-    c = compile_text(HEAD + 'units u from "q.jsonl" { key id vary style in ["a", "b"] }\n' + TAIL,
-                     files={"q.jsonl": jsonl})
+    jsonl = (
+        '{"id": "q1", "n": 1, "tags": ["a"], "meta": {"k": 1}, "opt": null, "flag": true}\n'
+        "\n"
+        '{"id": "q2", "n": 2.5, "tags": [], "meta": {"k": 2}, "opt": "s", "flag": false}\n'
+    )
+    c = compile_text(
+        HEAD + 'units u from "q.jsonl" { key id vary style in ["a", "b"] }\n' + TAIL, files={"q.jsonl": jsonl}
+    )
     assert_clean(c)
     assert fields(c) == {
         "id": ({"type": "string"}, "column"),
@@ -73,16 +85,19 @@ def test_jsonl_types_are_inferred(compile_text) -> None:
 
 def test_jsonl_fields_are_checked_in_templates(compile_text) -> None:
     jsonl = '{"id": "q1", "meta": {"k": 1}, "tags": ["a"]}\n'
-    text = HEAD + 'units u from "q.jsonl"\nstep a = llm m {\n  prompt "{{ unit.meta.k }} {{ unit.tags.x }}"\n' \
-                  '  output { x: int }\n}\nreport r { avg = mean(a.x) }\n'
+    text = (
+        HEAD + 'units u from "q.jsonl"\nstep a = llm m {\n  prompt "{{ unit.meta.k }} {{ unit.tags.x }}"\n'
+        "  output { x: int }\n}\nreport r { avg = mean(a.x) }\n"
+    )
     c = compile_text(text, files={"q.jsonl": jsonl})
     expect(c, "E0404", "`unit.tags` is a list<string> and has no field `x`", (5, 42, 5, 43), text="x")
     assert codes(c) == ["E0404"]
 
 
 def test_data_paths_are_relative_to_the_octo_file(compile_text) -> None:
-    c = compile_text(HEAD + 'units u from "data/npcs.csv"\n' + TAIL, path="sub/p.octo",
-                     files={"sub/data/npcs.csv": NPCS})
+    c = compile_text(
+        HEAD + 'units u from "data/npcs.csv"\n' + TAIL, path="sub/p.octo", files={"sub/data/npcs.csv": NPCS}
+    )
     assert_clean(c)
     assert c.program.unit_count == 2
     assert c.program.units[0].source_path.endswith("sub/data/npcs.csv")
@@ -95,8 +110,10 @@ def test_limit_keeps_the_first_rows(compile_text) -> None:
 
 
 def test_inline_rows_vary_and_trials_multiply() -> None:
-    c = compile_at(HEAD + 'const N = 3\nunits u {\n  rows [ { w: "a", d: 2 }, { w: "b", d: 1.5 }, ]\n'
-                   '  vary k in range(N)\n  trials 4\n}\n' + TAIL)
+    c = compile_at(
+        HEAD + 'const N = 3\nunits u {\n  rows [ { w: "a", d: 2 }, { w: "b", d: 1.5 }, ]\n'
+        "  vary k in range(N)\n  trials 4\n}\n" + TAIL
+    )
     assert_clean(c)
     assert c.program.unit_count == 2 * 3 * 4
     assert fields(c) == {
@@ -114,16 +131,23 @@ BAD_FILES = [
     # (file name, content, code, message)
     ("ragged.csv", "a,b\n1,2\n1,2,3\n", "E0202", "ragged.csv:3: row has 3 values, the header has 2 columns"),
     ("dup.csv", "a,a\n1,2\n", "E0202", "dup.csv:1: column `a` appears twice in the header"),
-    ("badname.csv", "na me,x\n1,2\n", "E0202",
-     "badname.csv:1: column 1 is named `na me`, which is not a valid field name "
-     "(letters, digits and _, not starting with a digit)"),
+    (
+        "badname.csv",
+        "na me,x\n1,2\n",
+        "E0202",
+        "badname.csv:1: column 1 is named `na me`, which is not a valid field name "
+        "(letters, digits and _, not starting with a digit)",
+    ),
     ("empty.csv", "", "E0202", "empty.csv:1: the CSV file is empty: it needs a header row naming its columns"),
     ("header.csv", "a,b\n", "E0202", "header.csv holds no rows"),
     ("bin.csv", b"a,b\n\xff\xfe,1\n", "E0202", "bin.csv is not UTF-8 text (invalid start byte)"),
-    ("bad.jsonl", '{"id": 1}\n{"id": 2 "x": 3}\n', "E0202",
-     "bad.jsonl:2: line is not valid JSON: Expecting ',' delimiter (column 10)"),
-    ("list.jsonl", '{"id": 1}\n[1, 2]\n', "E0202",
-     "list.jsonl:2: each line must be a JSON object, this one is a list"),
+    (
+        "bad.jsonl",
+        '{"id": 1}\n{"id": 2 "x": 3}\n',
+        "E0202",
+        "bad.jsonl:2: line is not valid JSON: Expecting ',' delimiter (column 10)",
+    ),
+    ("list.jsonl", '{"id": 1}\n[1, 2]\n', "E0202", "list.jsonl:2: each line must be a JSON object, this one is a list"),
     ("key.jsonl", '{"a b": 1}\n', "E0202", "key.jsonl:1: key `a b` is not a valid field name"),
     ("data.txt", "a\n1\n", "E0202", "unsupported data file `data.txt`: use .csv or .jsonl"),
 ]
@@ -171,8 +195,13 @@ def test_an_unclosed_quote_in_a_csv_is_reported(compile_text) -> None:
 
 def test_no_units() -> None:
     c = compile_at(HEAD + TAIL)
-    expect(c, "E0203", "the pipeline declares no units", (1, 1),
-           help='add e.g. `units items from "items.csv"` or `units runs { trials 100 }`')
+    expect(
+        c,
+        "E0203",
+        "the pipeline declares no units",
+        (1, 1),
+        help='add e.g. `units items from "items.csv"` or `units runs { trials 100 }`',
+    )
 
 
 def test_two_units_declarations() -> None:
@@ -193,8 +222,9 @@ def test_key_problems(compile_text) -> None:
 
 
 def test_vary_problems() -> None:
-    c = compile_at(HEAD + "units u { vary a in 3 vary b in [] vary c in [1, 1] vary d in [[1]] vary e in [x] }\n"
-                   + TAIL)
+    c = compile_at(
+        HEAD + "units u { vary a in 3 vary b in [] vary c in [1, 1] vary d in [[1]] vary e in [x] }\n" + TAIL
+    )
     expect(c, "E0205", "`vary a` needs a list of values", (3, 21, 3, 22), help="write e.g. `vary a in [1, 2, 3]`")
     expect(c, "E0205", "`vary b` has no values", (3, 33, 3, 35))
     expect(c, "E0205", "`vary c` lists 1 twice", (3, 46, 3, 52), text="[1, 1]")
@@ -216,8 +246,9 @@ def test_a_column_named_trial_clashes_with_trials(compile_text) -> None:
 def test_inline_row_problems() -> None:
     c = compile_at(HEAD + "units u { rows [ {a: 1, a: 2}, {b: 1} ] }\n" + TAIL)
     expect(c, "E0207", "field `a` is given twice in this row", (3, 25, 3, 29), text="a: 2")
-    expect(c, "E0207", "this row's fields differ from the first row's: missing a; extra b", (3, 32, 3, 38),
-           text="{b: 1}")
+    expect(
+        c, "E0207", "this row's fields differ from the first row's: missing a; extra b", (3, 32, 3, 38), text="{b: 1}"
+    )
 
 
 def test_rows_and_a_file_together(compile_text) -> None:

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from octolang.cli import main
 from tests.conftest import EXAMPLE_FILES, REPO, has_compute, sandbox_available
 
-CLEAN = 'pipeline p "t"\nmodel m = mock "m"\nunits u { trials 2 }\nstep a = llm m { prompt "hi" output { x: int } }\n' \
-        "report r { avg = mean(a.x) }\n"
+CLEAN = (
+    'pipeline p "t"\nmodel m = mock "m"\nunits u { trials 2 }\nstep a = llm m { prompt "hi" output { x: int } }\n'
+    "report r { avg = mean(a.x) }\n"
+)
 WARNS = CLEAN + 'model spare = mock "s"\n'  # W0105 on line 6
 ERRORS = CLEAN + "report q { v = mean(a.y) }\n"  # E0103 on line 6
 
@@ -108,8 +110,13 @@ def test_colour(files: Path) -> None:
 
 def test_color_always_keeps_colour_in_a_pipe(files: Path) -> None:
     # (click.echo stripped the colour codes when stdout was not a terminal)
-    result = subprocess.run([sys.executable, "-m", "octolang", "check", "--color", "always", "errors.octo"],
-                            cwd=files, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", "check", "--color", "always", "errors.octo"],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "\x1b[1;31merror[E0103]" in result.stdout
 
@@ -173,18 +180,29 @@ def test_json_shape(files: Path) -> None:
     assert clean["summary"]["pipeline"] == "p" and clean["summary"]["units"]["count"] == 2
     assert (errors["ok"], errors["errors"], errors["summary"]) == (False, 1, None)
     (d,) = errors["diagnostics"]
-    assert d == {"severity": "error", "code": "E0103", "message": "unknown field `y` on `a`", "file": "errors.octo",
-                 "line": 6, "col": 23, "end_line": 6, "end_col": 24, "label": "`a` outputs `x`", "help": "",
-                 "labels": []}
+    assert d == {
+        "severity": "error",
+        "code": "E0103",
+        "message": "unknown field `y` on `a`",
+        "file": "errors.octo",
+        "line": 6,
+        "col": 23,
+        "end_line": 6,
+        "end_col": 24,
+        "label": "`a` outputs `x`",
+        "help": "",
+        "labels": [],
+    }
     assert missing["ok"] is False and missing["diagnostics"][0]["code"] == "E0010"
 
 
 def test_json_labels(files: Path) -> None:
-    (files / "dup.octo").write_text(CLEAN + "step a = llm m { prompt \"x\" output { x: int } }\n")
+    (files / "dup.octo").write_text(CLEAN + 'step a = llm m { prompt "x" output { x: int } }\n')
     doc = json.loads(octoc("check", "--json", "dup.octo")[1])
     (d,) = [d for d in doc["files"][0]["diagnostics"] if d["code"] == "E0101"]
-    assert d["labels"] == [{"message": "first defined here as a step", "line": 4, "col": 6, "end_line": 4,
-                            "end_col": 7}]
+    assert d["labels"] == [
+        {"message": "first defined here as a step", "line": 4, "col": 6, "end_line": 4, "end_col": 7}
+    ]
 
 
 def test_json_ok_file(files: Path) -> None:
@@ -220,12 +238,23 @@ def test_emit_ir_is_json_with_spans_and_schemas(files: Path) -> None:
     ir = json.loads(out)
     assert ir["file"] == "clean.octo" and ir["order"] == ["a"] and ir["unit_count"] == 2
     (step,) = ir["steps"]
-    assert step["name_span"] == {"file": "clean.octo", "line": 4, "col": 6, "end_line": 4, "end_col": 7,
-                                 "start": step["name_span"]["start"], "end": step["name_span"]["start"] + 1}
-    assert CLEAN[step["name_span"]["start"]:step["name_span"]["end"]] == "a"
+    assert step["name_span"] == {
+        "file": "clean.octo",
+        "line": 4,
+        "col": 6,
+        "end_line": 4,
+        "end_col": 7,
+        "start": step["name_span"]["start"],
+        "end": step["name_span"]["start"] + 1,
+    }
+    assert CLEAN[step["name_span"]["start"] : step["name_span"]["end"]] == "a"
     assert step["span"]["line"] == 4 and step["prompt"]["value"] == "hi"
-    assert step["output_schema"] == {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"],
-                                     "additionalProperties": False}
+    assert step["output_schema"] == {
+        "type": "object",
+        "properties": {"x": {"type": "integer"}},
+        "required": ["x"],
+        "additionalProperties": False,
+    }
     assert ir["unit_fields"] == [{"name": "trial", "type": {"type": "integer"}, "origin": "trial"}]
 
 
@@ -263,9 +292,13 @@ def test_emit_ir_of_a_file_that_does_not_parse(files: Path) -> None:
 
 
 def test_python_dash_m_octolang_runs_the_same_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "octolang", "check", "--json",
-                             "tests/fixtures/broken/graph_cycle.octo"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", "check", "--json", "tests/fixtures/broken/graph_cycle.octo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1, result.stderr
     (entry,) = json.loads(result.stdout)["files"]
     assert [d["code"] for d in entry["diagnostics"]] == ["E0701"]

@@ -34,8 +34,19 @@ def _cases():
 def test_there_are_enough_fixtures_for_every_family() -> None:
     assert len(FIXTURES) >= 15
     families = {name.split("_")[0] for name in FIXTURES}
-    assert families >= {"syntax", "strings", "names", "units", "types", "templates", "expressions", "code",
-                        "graph", "models", "warnings"}
+    assert families >= {
+        "syntax",
+        "strings",
+        "names",
+        "units",
+        "types",
+        "templates",
+        "expressions",
+        "code",
+        "graph",
+        "models",
+        "warnings",
+    }
 
 
 def run_check(*args: str) -> tuple[int, str, str]:
@@ -66,7 +77,12 @@ def test_broken_fixture_json_agrees_with_text(name: str, monkeypatch: pytest.Mon
     json_code, json_out, _ = run_check("--json", f"tests/fixtures/broken/{name}")
     assert json_code == code
     (entry,) = json.loads(json_out)["files"]
-    heads = [line for line in out.splitlines() if line.startswith(f"tests/fixtures/broken/{name}:")
-             and ("error[" in line or "warning[" in line)]
-    assert heads == [f"{d['file']}:{d['line']}:{d['col']}: {d['severity']}[{d['code']}]: {d['message']}"
-                     for d in entry["diagnostics"]]
+    heads = [
+        line
+        for line in out.splitlines()
+        if line.startswith(f"tests/fixtures/broken/{name}:") and ("error[" in line or "warning[" in line)
+    ]
+    assert heads == [
+        f"{d['file']}:{d['line']}:{d['col']}: {d['severity']}[{d['code']}]: {d['message']}"
+        for d in entry["diagnostics"]
+    ]

@@ -24,15 +24,78 @@ from octolang.syntax.grammar import parser
 from tests.conftest import EXAMPLE_FILES, EXAMPLES, REPO, assert_clean_span, has_compute, sandbox_available
 
 BROKEN = sorted((REPO / "tests" / "fixtures" / "broken").glob("*.octo"))
-SOURCES = [p for p in EXAMPLE_FILES + BROKEN
-           if sandbox_available() or not has_compute(p.read_text(encoding="utf-8"))]
+SOURCES = [p for p in EXAMPLE_FILES + BROKEN if sandbox_available() or not has_compute(p.read_text(encoding="utf-8"))]
 TEXTS = {p: p.read_text(encoding="utf-8") for p in SOURCES}
-INSERTS = ['"', '"""', "'", "{", "}", "{{", "}}", "{%", "%}", "{# ", "(", ")", "[", "]", "<", ">", "\\", "\\u",
-           "\x00", "\n", "\r", "\t", "#", ":", "=", "==", "|", "?", "..", ",", ".", "$", "$1/M", "5s", "1e999",
-           "99999999999999999999", "-", "**", "é", "🐙", "\u200b", "\ufeff", "step", "units", "gate", "report",
-           "model", "type", "const", "output", "code", "prompt", "retry", "else", "in", "not", "list<", "int[",
-           "unit.", "unit.x", "{{ unit.nope }}", "{% for c in x %}", "{% endfor %}", "__class__", "import os",
-           "return", "\n}\n", "lambda"]
+INSERTS = [
+    '"',
+    '"""',
+    "'",
+    "{",
+    "}",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{# ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "<",
+    ">",
+    "\\",
+    "\\u",
+    "\x00",
+    "\n",
+    "\r",
+    "\t",
+    "#",
+    ":",
+    "=",
+    "==",
+    "|",
+    "?",
+    "..",
+    ",",
+    ".",
+    "$",
+    "$1/M",
+    "5s",
+    "1e999",
+    "99999999999999999999",
+    "-",
+    "**",
+    "é",
+    "🐙",
+    "\u200b",
+    "\ufeff",
+    "step",
+    "units",
+    "gate",
+    "report",
+    "model",
+    "type",
+    "const",
+    "output",
+    "code",
+    "prompt",
+    "retry",
+    "else",
+    "in",
+    "not",
+    "list<",
+    "int[",
+    "unit.",
+    "unit.x",
+    "{{ unit.nope }}",
+    "{% for c in x %}",
+    "{% endfor %}",
+    "__class__",
+    "import os",
+    "return",
+    "\n}\n",
+    "lambda",
+]
 TOKEN = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|\w+|\S')
 TERMINALS = {t.name for t in parser().terminals if len(t.name) > 1} | {"$END"}
 
@@ -57,7 +120,7 @@ def mutated(draw: st.DrawFn, binary: bool = False) -> tuple[Path, str | bytes]:
             if len(tokens) >= 2:
                 a, b = sorted(draw(st.lists(st.integers(0, len(tokens) - 1), min_size=2, max_size=2, unique=True)))
                 ta, tb = tokens[a], tokens[b]
-                text = text[:ta.start()] + tb.group() + text[ta.end():tb.start()] + ta.group() + text[tb.end():]
+                text = text[: ta.start()] + tb.group() + text[ta.end() : tb.start()] + ta.group() + text[tb.end() :]
         else:
             piece = draw(st.sampled_from(INSERTS) | st.text(min_size=1, max_size=4))
             text = text[:i] + piece + (text[i:] if kind == "insert" else text[j:])
@@ -112,8 +175,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=mutated(binary=True), as_json=st.booleans(), strict=st.booleans())
 def test_mutated_files_through_the_cli(workdir: Path, case: tuple[Path, bytes], as_json: bool, strict: bool) -> None:
     path, data = case
@@ -133,23 +197,45 @@ def test_mutated_files_through_the_cli(workdir: Path, case: tuple[Path, bytes], 
         assert all(isinstance(d["line"], int) and d["line"] >= 1 for d in doc["files"][0]["diagnostics"])
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "\n" * 50, "\x00", '"""', '"', "{{", "}", "pipeline", "pipeline p\nunits u {\n" * 20,
-    "pipeline p\n" + "(" * 500, "pipeline p\nconst X = " + "[" * 300 + "]" * 300,
-    "pipeline p\nconst X = " + "-" * 800 + "1", "pipeline p\nconst X = " + " + ".join(["1"] * 800),
-    "pipeline p\nconst X = " + "not " * 800 + "1", 'pipeline p\nstep s = compute { code "' + "(" * 200 + '" }',
-    "step s = llm m { prompt \"" + "{{ a." * 100 + "\" }", "\ud800", "pipeline p \"\ud800\"",
-    "pipeline p\nconst X = " + " < ".join(["1"] * 3000),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\n" * 50,
+        "\x00",
+        '"""',
+        '"',
+        "{{",
+        "}",
+        "pipeline",
+        "pipeline p\nunits u {\n" * 20,
+        "pipeline p\n" + "(" * 500,
+        "pipeline p\nconst X = " + "[" * 300 + "]" * 300,
+        "pipeline p\nconst X = " + "-" * 800 + "1",
+        "pipeline p\nconst X = " + " + ".join(["1"] * 800),
+        "pipeline p\nconst X = " + "not " * 800 + "1",
+        'pipeline p\nstep s = compute { code "' + "(" * 200 + '" }',
+        'step s = llm m { prompt "' + "{{ a." * 100 + '" }',
+        "\ud800",
+        'pipeline p "\ud800"',
+        "pipeline p\nconst X = " + " < ".join(["1"] * 3000),
+    ],
+)
 def test_pathological_inputs(text: str) -> None:
     _check_in_process(Path("pathological.octo"), text, generated=False)
 
 
-@pytest.mark.parametrize("text", [
-    pytest.param("pipeline p\nunits u { trials 1 }\nconst X = " + " + ".join(["1"] * 1000), id="sum-of-1000-terms"),
-    pytest.param("pipeline p\nunits u { trials 1 }\nconst X = " + "-" * 2000 + "1", id="2000-unary-minus"),
-    pytest.param("pipeline p\nunits u { trials 1 }\nconst X = " + "(" * 1500 + "1" + ")" * 1500, id="1500-brackets"),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("pipeline p\nunits u { trials 1 }\nconst X = " + " + ".join(["1"] * 1000), id="sum-of-1000-terms"),
+        pytest.param("pipeline p\nunits u { trials 1 }\nconst X = " + "-" * 2000 + "1", id="2000-unary-minus"),
+        pytest.param(
+            "pipeline p\nunits u { trials 1 }\nconst X = " + "(" * 1500 + "1" + ")" * 1500, id="1500-brackets"
+        ),
+    ],
+)
 def test_absurd_nesting_is_a_diagnostic(text: str) -> None:
     # (lowering once recursed into a RecursionError: an internal error in octoc)
     compilation = compile_source(SourceFile("deep.octo", text))

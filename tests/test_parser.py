@@ -39,6 +39,7 @@ def parse_example(name: str) -> tuple[ir.Program, SourceFile]:
 
 # ---------------------------------------------------------------- the examples
 
+
 def test_there_are_examples() -> None:
     assert {p.stem for p in EXAMPLE_FILES} >= {"blackjack", "dice_duel", "drunken_sailor", "npc_dialogue", "qa_eval"}
 
@@ -69,6 +70,7 @@ def test_every_example_checks_clean(path) -> None:
 
 
 # ---------------------------------------------------------------- IR shapes and spans
+
 
 def test_npc_dialogue_shapes_and_spans() -> None:
     program, source = parse_example("npc_dialogue")
@@ -105,8 +107,10 @@ def test_npc_dialogue_shapes_and_spans() -> None:
     assert at(line.model_span)[:2] == position_of(text, "writer {")  # type: ignore[arg-type]
     assert isinstance(line.output, ir.NamedType) and line.output.name == "Line"
     assert line.system is not None and line.system.value.startswith("You write dialogue")
-    assert [r.message for r in line.validate_rules] == ["keep it under 200 characters",
-                                                       "an NPC does not say its own name"]
+    assert [r.message for r in line.validate_rules] == [
+        "keep it under 200 characters",
+        "an NPC does not say its own name",
+    ]
     rule = line.validate_rules[1].condition
     assert isinstance(rule, ir.Compare) and rule.ops == ["not in"]
     assert span_text(source, rule.span) == "unit.name not in text"
@@ -134,8 +138,11 @@ def test_npc_dialogue_shapes_and_spans() -> None:
     assert isinstance(condition, ir.Compare) and condition.ops == [">="]
     attribute = condition.left
     assert isinstance(attribute, ir.Attribute) and attribute.attr == "score"
-    assert at(attribute.attr_span) == (*position_of(text, "score >= 7"), position_of(text, "score >= 7")[0],
-                                       position_of(text, " >= 7")[1])
+    assert at(attribute.attr_span) == (
+        *position_of(text, "score >= 7"),
+        position_of(text, "score >= 7")[0],
+        position_of(text, " >= 7")[1],
+    )
     assert isinstance(attribute.value, ir.Name) and attribute.value.id == "review"
     assert isinstance(gate.feedback, ir.Attribute) and span_text(source, gate.feedback.span) == "review.reason"
 
@@ -182,7 +189,7 @@ def test_expression_lowering() -> None:
         "const B = [x * 2 for x in range(3) if x != 1]\n"
         "const C = max(1, 2, key=abs)[0:2] if not False else None\n"
         "const D = 1 < 2 <= 3 is not None\n"
-        "const E = (1, 2.5e3, \"s\", 1_000)\n"
+        'const E = (1, 2.5e3, "s", 1_000)\n'
     )
     assert program is not None
     a, b, c, d, e = (const.value for const in program.consts)
@@ -199,7 +206,8 @@ def test_expression_lowering() -> None:
 
 def test_model_prices_and_budget_lower() -> None:
     program, _, source = parse(
-        'pipeline p\nbudget $12.50\nmodel m = openai "x" { price in = $0.40/M, out = $1.60/M, cached = $0.1/M }\n')
+        'pipeline p\nbudget $12.50\nmodel m = openai "x" { price in = $0.40/M, out = $1.60/M, cached = $0.1/M }\n'
+    )
     assert program is not None
     assert str(program.budget) == "12.50"
     price = program.models[0].price
@@ -210,19 +218,23 @@ def test_model_prices_and_budget_lower() -> None:
 
 # ---------------------------------------------------------------- lowering diagnostics
 
+
 @pytest.mark.parametrize(
     ("text", "code", "message", "where"),
     [
-        ('pipeline p\npipeline q\n', "E0110", "the pipeline is named twice", (2, 1)),
-        ('pipeline p\nseed 1\nseed 2\n', "E0110", "`seed` is given twice", (3, 1)),
-        ('pipeline p\nmodel m = mock "x" { temperature = 1, temperature = 2 }\n', "E0112",
-         "setting `temperature` is given twice", (2, 39)),
-        ('pipeline p\nunits u { trials 2 trials 3 }\n', "E0112", "`trials` is given twice in `units u`", (2, 20)),
-        ('pipeline p\nstep s = compute { code "a" code "b" }\n', "E0112", "`code` is given twice in step `s`",
-         (2, 29)),
-        ('pipeline p\nreport r { where 1 where 2 }\n', "E0112", "`where` is given twice", (2, 20)),
+        ("pipeline p\npipeline q\n", "E0110", "the pipeline is named twice", (2, 1)),
+        ("pipeline p\nseed 1\nseed 2\n", "E0110", "`seed` is given twice", (3, 1)),
+        (
+            'pipeline p\nmodel m = mock "x" { temperature = 1, temperature = 2 }\n',
+            "E0112",
+            "setting `temperature` is given twice",
+            (2, 39),
+        ),
+        ("pipeline p\nunits u { trials 2 trials 3 }\n", "E0112", "`trials` is given twice in `units u`", (2, 20)),
+        ('pipeline p\nstep s = compute { code "a" code "b" }\n', "E0112", "`code` is given twice in step `s`", (2, 29)),
+        ("pipeline p\nreport r { where 1 where 2 }\n", "E0112", "`where` is given twice", (2, 20)),
         ('pipeline p "C:\\data"\n', "E0005", "unknown escape `\\d`", (1, 15)),
-        ('pipeline p\nconst X = f(a=1, 2)\n', "E0001", "a positional argument follows a keyword argument", (2, 18)),
+        ("pipeline p\nconst X = f(a=1, 2)\n", "E0001", "a positional argument follows a keyword argument", (2, 18)),
     ],
 )
 def test_lowering_diagnostics(text: str, code: str, message: str, where: tuple[int, int]) -> None:
@@ -237,12 +249,22 @@ def test_lowering_diagnostics(text: str, code: str, message: str, where: tuple[i
 SYNTAX_CASES = [
     # (text, code, (line, col), message, label or None)
     ("pipeline p\nunits u { trials }\n", "E0001", (2, 18), "unexpected `}`", "expected an integer"),
-    ("pipeline p\nunits u { trials 2\n", "E0004", (2, 19), "unexpected end of file",
-     "expected one of `from`, `key`, `limit`, `rows`, `trials`, `vary` or `}`"),
+    (
+        "pipeline p\nunits u { trials 2\n",
+        "E0004",
+        (2, 19),
+        "unexpected end of file",
+        "expected one of `from`, `key`, `limit`, `rows`, `trials`, `vary` or `}`",
+    ),
     ("pipeline p\nconst X = 3 @ 4\n", "E0002", (2, 13), "unexpected character `@`", None),
     ("pipeline p 'coin flips'\n", "E0002", (1, 12), "strings use double quotes", "single quote"),
-    ('pipeline p "coin flips\nunits u { trials 2 }\n', "E0003", (1, 12), "unterminated string",
-     "this string is not closed on its line"),
+    (
+        'pipeline p "coin flips\nunits u { trials 2 }\n',
+        "E0003",
+        (1, 12),
+        "unterminated string",
+        "this string is not closed on its line",
+    ),
     ('pipeline p\nmodel m = openai "x" { temperature: 1 }\n', "E0001", (2, 35), "unexpected `:`", "expected `=`"),
     ("pipeline p\ngate a.b = 3 else skip\n", "E0001", (2, 10), "unexpected `=`", None),
     ("import os\n", "E0001", (1, 1), "unexpected `import`", None),
@@ -252,15 +274,30 @@ SYNTAX_CASES = [
     ("pipeline p\nconst X = a.\n", "E0004", (2, 13), "unexpected end of file", "expected a name"),
     ("pipeline p\nreport r { group by }\n", "E0001", (2, 21), "unexpected `}`", "expected an expression"),
     ("}}}}", "E0001", (1, 1), "unexpected `}`", None),
-    ("pipeline p\nstep s = llm { prompt \"x\" }\n", "E0001", (2, 14), "unexpected `{`", "expected a name"),
+    ('pipeline p\nstep s = llm { prompt "x" }\n', "E0001", (2, 14), "unexpected `{`", "expected a name"),
     ("pipeline p\ntype T { a: int b }\n", "E0001", (2, 19), "unexpected `}`", "expected `:`"),
-    ("pipeline p\nunits u { trials 2 }\nstep s = compute {\n  output { a: int\n}\nreport r { n = count() }\n",
-     "E0001", (6, 1), "unexpected `report`", None),
-    ("pipeline p\nstep s = compute { timeout 5 }\n", "E0001", (2, 28), "unexpected number `5`",
-     "expected a duration such as `5s`"),
+    (
+        "pipeline p\nunits u { trials 2 }\nstep s = compute {\n  output { a: int\n}\nreport r { n = count() }\n",
+        "E0001",
+        (6, 1),
+        "unexpected `report`",
+        None,
+    ),
+    (
+        "pipeline p\nstep s = compute { timeout 5 }\n",
+        "E0001",
+        (2, 28),
+        "unexpected number `5`",
+        "expected a duration such as `5s`",
+    ),
     ('pipeline p\nmodel m = openai "x" { price in = 3 }\n', "E0001", (2, 35), "unexpected number `3`", None),
-    ('pipeline p\nconst X = """abc\nunits u { trials 2 }\n', "E0003", (2, 11), "unterminated string",
-     'this `"""` is never closed'),
+    (
+        'pipeline p\nconst X = """abc\nunits u { trials 2 }\n',
+        "E0003",
+        (2, 11),
+        "unterminated string",
+        'this `"""` is never closed',
+    ),
 ]
 
 
@@ -284,13 +321,35 @@ def _terminal_names() -> set[str]:
 _WORDS = re.compile(r"[$A-Za-z_][A-Za-z0-9_]*")
 
 MORE_BROKEN = [
-    "pipeline", "pipeline p\nunits", "step s = llm m {", "type T { a: list<int }", "const X = 1 if 2",
-    "const X = [1, 2\nconst Y = 3", "model m = openai", "units u { rows [ { a: } ] }", "gate else skip",
-    "report r { x = mean( }", "step s = compute { output int[1..] code }", "const X = lambda: 1",
-    "units u { vary in [1] }", 'step s = llm m { validate { x > 1 "msg" } }', "const X = 1 +* 2",
-    "type T { a: (int | }", "const X = {1: 2}", "seed -1", "budget $", "const X = a[1:2:3]",
-    'const X = """abc', "const X = 1\n}\nconst Y = 2", "@@@", "const X = not", "const 3 = 3",
-    "type T { a: int? ? }", "report r { group by a, }", "gate a > 1 else retry", "const X = (1, 2",
+    "pipeline",
+    "pipeline p\nunits",
+    "step s = llm m {",
+    "type T { a: list<int }",
+    "const X = 1 if 2",
+    "const X = [1, 2\nconst Y = 3",
+    "model m = openai",
+    "units u { rows [ { a: } ] }",
+    "gate else skip",
+    "report r { x = mean( }",
+    "step s = compute { output int[1..] code }",
+    "const X = lambda: 1",
+    "units u { vary in [1] }",
+    'step s = llm m { validate { x > 1 "msg" } }',
+    "const X = 1 +* 2",
+    "type T { a: (int | }",
+    "const X = {1: 2}",
+    "seed -1",
+    "budget $",
+    "const X = a[1:2:3]",
+    'const X = """abc',
+    "const X = 1\n}\nconst Y = 2",
+    "@@@",
+    "const X = not",
+    "const 3 = 3",
+    "type T { a: int? ? }",
+    "report r { group by a, }",
+    "gate a > 1 else retry",
+    "const X = (1, 2",
 ]
 
 
@@ -310,18 +369,28 @@ def test_recovery_reports_several_errors_in_one_file() -> None:
     text = (
         "pipeline p\n"
         "units u { trials 2 }\n"
-        "step s = llm { prompt \"x\" }\n"          # 3: no model name
-        "const = 3\n"                               # 4: no const name
-        "model m = openai \"x\" { temperature: 1 }\n"  # 5: `:` instead of `=`
-        "report r { x = }\n"                        # 6: no expression
-        "gate a.b > else skip\n"                    # 7: no right operand
+        'step s = llm { prompt "x" }\n'  # 3: no model name
+        "const = 3\n"  # 4: no const name
+        'model m = openai "x" { temperature: 1 }\n'  # 5: `:` instead of `=`
+        "report r { x = }\n"  # 6: no expression
+        "gate a.b > else skip\n"  # 7: no right operand
     )
     program, diagnostics, source = parse(text)
     assert program is None
     assert [(d.code, d.span.line, d.span.col) for d in diagnostics] == [
-        ("E0001", 3, 14), ("E0001", 4, 7), ("E0001", 5, 35), ("E0001", 6, 16), ("E0001", 7, 17)]
-    assert [d.message for d in diagnostics] == ["unexpected `{`", "unexpected `=`", "unexpected `:`",
-                                               "unexpected `}`", "unexpected `skip`"]
+        ("E0001", 3, 14),
+        ("E0001", 4, 7),
+        ("E0001", 5, 35),
+        ("E0001", 6, 16),
+        ("E0001", 7, 17),
+    ]
+    assert [d.message for d in diagnostics] == [
+        "unexpected `{`",
+        "unexpected `=`",
+        "unexpected `:`",
+        "unexpected `}`",
+        "unexpected `skip`",
+    ]
     for d in diagnostics:
         assert_clean_span(source, d.span)
 

@@ -30,8 +30,10 @@ assert SAILOR is not None
 def outcomes() -> list[UnitOutcome]:
     """Start 2: 3 ship of 5; start 5: 2 done (1 ship), 1 failed, 1 pending."""
     units = []
-    plan: dict[int, list[Any]] = {2: [("ship", 10), ("water", 4), ("ship", 20), ("ship", 16), ("water", 2)],
-                                  5: [("ship", 30), ("water", 12), "failed", "pending"]}
+    plan: dict[int, list[Any]] = {
+        2: [("ship", 10), ("water", 4), ("ship", 20), ("ship", 16), ("water", 2)],
+        5: [("ship", 30), ("water", 12), "failed", "pending"],
+    }
     for start, walks in plan.items():
         for trial, walk in enumerate(walks, start=1):
             fields = {"start": start, "trial": trial}
@@ -78,15 +80,24 @@ def test_same_outcomes_in_any_order_give_the_same_bytes() -> None:
 def test_json_has_no_run_specific_data() -> None:
     data = json.loads(reports_json(compute(outcomes())))
     assert data["version"] == 1 and data["pipeline"] == "drunken_sailor"
-    assert set(data["reports"][0]["groups"][0]) == {"key", "units", "done", "failed", "skipped", "pending",
-                                                    "statistics"}
+    assert set(data["reports"][0]["groups"][0]) == {
+        "key",
+        "units",
+        "done",
+        "failed",
+        "skipped",
+        "pending",
+        "statistics",
+    }
 
 
 def test_csv_and_table(snapshot: SnapshotAssertion) -> None:
     result = compute(outcomes())
     csv_text = reports_csv(result)
-    assert csv_text.splitlines()[0] == ("report,unit.start,units,done,failed,skipped,p_ship,p_ship_low,p_ship_high,"
-                                        "mean_steps,mean_steps_low,mean_steps_high,theory,theory_low,theory_high")
+    assert csv_text.splitlines()[0] == (
+        "report,unit.start,units,done,failed,skipped,p_ship,p_ship_low,p_ship_high,"
+        "mean_steps,mean_steps_low,mean_steps_high,theory,theory_low,theory_high"
+    )
     assert reports_table(result) == snapshot
     assert reports_json(result) == snapshot
 

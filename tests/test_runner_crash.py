@@ -22,8 +22,14 @@ KILLS = 10
 
 
 def octoc(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, f"octoc {' '.join(args)}: {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -63,8 +69,13 @@ def test_kill_9_at_random_moments(tmp_path: Path, reference: tuple[str, int, flo
     chooser = random.Random(20261124)
     kills = 0
     while kills < KILLS:
-        process = subprocess.Popen([sys.executable, "-m", "octolang", "run", "p.octo", "--poll", "0"], cwd=tmp_path,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "octolang", "run", "p.octo", "--poll", "0"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         # Kills land across start-up, submission, polling and ingestion; each life does a
         # little of the work, so ten lives rarely finish it (the machine's speed varies).
         time.sleep(chooser.uniform(0.2, 0.3 + duration / 10))
@@ -85,8 +96,13 @@ def test_kill_9_at_the_classic_holes(tmp_path: Path, reference: tuple[str, int, 
     transaction that takes results in."""
     expected, executed, _ = reference
     shutil.copy(PIPELINE, tmp_path / "p.octo")
-    crashed = subprocess.run([sys.executable, "-m", "octolang", "run", "p.octo", "--poll", "0"], cwd=tmp_path,
-                             capture_output=True, env={**os.environ, "OCTO_CRASH_AT": point}, timeout=300)
+    crashed = subprocess.run(
+        [sys.executable, "-m", "octolang", "run", "p.octo", "--poll", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "OCTO_CRASH_AT": point},
+        timeout=300,
+    )
     assert crashed.returncode == -signal.SIGKILL
     octoc("run", "p.octo", "--poll", "0", cwd=tmp_path)
     assert octoc("report", "p.octo", "--json", cwd=tmp_path).stdout == expected

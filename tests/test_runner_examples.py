@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def octoc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -42,10 +43,12 @@ def test_npc_dialogue_retries_and_gate(tmp_path: Path) -> None:
     try:
         invalid = db.execute("SELECT COUNT(*) FROM attempts WHERE status = 'invalid'").fetchone()[0]
         retried_with_feedback = db.execute(
-            "SELECT COUNT(*) FROM attempts WHERE attempt > 1 AND feedback != ''").fetchone()[0]
+            "SELECT COUNT(*) FROM attempts WHERE attempt > 1 AND feedback != ''"
+        ).fetchone()[0]
         gate_feedback = db.execute(
             "SELECT COUNT(*) FROM attempts a JOIN generations g ON g.unit_id = a.unit_id AND g.step = a.step "
-            "WHERE a.step = 'line' AND g.generation > 0 AND a.feedback = g.feedback").fetchone()[0]
+            "WHERE a.step = 'line' AND g.generation > 0 AND a.feedback = g.feedback"
+        ).fetchone()[0]
     finally:
         db.close()
     assert invalid > 0, "no validation failure was exercised"

@@ -42,8 +42,14 @@ report r {{
 def octoc(
     *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     if check:
         assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
@@ -82,13 +88,14 @@ def test_a_failing_unit_fails_alone_and_says_where(tmp_path: Path) -> None:
     assert group["statistics"]["total"]["value"] == 1 + 2 + 3 + 6 + 8 + 9 + 11 + 12
 
 
-@pytest.mark.parametrize(("data", "message"), [(None, "E0201"), ("name,age\n\"ann,3\n", "E0202")])
+@pytest.mark.parametrize(("data", "message"), [(None, "E0201"), ('name,age\n"ann,3\n', "E0202")])
 def test_bad_data_is_a_diagnostic_before_any_work(tmp_path: Path, data: str | None, message: str) -> None:
     if data is not None:
         (tmp_path / "people.csv").write_text(data)
     (tmp_path / "p.octo").write_text(
         'pipeline p\nunits u from "people.csv"\nstep s = compute {\n  output { ok: bool }\n'
-        '  code "return {\'ok\': True}"\n}\nreport r { n = count() }\n')
+        "  code \"return {'ok': True}\"\n}\nreport r { n = count() }\n"
+    )
     result = octoc("run", "p.octo", cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -118,8 +125,10 @@ def _read_only_round_trip(tmp_path: Path) -> None:
     assert_same_as_an_untouched_run(tmp_path)
 
 
-@pytest.mark.parametrize(("error", "said"), [("database or disk is full", "the disk is full"),
-                                             ("attempt to write a readonly database", "read-only")])
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [("database or disk is full", "the disk is full"), ("attempt to write a readonly database", "read-only")],
+)
 def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path, error: str, said: str) -> None:
     """The disk fills up or the folder turns read-only (simulated: SQLite's own error from
     the store's 5th transaction; the real read-only case runs above for non-root users):
@@ -138,9 +147,11 @@ def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path,
         "store.RunStore.transaction = failing\n"
         "from octolang.cli import main\n"
         "sys.argv = ['octoc', 'run', 'f.octo']\n"
-        "main()\n")
-    crashed = subprocess.run([sys.executable, "full_disk.py"], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=120)
+        "main()\n"
+    )
+    crashed = subprocess.run(
+        [sys.executable, "full_disk.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert crashed.returncode == 1, crashed.stderr
     assert said in crashed.stderr and "Traceback" not in crashed.stderr
     octoc("run", "f.octo", cwd=tmp_path)
@@ -152,8 +163,11 @@ def test_a_changed_pipeline_is_not_resumed(tmp_path: Path) -> None:
     octoc("run", "f.octo", "--max-units", "2", cwd=tmp_path)
     (tmp_path / "f.octo").write_text(FAULTY.format() + "# a comment changes nothing\n")
     octoc("run", "f.octo", "--max-units", "3", cwd=tmp_path)
-    (tmp_path / "f.octo").write_text(FAULTY.format().replace("return {{\"v\": x}}", "return {{\"v\": x + 1}}")
-                                     .replace('return {"v": x}', 'return {"v": x + 1}'))
+    (tmp_path / "f.octo").write_text(
+        FAULTY.format()
+        .replace('return {{"v": x}}', 'return {{"v": x + 1}}')
+        .replace('return {"v": x}', 'return {"v": x + 1}')
+    )
     refused = octoc("run", "f.octo", cwd=tmp_path, check=False)
     assert refused.returncode == 1
     assert "step s changed" in refused.stderr and "--fresh" in refused.stderr

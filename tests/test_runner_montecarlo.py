@@ -22,8 +22,9 @@ SAILOR = ROOT / "examples" / "drunken_sailor.octo"
 
 
 def octoc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"octoc {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
@@ -86,8 +87,13 @@ def test_killed_and_resumed_gives_the_same_bytes(tmp_path: Path) -> None:
     shutil.copy(reference, path)
     delays = [0.05, 0.2, 0.4, 0.6, 0.9]
     for delay in delays:
-        process = subprocess.Popen([sys.executable, "-m", "octolang", "run", path.name], cwd=killed_dir,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "octolang", "run", path.name],
+            cwd=killed_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(delay)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -96,7 +96,11 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path: Path) -> N
     os.close(read_end)  # the reader is gone before the first byte, like `| head -0`
     reader = subprocess.run(
         [sys.executable, "-m", "octolang", "inspect", "s.octo", uid],
-        cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        cwd=tmp_path,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
     )
     os.close(write_end)
     assert reader.returncode == 0, reader.stderr

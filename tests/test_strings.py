@@ -23,6 +23,7 @@ def text_of(raw: str, prefix: str = "") -> tuple[ir.Text, SourceFile]:
 
 # ---------------------------------------------------------------- "..." strings and escapes
 
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -86,12 +87,13 @@ def test_short_string_span_of_covers_the_escape_sequences() -> None:
     raw = r'"x\u00e9y"'
     text, source = text_of(raw, prefix="pipeline p ")
     span = text.span_of(source, 0, 3)
-    assert source.text[span.start:span.end] == r"x\u00e9y"
+    assert source.text[span.start : span.end] == r"x\u00e9y"
     span = text.span_of(source, 2, 3)
-    assert source.text[span.start:span.end] == "y"
+    assert source.text[span.start : span.end] == "y"
 
 
 # ---------------------------------------------------------------- """...""" strings: dedent rules
+
 
 @pytest.mark.parametrize(
     ("body", "expected"),
@@ -132,8 +134,10 @@ def test_long_string_dedent(body: str, expected: str) -> None:
 
 
 def test_long_string_keeps_line_numbers_of_its_text() -> None:
-    source_text = 'pipeline p\nunits u { trials 1 }\nmodel m = mock "m"\nstep s = llm m {\n  prompt """\n' \
-                  '    first {{ unit.trial }}\n      second\n  """\n  output { a: int }\n}\n'
+    source_text = (
+        'pipeline p\nunits u { trials 1 }\nmodel m = mock "m"\nstep s = llm m {\n  prompt """\n'
+        '    first {{ unit.trial }}\n      second\n  """\n  output { a: int }\n}\n'
+    )
     program, diagnostics = parse_program(SourceFile("t.octo", source_text))
     assert diagnostics == []
     assert program is not None
@@ -143,7 +147,7 @@ def test_long_string_keeps_line_numbers_of_its_text() -> None:
     assert prompt.first_line == 6  # the dropped empty first line is not the text's first line
     span = prompt.span_of(SourceFile("t.octo", source_text), prompt.index_of(2, 3), prompt.index_of(2, 9))
     assert (span.line, span.col, span.end_line, span.end_col) == (7, 7, 7, 13)
-    assert source_text[span.start:span.end] == "second"
+    assert source_text[span.start : span.end] == "second"
 
 
 def test_index_of_lines_and_columns() -> None:
@@ -207,10 +211,24 @@ def test_prompt_in_a_parsed_file_maps_back(body: str, indent: str) -> None:
     _assert_maps_back(prompt, source)
 
 
-_PIECES = st.sampled_from([
-    ("a", "a"), ("b", "b"), (" ", " "), ("é", "é"), ("{", "{"), ("}", "}"), ("n", "n"), ("u", "u"),
-    ("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\\\", "\\"), ("\\u00e9", "é"), ("\\0", "\x00"),
-])
+_PIECES = st.sampled_from(
+    [
+        ("a", "a"),
+        ("b", "b"),
+        (" ", " "),
+        ("é", "é"),
+        ("{", "{"),
+        ("}", "}"),
+        ("n", "n"),
+        ("u", "u"),
+        ("\\n", "\n"),
+        ("\\t", "\t"),
+        ('\\"', '"'),
+        ("\\\\", "\\"),
+        ("\\u00e9", "é"),
+        ("\\0", "\x00"),
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -31,8 +31,14 @@ def test_cartesian_product_rows_outermost(tmp_path: Path) -> None:
     p = program(tmp_path, 'units u { rows [ {a: 1}, {a: 2} ] vary c in ["x", "y"] trials 2 }')
     units = list(enumerate_units(p))
     assert [u.id for u in units] == [
-        "row=1/c=x/trial=1", "row=1/c=x/trial=2", "row=1/c=y/trial=1", "row=1/c=y/trial=2",
-        "row=2/c=x/trial=1", "row=2/c=x/trial=2", "row=2/c=y/trial=1", "row=2/c=y/trial=2",
+        "row=1/c=x/trial=1",
+        "row=1/c=x/trial=2",
+        "row=1/c=y/trial=1",
+        "row=1/c=y/trial=2",
+        "row=2/c=x/trial=1",
+        "row=2/c=x/trial=2",
+        "row=2/c=y/trial=1",
+        "row=2/c=y/trial=2",
     ]
     assert units[5].fields == {"a": 2, "c": "x", "trial": 2}
     assert [u.ordinal for u in units] == list(range(8))

@@ -86,6 +86,55 @@ def test_unknown_model_warns_in_check_and_in_the_estimate() -> None:
     assert "warning: no price" in estimate_text(estimate)
 
 
+def test_a_prices_file_comes_before_the_table_and_after_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    mine = {"input_per_mtok": 0.5, "output_per_mtok": 2}
+    prices.write_text(json.dumps({"models": {"openai/gpt-4.1-mini": mine, "openai/in-house-1": mine}}))
+    monkeypatch.setenv("OCTO_PRICES", str(prices))
+    listed = price_for(program_of(one_step('model m = openai "gpt-4.1-mini"')).models[0])
+    assert listed is not None and (listed.input, listed.batch_input, listed.output) == (
+        Decimal("0.5"),
+        Decimal("0.25"),
+        Decimal("2.0"),
+    )
+    assert listed.source == f"prices file {prices}"
+    text = one_step('model m = openai "in-house-1"')
+    assert "W0102" not in [d.code for d in compile_source(SourceFile("t.octo", text)).diagnostics]
+    given = price_for(program_of(one_step('model m = openai "gpt-4.1-mini" { price in = $1/M, out = $3/M }')).models[0])
+    assert given is not None and given.input == Decimal(1)  # the pipeline's own price wins
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{", "is not JSON"),
+        ('{"prices": {}}', "needs a `models` object"),
+        ('{"models": {"gpt-4.1-mini": {"input_per_mtok": 1, "output_per_mtok": 2}}}', "name a model `provider/"),
+        ('{"models": {"openai/x": {"input_per_mtok": -1, "output_per_mtok": 2}}}', "must be a number"),
+        ('{"models": {"openai/x": {"input_per_mtok": 1}}}', "are needed"),
+    ],
+)
+def test_a_broken_prices_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, problem: str
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(content)
+    monkeypatch.setenv("OCTO_PRICES", str(prices))
+    [error] = [
+        d
+        for d in compile_source(SourceFile("t.octo", one_step('model m = openai "gpt-4.1-mini"'))).diagnostics
+        if d.code == "E0805"
+    ]
+    assert str(prices) in error.message and problem in error.message
+    monkeypatch.setenv("OCTO_PRICES", str(tmp_path / "absent.json"))
+    codes = [
+        d.code for d in compile_source(SourceFile("t.octo", one_step('model m = openai "gpt-4.1-mini"'))).diagnostics
+    ]
+    assert "E0805" in codes
+
+
 def test_money_is_exact_over_100000_requests() -> None:
     model = program_of(one_step('model m = openai "gpt-4.1-mini"')).models[0]
     per_request = {"input_tokens": 123, "output_tokens": 45}

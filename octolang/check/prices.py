@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from octolang import ir
 from octolang.check.declarations import PROVIDERS
-from octolang.diagnostics import Diagnostic, did_you_mean, warning
-from octolang.pricing import known_models, price_for, prices_as_of
+from octolang.diagnostics import Diagnostic, did_you_mean, error, warning
+from octolang.pricing import PRICES_VAR, known_models, price_for, prices_as_of, prices_file
 
 
 def check_prices(program: ir.Program) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    user = prices_file()
+    if user is not None and user[2] is not None:
+        out.append(
+            error(
+                "E0805",
+                f"the prices file {user[0]} (${PRICES_VAR}) {user[2]}",
+                program.span.model_copy(update={"end": 0, "end_line": 1, "end_col": 1}),
+                help=f"fix the file, or unset {PRICES_VAR} to use the shipped price table (see docs/cost.md)",
+            )
+        )
     used = {s.model for s in program.steps if s.kind == "llm"}
     for model in program.models:
         if model.name not in used or (

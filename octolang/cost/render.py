@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from octolang.cost.estimate import Estimate
+from octolang.pricing import prices_file
 
 
 def money(amount: Decimal) -> str:
@@ -77,7 +78,9 @@ def estimate_text(estimate: Estimate, budget: Decimal | None = None) -> str:
     out.append(
         f"  upper bound             {money(estimate.total_upper)} (every answer at max_tokens or its type's limit)"
     )
-    out.append(f"  prices as of {estimate.prices_as_of}; tokens: {'; '.join(estimate.tokenizers)}")
+    user = prices_file()
+    mine = f" (and the prices file {user[0]} first)" if user is not None and user[2] is None else ""
+    out.append(f"  prices as of {estimate.prices_as_of}{mine}; tokens: {'; '.join(estimate.tokenizers)}")
     if budget is not None:
         verdict = "within it" if estimate.total <= budget else "ABOVE it: `octoc run` refuses without --over-budget"
         out.append(f"  budget {money(budget)}: the estimate is {verdict}")

@@ -463,7 +463,7 @@ class Runner:
             snap.open[(uid, step.name)] = attempt
         result.in_flight += len(requests)
         sent = [Request(cid, body, self._wire.pop(cid, None)) for _, _, _, cid, body, _ in requests]
-        self._send(chunk_id, step, route, sent, created, snap, result)
+        self._send(chunk_id, step, route, sent, created, snap, result, recorded_now=True)
 
     def _send(
         self,
@@ -474,15 +474,19 @@ class Runner:
         since: float,
         snap: Snapshot,
         result: TickResult,
+        *,
+        recorded_now: bool = False,
     ) -> str | None:
         """Submit a recorded chunk (or adopt the batch a crashed tick created); the batch id,
-        or None when the provider could not be reached (the chunk stays an intent)."""
+        or None when the provider could not be reached (the chunk stays an intent). A chunk
+        `recorded_now`, by this process a moment ago, cannot have a batch yet: the provider
+        is not asked for one."""
         from octolang.runtime.ingest import ingest_chunk
 
         key = f"{self.run_id}:{chunk_id}"
         try:
             provider = self.providers.get(route, self.model_for(step))
-            batch_id = provider.find_batch(key, count=len(requests), since=since)
+            batch_id = None if recorded_now else provider.find_batch(key, count=len(requests), since=since)
             if batch_id is None and result.cancelled:  # the run was cancelled: nothing new goes out
                 ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent")
                 result.progressed = True

@@ -14,13 +14,13 @@ from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import now
 
 if TYPE_CHECKING:
-    from octolang.runtime.runner import Runner
+    from octolang.runtime.traffic import ProviderTraffic
 
 _RULES: dict[int, Any] = {}
 
 
 def ingest_chunk(
-    runner: Runner,
+    runner: ProviderTraffic,
     snap: Snapshot,
     step: ir.StepDecl,
     chunk_id: str,
@@ -32,7 +32,7 @@ def ingest_chunk(
 ) -> None:
     from octolang.providers.registry import route_mode
     from octolang.runtime.llm_output import check_answer, compile_rules
-    from octolang.runtime.runner import crash_point
+    from octolang.runtime.traffic import crash_point
 
     rules = _RULES.get(id(step))
     if rules is None:

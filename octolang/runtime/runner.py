@@ -1,32 +1,27 @@
 """The runner: one tick reads the state, advances every unit as far as it can without
 waiting, and persists; `run` repeats ticks until every unit is done, failed or skipped.
 
-Exactly-once submission: a chunk of requests is recorded (status `intent`, with every
-request body) in one transaction *before* the provider is called, and the provider is
-told the chunk's key. A crash after the call but before the batch id is recorded is
-reconciled on the next tick by asking the provider for the batch with that key.
+Gates and compute steps are here; the llm steps' traffic with the providers (requests
+recorded before they are sent, batches polled and taken in, cancellation) is in
+traffic.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from octolang import ir
 from octolang.expressions import compile_expression, scope_with
-from octolang.providers.base import BatchProvider, ProviderError, Request, Result
-from octolang.providers.registry import KeyMissing, ProviderPool, route_for
+from octolang.providers.registry import ProviderPool
 from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
 from octolang.runtime.requests import CompiledPrompt
 from octolang.runtime.snapshot import Snapshot, load_snapshot
-from octolang.runtime.store import RunStore, now
+from octolang.runtime.store import RunStore
+from octolang.runtime.traffic import ProviderTraffic
 from octolang.summary import expression_text
-
-CHUNK_SIZE = 10_000
-MAX_PROVIDER_ERRORS = 5
 
 
 @dataclass
@@ -50,7 +45,7 @@ class TickResult:
     messages: list[str] = field(default_factory=list)
 
 
-class Runner:
+class Runner(ProviderTraffic):
     def __init__(
         self,
         program: ir.Program,
@@ -143,48 +138,6 @@ class Runner:
             result.progressed = self._submit(snap, result) or result.progressed
         result.progressed = self._finish(snap) or result.progressed
         return result
-
-    def cancelled(self) -> bool:
-        return self.store.meta().get("cancelled_at") is not None
-
-    def cancel(self) -> list[str]:
-        """Stop spending: from now on no tick sends anything new, and every batch in flight
-        (or created just before a crash) is asked to stop; its finished requests are still
-        taken in by later ticks. A chunk never sent waits, as a provider failure of each of
-        its requests, for the run to be resumed (`octoc run --resume-cancelled`)."""
-        from octolang.runtime.ingest import ingest_chunk
-
-        with self.store.transaction() as db:
-            self.store.set_meta(db, cancelled_at=now())
-        snap = load_snapshot(self.store, [s.name for s in self.steps])
-        said: list[str] = []
-        for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
-            "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
-            "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
-        ):
-            step = self.program.step(step_name)
-            assert step is not None
-            try:
-                provider = self.providers.get(route, self.model_for(step))
-                if status == "intent":
-                    batch_id = provider.find_batch(f"{self.run_id}:{chunk_id}", count=int(count), since=created)
-                    if batch_id is None:
-                        ingest_chunk(
-                            self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent"
-                        )
-                        said.append(f"chunk {chunk_id}: never sent; its {count} requests wait for the run to resume")
-                        continue
-                    self._record_batch(chunk_id, batch_id)
-                provider.cancel(batch_id)
-            except (KeyMissing, ProviderError) as exc:
-                said.append(f"chunk {chunk_id}: could not be cancelled: {exc}")
-                continue
-            said.append(f"chunk {chunk_id} ({count} requests): {provider.name} asked to cancel batch {batch_id}")
-        return said
-
-    def resume_cancelled(self) -> None:
-        with self.store.transaction() as db:
-            self.store.set_meta(db, cancelled_at=None)
 
     def pending_units(self) -> int:
         return int(self.store.query("SELECT COUNT(*) FROM units WHERE status = 'pending'")[0][0])
@@ -345,251 +298,6 @@ class Runner:
                     snap.results[step.name][outcome.unit_id] = outcome.output
         return changed
 
-    # ------------------------------------------------------------ llm steps: submit
-    def _submit(self, snap: Snapshot, result: TickResult) -> bool:
-        from octolang.runtime.budget import BudgetGuard
-
-        guard = BudgetGuard(self.store, self.options.budget or self.program.budget, self._model_of_step)
-        self._wire.clear()  # what a stopped submission left
-        changed = False
-        for step in self.steps:
-            if step.kind != "llm":
-                continue
-            ready = self._ready(snap, step)
-            if not ready:
-                continue
-            model = self.model_for(step)
-            prompt = self._prompts.get(step.name)
-            if prompt is None:
-                prompt = self._prompts[step.name] = CompiledPrompt(step, model)
-            requests: list[tuple[str, int, int, str, dict[str, Any], str]] = []
-            with self.store.transaction() as db:
-                for uid in ready:
-                    invalid, errors, problems = snap.invalid.get((uid, step.name), (0, 0, None))
-                    details = json.loads(problems) if problems else {}
-                    if invalid > step.retry_limit:
-                        changed = True
-                        self._fail(
-                            db,
-                            uid,
-                            step.name,
-                            f"step `{step.name}`: no valid answer after "
-                            f"{invalid} tr{'y' if invalid == 1 else 'ies'}: " + "; ".join(details.get("problems", [])),
-                            snap,
-                        )
-                        continue
-                    if errors >= MAX_PROVIDER_ERRORS:
-                        changed = True
-                        self._fail(
-                            db,
-                            uid,
-                            step.name,
-                            f"step `{step.name}`: the provider failed {errors} times: {details.get('error', '')}",
-                            snap,
-                        )
-                        continue
-                    if errors and not self._backed_off(snap, uid, step.name, errors):
-                        result.in_flight += 1  # waiting to be sent again, not stuck
-                        continue
-                    gen, gate_feedback = snap.generation.get((uid, step.name), (0, None))
-                    feedback = details.get("feedback") if invalid else (gate_feedback or "")
-                    attempt = snap.attempts.get((uid, step.name), 0) + 1
-                    context = self._records(self._context(snap, uid, step.depends_on))
-                    context.update(self.consts, feedback=feedback or "", attempt=attempt)
-                    try:
-                        body = prompt.render(context)
-                    except Exception as exc:
-                        changed = True
-                        self._fail(
-                            db,
-                            uid,
-                            step.name,
-                            f"the prompt of `{step.name}` could not be rendered: {type(exc).__name__}: {exc}",
-                            snap,
-                        )
-                        continue
-                    if model.provider == "mock":
-                        rate = self.options.invalid_rate
-                        if rate is None:
-                            rate = float(model.setting("invalid_rate", 0.1))
-                        body["invalid_rate"] = rate
-                    custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
-                    requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
-            if not requests:
-                continue
-            stop = guard.admit(model, step, len(requests), [r[4] for r in requests])
-            if stop is not None:
-                result.budget_stop = stop
-                return changed
-            changed = True
-            route = route_for(model, len(requests))
-            try:
-                provider = self.providers.get(route, model)
-            except KeyMissing as exc:
-                result.provider_stop = str(exc)
-                return changed
-            for chunk in _chunks(provider, requests, self._wire):
-                self._record_and_submit(step, model, route, chunk, snap, result)
-                if result.provider_stop:
-                    return changed
-        return changed
-
-    def _record_and_submit(
-        self,
-        step: ir.StepDecl,
-        model: ir.ModelDecl,
-        route: str,
-        requests: list[tuple[str, int, int, str, dict[str, Any], str]],
-        snap: Snapshot,
-        result: TickResult,
-    ) -> None:
-        chunk_id = f"{step.name}-{int(now() * 1000)}-{requests[0][3]}"
-        created = now()
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO chunks (id, step, provider, status, requests, created_at) "
-                "VALUES (?, ?, ?, 'intent', ?, ?)",
-                (chunk_id, step.name, route, len(requests), created),
-            )
-            db.executemany(
-                "INSERT INTO attempts (unit_id, step, attempt, generation, status, custom_id, chunk, request, "
-                "feedback, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-                [
-                    (uid, step.name, attempt, gen, cid, chunk_id, json.dumps(body), feedback, created)
-                    for uid, attempt, gen, cid, body, feedback in requests
-                ],
-            )
-        for uid, attempt, *_ in requests:
-            snap.open[(uid, step.name)] = attempt
-        result.in_flight += len(requests)
-        sent = [Request(cid, body, self._wire.pop(cid, None)) for _, _, _, cid, body, _ in requests]
-        self._send(chunk_id, step, route, sent, created, snap, result, recorded_now=True)
-
-    def _send(
-        self,
-        chunk_id: str,
-        step: ir.StepDecl,
-        route: str,
-        requests: list[Request],
-        since: float,
-        snap: Snapshot,
-        result: TickResult,
-        *,
-        recorded_now: bool = False,
-    ) -> str | None:
-        """Submit a recorded chunk (or adopt the batch a crashed tick created); the batch id,
-        or None when the provider could not be reached (the chunk stays an intent). A chunk
-        `recorded_now`, by this process a moment ago, cannot have a batch yet: the provider
-        is not asked for one."""
-        from octolang.runtime.ingest import ingest_chunk
-
-        key = f"{self.run_id}:{chunk_id}"
-        try:
-            provider = self.providers.get(route, self.model_for(step))
-            batch_id = None if recorded_now else provider.find_batch(key, count=len(requests), since=since)
-            if batch_id is None and result.cancelled:  # the run was cancelled: nothing new goes out
-                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent")
-                result.progressed = True
-                return None
-            if batch_id is not None and result.cancelled:  # created before a crash: stop it too
-                provider.cancel(batch_id)
-            batch_id = batch_id or provider.submit_batch(key, requests)
-        except KeyMissing as exc:
-            result.provider_stop = str(exc)
-            return None
-        except ProviderError as exc:
-            if exc.request_fault:  # the provider refused the batch itself: count it against each request
-                reason = f"the provider refused the batch: {exc}"
-                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason=reason)
-                result.progressed = True
-            else:
-                self._trouble(chunk_id, exc, result)
-            return None
-        crash_point("after-submit")
-        self._record_batch(chunk_id, batch_id)
-        return batch_id
-
-    def _record_batch(self, chunk_id: str, batch_id: str) -> None:
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ?, error = NULL WHERE id = ?",
-                (batch_id, now(), chunk_id),
-            )
-            db.execute("UPDATE attempts SET status = 'submitted' WHERE chunk = ? AND status = 'queued'", (chunk_id,))
-
-    def _backed_off(self, snap: Snapshot, uid: str, step: str, errors: int) -> bool:
-        """Whether a request the provider failed `errors` times has waited long enough
-        (exponential, up to ten minutes), so that a failing batch is not resent at once."""
-        wait = min(self.options.retry_backoff * 2.0 ** (errors - 1), 600.0)
-        return now() >= snap.last_error.get((uid, step), 0.0) + wait
-
-    def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
-        """The provider is unreachable or refuses us: keep the chunk as it is, try on a later tick;
-        stop the run when the key is refused (no tick will fix that)."""
-        with self.store.transaction() as db:
-            db.execute("UPDATE chunks SET error = ? WHERE id = ?", (str(exc)[:500], chunk_id))
-        if exc.status in (401, 403):
-            result.provider_stop = str(exc)
-        else:
-            result.messages.append(f"chunk {chunk_id}: {exc}; trying again on the next tick")
-
-    # ------------------------------------------------------------ llm steps: collect
-    def _collect(self, snap: Snapshot, result: TickResult) -> bool:
-        from octolang.runtime.ingest import ingest_chunk
-
-        ingested = False
-        for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
-            "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
-            "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
-        ):
-            if result.provider_stop:
-                break
-            step = self.program.step(step_name)
-            assert step is not None
-            if status == "intent":  # recorded, then the process died or the provider was down: reconcile
-                requests = [
-                    Request(cid, json.loads(body))
-                    for cid, body in self.store.query(
-                        "SELECT custom_id, request FROM attempts WHERE chunk = ? ORDER BY custom_id", (chunk_id,)
-                    )
-                ]
-                batch_id = self._send(chunk_id, step, route, requests, created, snap, result)
-                if batch_id is None:
-                    if self._chunk_open(chunk_id):
-                        result.in_flight += int(count)
-                    else:
-                        ingested = True
-                    continue
-                result.messages.append(f"resumed chunk {chunk_id} ({len(requests)} requests)")
-            try:
-                provider = self.providers.get(route, self.model_for(step))
-                state = provider.poll(batch_id)
-                results: list[Result] = provider.fetch(batch_id) if state == "ended" else []
-            except KeyMissing as exc:
-                result.provider_stop = str(exc)
-                break
-            except ProviderError as exc:
-                self._trouble(chunk_id, exc, result)
-                result.in_flight += int(count)
-                continue
-            if state == "running":
-                result.in_flight += int(count)
-                if getattr(provider, "calls_on_poll", False):
-                    result.progressed = True  # realtime: the poll itself made calls; no remote to wait for
-                continue
-            reason = "the batch failed as a whole"
-            failure = getattr(provider, "failure", None)  # the provider's own account, where it keeps one
-            if state == "failed" and failure is not None and (detail := failure(batch_id)):
-                reason += f": {detail}"
-            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason)
-            ingested = True
-            result.progressed = True
-        return ingested
-
-    def _chunk_open(self, chunk_id: str) -> bool:
-        rows = self.store.query("SELECT status FROM chunks WHERE id = ?", (chunk_id,))
-        return bool(rows) and rows[0][0] in ("intent", "submitted")
-
     # ------------------------------------------------------------ finishing units
     def _finish(self, snap: Snapshot) -> bool:
         finished = []
@@ -609,39 +317,8 @@ class Runner:
         return True
 
 
-def _chunks(
-    provider: BatchProvider, requests: list[tuple[str, int, int, str, dict[str, Any], str]], wire: dict[str, bytes]
-) -> Iterator[list[tuple[str, int, int, str, dict[str, Any], str]]]:
-    """Requests cut into chunks the provider accepts: at most its request count and its bytes.
-    Each request's encoding is left in `wire` (by custom id) for the submission to reuse."""
-    limit = min(CHUNK_SIZE, provider.max_requests)
-    chunk: list[tuple[str, int, int, str, dict[str, Any], str]] = []
-    size = 0
-    for request in requests:
-        encoded = wire[request[3]] = provider.encode(Request(request[3], request[4]))
-        length = len(encoded)
-        if chunk and (len(chunk) >= limit or size + length > provider.max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(request)
-        size += length
-    if chunk:
-        yield chunk
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for the crash tests: `OCTO_CRASH_AT=after-submit` kills the process
-    (SIGKILL, no cleanup) the first time it passes that point."""
-    import os
-
-    if os.environ.get("OCTO_CRASH_AT") == name:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def evaluate_code(code: Any, names: dict[str, Any]) -> Any:
     return eval(code, scope_with(names))
 
 
-__all__ = ["RunOptions", "Runner", "TickResult", "crash_point"]
+__all__ = ["RunOptions", "Runner", "TickResult"]

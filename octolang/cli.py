@@ -181,7 +181,7 @@ def _internal_error(exc: BaseException, path: str) -> None:
 
 
 def _register_run_commands() -> None:
-    from octolang import cli_graph, cli_lsp, cli_run  # noqa: F401 - register graph, lsp, run, status, ...
+    from octolang import cli_graph, cli_lsp, cli_run, cli_runs  # noqa: F401 - register their commands
 
 
 _register_run_commands()

@@ -229,15 +229,47 @@ def test_text_on_the_opening_line_of_a_long_prompt() -> None:
         "{{ none }} {{ deal.up }}",  # a Jinja constant: Jinja's parser decides
         "{{{ deal.up }}}",  # not a placeholder in braces: Jinja's parser decides
         "{{ deal.up | upper }} {{ deal.up }}",
+        "{% if feedback %}Try again: {{ feedback }}{% endif %} {{ deal.up }}",
+        "{% for c in deal.player %}- {{ c }} of {{ deal.up }}\n    {% endfor %}{{ c }}",
+        "{% for c in deal.player %}{{ c.x }}{% else %}{{ c }} none{% endfor %}",
+        "{% for c in deal.hand.cards %}{% if c %}{{ c.rank }}{% elif deal.name %}{{ deal.nme }}{% else %}"
+        "{{ loop.index }}{% endif %}{% endfor %}",
+        "{%- if deal.up -%}\n    {{ deal.upp }}\n    {%- endif %}",
+        "{% for c in deal.plyer %}{{ c }}{% endfor %}",
+        "{% for c in deal.player %}{{ c }}",  # unclosed: Jinja's syntax error
+        "{% if deal.up %}{% endfor %}",  # crossed: Jinja's syntax error
+        "{% endif %}",
+        "{% if not feedback %}x{% endif %}",  # an expression: Jinja's parser
+        "{% for a, b in deal.player %}{{ a }}{% endfor %}",  # tuple target: Jinja's parser
+        "{% if deal.up %}{{ deal.up }}{# note #}{% endif %}",  # a comment: Jinja's parser
+        "{% set t = deal.up %}{{ t }}",  # set: Jinja's parser
     ],
 )
-def test_the_fast_path_for_plain_placeholders_agrees_with_jinja(prompt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fast_path_agrees_with_jinja(prompt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from octolang.check import templates
 
     fast = with_prompt(prompt)
-    monkeypatch.setattr(templates, "_simple_references", lambda value: None)
+    monkeypatch.setattr(templates, "_simple_template", lambda value: None)
     slow = with_prompt(prompt)
     assert [(d.code, d.message, d.span, d.help) for d in fast.diagnostics] == [
         (d.code, d.message, d.span, d.help) for d in slow.diagnostics
     ]
     assert fast.program.step("play").depends_on == slow.program.step("play").depends_on
+
+
+@pytest.mark.parametrize(
+    ("prompt", "simple"),
+    [
+        ("Deal {{ deal.up }}", True),
+        ("{% if feedback %}{{ feedback }}{% elif deal.up %}x{% else %}y{% endif %}", True),
+        ("{%- for c in deal.player -%}{{ c }}{% else %}none{% endfor %}", True),
+        ("{% for c in deal.player %}{{ c }}", False),
+        ("{% if not feedback %}x{% endif %}", False),
+        ("{{ deal.up | upper }}", False),
+        ("{# c #}{{ deal.up }}", False),
+    ],
+)
+def test_which_templates_take_the_fast_path(prompt: str, simple: bool) -> None:
+    from octolang.check.templates import _simple_template
+
+    assert (_simple_template(prompt) is not None) == simple

@@ -29,11 +29,9 @@ def check_template(text: ir.Text, scope: Scope, source: SourceFile, *, what: str
     from jinja2 import TemplateSyntaxError
 
     facts = TemplateFacts()
-    simple = _simple_references(text.value)
+    simple = _simple_template(text.value)
     if simple is not None:  # the common case, without Jinja's parser (a third of `octoc check`'s time)
-        walker = _Walker(text, source, facts, what)
-        for line, name, attrs in simple:
-            walker._resolve(_At(line), name, attrs, scope)
+        _Walker(text, source, facts, what).walk_simple(simple, scope)
         return facts
     env = environment()
     try:
@@ -54,7 +52,11 @@ def check_template(text: ir.Text, scope: Scope, source: SourceFile, *, what: str
     return facts
 
 
-_PLACEHOLDER = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\}\}")
+_REF = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_PLACEHOLDER = re.compile(r"\{\{[ \t]*(" + _REF + r")[ \t]*\}\}")
+_TAG = re.compile(r"\{%-?\s*(if|elif|else|endif|for|endfor)\b(.*?)-?%\}", re.S)
+_IF_TEST = re.compile(r"\s*(" + _REF + r")\s*")
+_FOR_HEAD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(" + _REF + r")\s*")
 _JINJA_WORDS = frozenset(
     "true false none True False None and or not in is if else elif for endfor recursive with without "
     "context import include from as set block extends macro call filter raw endraw".split()
@@ -66,24 +68,70 @@ class _At:
     lineno: int
 
 
-def _simple_references(value: str) -> list[tuple[int, str, list[str]]] | None:
-    """The references of a template made only of text and `{{ name.field.sub }}`
-    placeholders, as (line, root, attributes); None when it uses anything else (tags,
-    comments, filters, expressions), which Jinja's own parser then reads."""
-    if "{%" in value or "{#" in value or "{{{" in value or "}}}" in value:
+# A simple template, as events in text order: ("ref", line, root, attrs) for a placeholder or
+# an `elif` test, ("if", line, root, attrs), ("for", line, variable, root, attrs), ("else",),
+# ("end",).
+SimpleEvent = tuple[Any, ...]
+
+
+def _simple_template(value: str) -> list[SimpleEvent] | None:
+    """The events of a template made only of text, `{{ name.field }}` placeholders and
+    `if`/`elif`/`else`/`for` tags over plain references, in the order Jinja's own walk meets
+    them; None when it uses anything else (comments, filters, expressions, `set`, a tag
+    that does not balance), which Jinja's parser then reads and reports."""
+    if "{#" in value or "{{{" in value or "}}}" in value:
         return None
-    found = []
-    line, counted = 1, 0
-    for match in _PLACEHOLDER.finditer(value):
-        parts = match.group(1).split(".")
-        if _JINJA_WORDS.intersection(parts):
+    marks: list[tuple[int, re.Match[str], bool]] = [(m.start(), m, True) for m in _PLACEHOLDER.finditer(value)]
+    if value.count("{{") != len(marks):
+        return None
+    if "{%" in value:
+        tags = list(_TAG.finditer(value))
+        if value.count("{%") != len(tags):
             return None
-        line += value.count("\n", counted, match.start())
-        counted = match.start()
-        found.append((line, parts[0], parts[1:]))
-    if value.count("{{") != len(found):
-        return None
-    return found
+        marks += [(m.start(), m, False) for m in tags]
+        marks.sort(key=lambda mark: mark[0])
+    events: list[SimpleEvent] = []
+    open_blocks: list[str] = []
+    line, counted = 1, 0
+    for start, match, placeholder in marks:
+        line += value.count("\n", counted, start)
+        counted = start
+        if placeholder:
+            parts = match.group(1).split(".")
+            if _JINJA_WORDS.intersection(parts):
+                return None
+            events.append(("ref", line, parts[0], parts[1:]))
+            continue
+        kind, rest = match.group(1), match.group(2)
+        if kind in ("if", "elif"):
+            test = _IF_TEST.fullmatch(rest)
+            if test is None or (kind == "elif" and open_blocks[-1:] != ["if"]):
+                return None
+            parts = test.group(1).split(".")
+            if _JINJA_WORDS.intersection(parts):
+                return None
+            if kind == "if":
+                open_blocks.append("if")
+            events.append((kind if kind == "if" else "ref", line, parts[0], parts[1:]))
+        elif kind == "for":
+            head = _FOR_HEAD.fullmatch(rest)
+            if head is None:
+                return None
+            variable, parts = head.group(1), head.group(2).split(".")
+            if _JINJA_WORDS.intersection([variable, *parts]):
+                return None
+            open_blocks.append("for")
+            events.append(("for", line, variable, parts[0], parts[1:]))
+        else:
+            if rest.strip() or not open_blocks:
+                return None
+            if kind == "else":
+                events.append(("else",))
+                continue
+            if open_blocks.pop() != kind[3:]:  # endif closes an if, endfor a for
+                return None
+            events.append(("end",))
+    return None if open_blocks else events
 
 
 def _line_span(text: ir.Text, source: SourceFile, line: int) -> Span:
@@ -115,6 +163,28 @@ class _Walker:
                 flags=re.S,
             )
         return self._blanked
+
+    def walk_simple(self, events: list[SimpleEvent], scope: Scope) -> None:
+        """What `visit` does with the Jinja tree of a simple template (`_simple_template`)."""
+        # each open block: the scope outside it, and whether it is a loop (its `else` is outside)
+        blocks: list[tuple[Scope, bool]] = []
+        current = scope
+        for event in events:
+            if event[0] == "ref":
+                self._resolve(_At(event[1]), event[2], event[3], current)
+            elif event[0] == "if":
+                self._resolve(_At(event[1]), event[2], event[3], current)
+                blocks.append((current, False))
+            elif event[0] == "for":
+                _, line, variable, root, attrs = event
+                self._resolve(_At(line), root, attrs, current)
+                blocks.append((current, True))
+                current = current.with_locals(loop={}, **{variable: self._element(root, attrs, current)})
+            elif event[0] == "else":
+                if blocks[-1][1]:
+                    current = blocks[-1][0]
+            else:
+                current = blocks.pop()[0]
 
     def visit(self, node: Any, scope: Scope) -> Scope:
         """Visit a node; returns the scope for the nodes after it (`set` extends it)."""
@@ -182,10 +252,14 @@ class _Walker:
         if chain is None:
             return {}
         root, attrs = chain
-        resolution = resolve_root(scope, root.name, self.text.span, where=self.what)
+        return self._element(root.name, attrs, scope)
+
+    def _element(self, name: str, attrs: list[str], scope: Scope) -> Schema:
+        """The type of the items of the list `name.attrs...` ({} when unknown)."""
+        resolution = resolve_root(scope, name, self.text.span, where=self.what)
         schema = resolution.schema
         for attr in attrs:
-            schema, problems = resolve_attribute(schema, root.name, attr, self.text.span)
+            schema, problems = resolve_attribute(schema, name, attr, self.text.span)
             if problems:
                 return {}
         return element_schema(schema)

@@ -97,3 +97,26 @@ def test_cancel_leaves_unsent_requests_cancelled(tmp_path: Path) -> None:
     batch.cancel(batch_id)
     assert batch.poll(batch_id) == "ended"
     assert sorted(r.status for r in batch.fetch(batch_id)) == ["cancelled", "cancelled", "ok"]
+
+
+def test_a_models_concurrency_bounds_its_realtime_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from octolang.compiler import compile_source
+    from octolang.providers.registry import ProviderSettings, make_provider
+    from octolang.source import SourceFile
+
+    text = (
+        'pipeline p\nmodel m = openai "gpt-4.1-mini" { mode = realtime, concurrency = 3 }\n'
+        'model d = openai "gpt-4.1-mini" { mode = realtime }\nunits u { trials 2 }\n'
+        'step s = llm m { prompt "hi" output { a: int } }\nstep t = llm d { prompt "{{ s.a }}" output { a: int } }\n'
+        "report r { x = mean(t.a) }\n"
+    )
+    program = compile_source(SourceFile("p.octo", text)).program
+    assert program is not None
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    settings = ProviderSettings(folder=str(tmp_path))
+    given = make_provider("m:realtime", program.models[0], settings)
+    default = make_provider("d:realtime", program.models[1], settings)
+    assert isinstance(given, RealtimeBatch) and isinstance(default, RealtimeBatch)
+    assert (given.concurrency, default.concurrency) == (3, 8)
+    given.close()
+    default.close()

@@ -47,6 +47,13 @@ SETTINGS: dict[str, SettingRule] = {
     "invalid_rate": SettingRule(
         (int, float), 0, 1, providers=("mock",), meaning="the share of deliberately invalid mock answers"
     ),
+    "concurrency": SettingRule(
+        (int,),
+        1,
+        512,
+        providers=tuple(p for p in PROVIDERS if p != "mock"),
+        meaning="in realtime mode, the most calls in flight at once (default 8)",
+    ),
     "failure_rate": SettingRule(
         (int, float),
         0,

@@ -135,7 +135,8 @@ def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -
         client = OpenAICompatibleRealtime(key, base_url=str(model.setting("base_url")))
     else:
         raise ValueError(f"no realtime client for provider {provider}")
-    return RealtimeBatch(client, ledger, concurrency=settings.concurrency)  # type: ignore[arg-type]
+    concurrency = int(model.setting("concurrency", settings.concurrency))
+    return RealtimeBatch(client, ledger, concurrency=concurrency)  # type: ignore[arg-type]
 
 
 class ProviderPool:

@@ -62,8 +62,16 @@ def main() -> None:
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
+@click.option("--exact", is_flag=True, help="Count Claude and Gemini tokens on a sample with the providers (keys).")
 def check(
-    files: tuple[str, ...], as_json: bool, strict: bool, emit: str | None, color: str, quiet: bool, budget: str | None
+    files: tuple[str, ...],
+    as_json: bool,
+    strict: bool,
+    emit: str | None,
+    color: str,
+    quiet: bool,
+    budget: str | None,
+    exact: bool,
 ) -> None:
     """Parse and check FILES; print diagnostics, a summary and, for llm steps, the cost estimate."""
     from octolang.cli_run import _budget
@@ -74,7 +82,9 @@ def check(
     colour = color == "always" or (color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     for path in files:
         try:
-            result, text = _check_one(path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit)
+            result, text = _check_one(
+                path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit, exact=exact
+            )
         except Exception as exc:
             _internal_error(exc, path)
             sys.exit(EXIT_INTERNAL)
@@ -88,7 +98,7 @@ def check(
 
 
 def _check_one(
-    path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None, budget: Any = None
+    path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None, budget: Any = None, exact: bool = False
 ) -> tuple[dict[str, Any], str]:
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
@@ -120,7 +130,7 @@ def _check_one(
         "diagnostics": [_diagnostic_json(d) for d in diagnostics],
         "summary": summarize(program) if ok and program is not None else None,
     }
-    estimate, estimate_text = cost_section(program, budget) if ok and program is not None else (None, None)
+    estimate, estimate_text = cost_section(program, budget, exact=exact) if ok and program is not None else (None, None)
     if estimate is not None:
         result["estimate"] = estimate
     if emit == "ir" and program is not None:

@@ -102,15 +102,23 @@ def summary_text(program: ir.Program) -> str:
     return "\n".join(lines)
 
 
-def cost_section(program: ir.Program, budget: Decimal | None = None) -> tuple[dict[str, Any] | None, str | None]:
+def cost_section(
+    program: ir.Program, budget: Decimal | None = None, *, exact: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
     """The cost estimate of a pipeline with llm steps, as JSON and as text (None, None
     without llm steps, so that checking a Monte Carlo pipeline never loads the tokenizer).
-    `budget` (from `--budget`) replaces the file's `budget`."""
+    `budget` (from `--budget`) replaces the file's `budget`; `exact` (`--exact`) has Claude
+    and Gemini steps counted on a sample by the providers themselves."""
     if not any(s.kind == "llm" for s in program.steps):
         return None, None
     from octolang.cost.estimate import estimate_cost
     from octolang.cost.render import estimate_json, estimate_text
 
-    estimate = estimate_cost(program)
+    counter = None
+    if exact:
+        from octolang.providers.registry import exact_counter
+
+        counter = exact_counter()
+    estimate = estimate_cost(program, exact=counter)
     limit = budget if budget is not None else program.budget
     return estimate_json(estimate, limit), estimate_text(estimate, limit)

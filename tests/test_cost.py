@@ -3,6 +3,7 @@ refusal and estimate against actual after a mock run (issue #5)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -390,3 +391,28 @@ def test_guard_admits_a_chunk_by_its_bodies(tmp_path: Path) -> None:
     by_bodies = BudgetGuard(store, Decimal("0.50"), lambda name: model)
     assert by_bodies.admit(model, play, 1000, [body] * 1000) is None
     store.close()
+
+
+def test_the_exact_sample_is_spread_over_the_units() -> None:
+    from octolang.cost.exact import sample
+
+    assert sample(5) == [0, 1, 2, 3, 4]
+    picked = sample(1000)
+    assert len(picked) == 20 and picked[0] == 0 and picked[-1] == 999
+    assert all(b - a in (52, 53) for a, b in itertools.pairwise(picked))
+
+
+def test_exact_counts_scale_a_claude_step_by_the_measured_ratio() -> None:
+    program = example("npc_dialogue.octo")
+    seen: list[int] = []
+
+    def counter(model: ir.ModelDecl, bodies: list[dict[str, Any]]) -> list[int]:
+        assert model.provider == "anthropic" and all(b["model"] == "claude-haiku-4-5" for b in bodies)
+        seen.append(len(bodies))
+        return [400 + i for i in range(len(bodies))]
+
+    banded = estimate_cost(program).steps[1]
+    exact = estimate_cost(program, exact=counter).steps[1]
+    assert seen == [6]  # six units, all counted; the OpenAI step is exact offline and not asked
+    assert exact.input_tokens_low <= exact.input_tokens <= exact.input_tokens_high
+    assert exact.input_tokens != banded.input_tokens and exact.cost_batch != banded.cost_batch

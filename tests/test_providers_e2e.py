@@ -122,3 +122,38 @@ def test_an_openai_compatible_server_end_to_end(tmp_path: Path) -> None:
         created, billed = emulator.batches_created, len(emulator.billed)
     assert status["units"]["pending"] == 0 and status["units"]["done"] + status["units"]["failed"] == 6
     assert created == 0 and billed == len(paid_attempts(tmp_path)) > 6
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_exact_counts_calibrate_claude_and_gemini(tmp_path: Path, provider: str) -> None:
+    """`octoc check --exact` counts a sample of each step's requests at the provider and
+    scales the estimate: then it matches what the provider bills for the first calls."""
+    path = npc_pipeline(tmp_path, provider)
+    with serving(provider, seed=5, faults=Faults(polls_to_end=1)) as emulator:
+        env = environment(provider, emulator)
+        banded = json.loads(octoc("check", path.name, "--json", cwd=tmp_path, env=env).stdout)
+        exact = json.loads(octoc("check", path.name, "--json", "--exact", cwd=tmp_path, env=env).stdout)
+        octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
+    [band_line, _] = banded["files"][0]["estimate"]["steps"]
+    [line, _] = exact["files"][0]["estimate"]["steps"]
+    assert any("count" in t.lower() and "sampled request" in t for t in exact["files"][0]["estimate"]["tokenizers"])
+    db = state(tmp_path)
+    try:
+        billed = db.execute(
+            "SELECT SUM(json_extract(usage, '$.input_tokens')) FROM attempts "
+            "WHERE step = 'line' AND attempt = 1 AND generation = 0"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    assert abs(line["input_tokens"] - billed) <= 0.02 * billed, (line, billed)
+    assert line["input_tokens_low"] <= line["input_tokens"] <= line["input_tokens_high"]
+    assert band_line["input_tokens"] != line["input_tokens"]  # the band's guess was replaced
+
+
+def test_exact_without_a_key_keeps_the_band(tmp_path: Path) -> None:
+    path = npc_pipeline(tmp_path, "anthropic")
+    with serving("anthropic") as emulator:
+        env = {k: v for k, v in environment("anthropic", emulator).items() if k != "ANTHROPIC_API_KEY"}
+        checked = octoc("check", path.name, "--exact", cwd=tmp_path, env=env)
+    assert "no exact count for `line`" in checked.stdout and "ANTHROPIC_API_KEY" in checked.stdout
+    assert "Claude calibration band" in checked.stdout

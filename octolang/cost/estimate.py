@@ -17,6 +17,8 @@ from typing import Any
 
 from octolang import ir
 from octolang.cost import calibration, sizes
+from octolang.cost.exact import PROVIDERS as EXACT_PROVIDERS
+from octolang.cost.exact import ExactCounter, ExactUnavailable, calibrate, sample
 from octolang.pricing import is_batch, price_for, prices_as_of, usage_cost
 
 DEFAULT_FAILURE_RATE = 0.05  # share of answers that fail the schema or a rule (then retried)
@@ -157,9 +159,12 @@ def estimate_cost(
     limit: int | None = None,
     provider: str | None = None,
     invalid_rate: float | None = None,
+    exact: ExactCounter | None = None,
 ) -> Estimate:
     """The estimate for the program's llm steps over its units (the first `limit` with
-    `--max-units`); `provider` replaces every model's provider, as `octoc run --provider` does."""
+    `--max-units`); `provider` replaces every model's provider, as `octoc run --provider` does.
+    With `exact`, Claude and Gemini steps are calibrated on a sample counted by the
+    provider (exact.py)."""
     from octolang.runtime.unitset import enumerate_units
 
     units = [u.fields for u in enumerate_units(program, limit)]
@@ -176,9 +181,14 @@ def estimate_cost(
             model = model.model_copy(update={"provider": provider, "price": None})
         estimate = _step_estimate(program, step, model, units, gate_calls.get(step.name, 0.0), invalid_rate)
         result.steps.append(estimate)
-        band = calibration.band_for(model.provider)
-        if band.source not in result.tokenizers:
-            result.tokenizers.append(band.source)
+        source = calibration.band_for(model.provider).source
+        if exact is not None and model.provider in EXACT_PROVIDERS and estimate.calls:
+            try:
+                source = _calibrate(program, step, model, units, estimate, exact)
+            except ExactUnavailable as exc:
+                result.warnings.append(f"no exact count for `{step.name}` ({exc}): its band stands")
+        if source not in result.tokenizers:
+            result.tokenizers.append(source)
         if not estimate.priced:
             result.warnings.append(
                 f"no price for {model.provider} `{model.model_id}` (model `{model.name}`): step `{step.name}` "
@@ -189,6 +199,40 @@ def estimate_cost(
                 f"{estimate.unrendered} prompt(s) of `{step.name}` could not be rendered and are not counted"
             )
     return result
+
+
+def _calibrate(
+    program: ir.Program,
+    step: ir.StepDecl,
+    model: ir.ModelDecl,
+    units: list[dict[str, Any]],
+    estimate: StepEstimate,
+    exact: ExactCounter,
+) -> str:
+    """The step's estimate scaled by what the provider counts for a sample of its requests."""
+    from octolang.runtime.requests import CompiledPrompt
+
+    picked = [units[i] for i in sample(len(units))]
+    systems, prompts, _ = _render_all(program, step, model, picked)
+    band = calibration.band_for(model.provider)
+    fixed = request_overhead(step, model)
+    estimated = [round(tokens * band.point) + fixed for tokens in _count(systems, prompts)]
+    compiled = CompiledPrompt(step, model)
+    bodies = [
+        {
+            "provider": model.provider,
+            "model": model.model_id,
+            "system": system,
+            "prompt": prompt,
+            "schema_name": step.name,
+            "schema": step.output_schema or {},
+            "params": compiled.params,
+        }
+        for system, prompt in zip(systems, prompts, strict=True)
+    ]
+    label = calibrate(estimate, model, bodies, estimated, exact)
+    _price(estimate, model)
+    return label
 
 
 def _gate_calls(program: ir.Program, steps: list[ir.StepDecl], units: int) -> dict[str, float]:

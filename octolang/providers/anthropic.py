@@ -51,6 +51,9 @@ def split_custom_id(wire_id: str) -> tuple[str, str | None]:
     return (match["id"], match["tag"]) if match else (wire_id, None)
 
 
+COUNT_PARAMS = frozenset({"model", "system", "messages", "tools", "tool_choice"})  # what count_tokens takes
+
+
 def message_params(body: dict[str, Any]) -> dict[str, Any]:
     """The Messages API params of a provider-neutral request body (octolang/runtime/requests.py).
     Structured output is one tool forced by `tool_choice`; the answer is its `input`."""
@@ -365,6 +368,16 @@ class AnthropicRealtime:
             return answer
         message, raw = answer
         return message_result(request.custom_id, _object(message, "the message"), raw)
+
+    def count_tokens(self, request: Request) -> int:
+        """The input tokens Anthropic bills for the request (`POST /v1/messages/count_tokens`,
+        free): its system, message and tool, without the sampling parameters it refuses."""
+        params = {k: v for k, v in message_params(request.body).items() if k in COUNT_PARAMS}
+        answer = self.http.json("POST", "/v1/messages/count_tokens", content=_dumps(params))
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if not isinstance(tokens, int):
+            raise ProviderError(f"anthropic: count_tokens answered {str(answer)[:200]!r}")
+        return tokens
 
     def close(self) -> None:
         self.http.close()

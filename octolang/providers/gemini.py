@@ -312,5 +312,15 @@ class GeminiRealtime:
         answer = realtime_answer(lambda: _call(self.http, "POST", url, json=body), request, self.name)
         return answer if isinstance(answer, Result) else response_result(request.custom_id, *answer)
 
+    def count_tokens(self, request: Request) -> int:
+        """The prompt tokens Google bills for the request (`models/{m}:countTokens`, free)."""
+        model = model_path(str(request.body["model"]))
+        body = {"generateContentRequest": {"model": model, **generate_request(request.body)}}
+        answer = _object(self.http, "POST", f"/{model}:countTokens", json=body)
+        tokens = answer.get("totalTokens")
+        if not isinstance(tokens, int):
+            raise ProviderError(f"gemini: countTokens answered {str(answer)[:200]!r}")
+        return tokens
+
     def close(self) -> None:
         self.http.close()

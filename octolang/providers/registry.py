@@ -9,11 +9,12 @@ headers, and are never written to the run state, logs or reports.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from octolang import ir
-from octolang.providers.base import BatchProvider, BatchState, Request, Result
+from octolang.providers.base import BatchProvider, BatchState, ProviderError, RealtimeClient, Request, Result
 
 Mode = Literal["batch", "realtime"]
 
@@ -98,45 +99,73 @@ def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -
     from octolang.providers.realtime import RealtimeBatch
 
     key = "" if settings.dry_run else api_key(model)
-    provider = model.provider
-    urls = (os.environ.get(name, "").strip() for name in BASE_URL_VARS.get(provider, ()))
-    base_url = next((url for url in urls if url), None)
-    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
     if route_mode(route) == "batch":
-        if provider == "openai":
+        kwargs = _base_url(model.provider)
+        if model.provider == "openai":
             from octolang.providers.openai import OpenAIBatch
 
             return OpenAIBatch(key or "", **kwargs)
-        if provider == "anthropic":
+        if model.provider == "anthropic":
             from octolang.providers.anthropic import AnthropicBatch
 
             return AnthropicBatch(key or "", **kwargs)
-        if provider == "gemini":
+        if model.provider == "gemini":
             from octolang.providers.gemini import GeminiBatch
 
             return GeminiBatch(key or "", **kwargs)
-        raise ValueError(f"no batch client for provider {provider}")
+        raise ValueError(f"no batch client for provider {model.provider}")
     ledger = os.path.join(settings.folder, f"realtime-{model.name}.sqlite")
-    if provider == "openai":
+    concurrency = int(model.setting("concurrency", settings.concurrency))
+    return RealtimeBatch(realtime_client(model, key), ledger, concurrency=concurrency)
+
+
+def realtime_client(model: ir.ModelDecl, key: str | None) -> RealtimeClient:
+    """The model's provider called one request at a time (also what counts tokens exactly)."""
+    kwargs = _base_url(model.provider)
+    if model.provider == "openai":
         from octolang.providers.openai import OpenAIRealtime
 
-        client: object = OpenAIRealtime(key or "", **kwargs)
-    elif provider == "anthropic":
+        return OpenAIRealtime(key or "", **kwargs)
+    if model.provider == "anthropic":
         from octolang.providers.anthropic import AnthropicRealtime
 
-        client = AnthropicRealtime(key or "", **kwargs)
-    elif provider == "gemini":
+        return AnthropicRealtime(key or "", **kwargs)
+    if model.provider == "gemini":
         from octolang.providers.gemini import GeminiRealtime
 
-        client = GeminiRealtime(key or "", **kwargs)
-    elif provider == "openai_compatible":
+        return GeminiRealtime(key or "", **kwargs)
+    if model.provider == "openai_compatible":
         from octolang.providers.openai import OpenAICompatibleRealtime
 
-        client = OpenAICompatibleRealtime(key, base_url=str(model.setting("base_url")))
-    else:
-        raise ValueError(f"no realtime client for provider {provider}")
-    concurrency = int(model.setting("concurrency", settings.concurrency))
-    return RealtimeBatch(client, ledger, concurrency=concurrency)  # type: ignore[arg-type]
+        return OpenAICompatibleRealtime(key, base_url=str(model.setting("base_url")))
+    raise ValueError(f"no realtime client for provider {model.provider}")
+
+
+def exact_counter() -> Callable[[ir.ModelDecl, list[dict[str, Any]]], list[int]]:
+    """What `octoc check --exact` counts with: each model's realtime client asked for the
+    billed input tokens of request bodies. A missing key or a failing service raises
+    `ExactUnavailable`, and the estimate keeps its band."""
+    from octolang.cost.exact import ExactUnavailable
+
+    clients: dict[str, Any] = {}
+
+    def count(model: ir.ModelDecl, bodies: list[dict[str, Any]]) -> list[int]:
+        try:
+            client: Any = clients.get(model.name)  # Anthropic's and Gemini's have count_tokens
+            if client is None:
+                client = clients[model.name] = realtime_client(model, api_key(model))
+            return [int(client.count_tokens(Request(f"count-{i}", body))) for i, body in enumerate(bodies)]
+        except (KeyMissing, ProviderError) as exc:
+            raise ExactUnavailable(str(exc)) from None
+
+    return count
+
+
+def _base_url(provider: str) -> dict[str, Any]:
+    """The base URL override from the environment, as a keyword argument of the clients."""
+    urls = (os.environ.get(name, "").strip() for name in BASE_URL_VARS.get(provider, ()))
+    base_url = next((url for url in urls if url), None)
+    return {"base_url": base_url} if base_url else {}
 
 
 class ProviderPool:

@@ -59,6 +59,15 @@ def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# what count_tokens takes (the SDK's MessageCountTokensParams): no max_tokens, no sampling
+COUNT_PARAMS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"})
+
+
+def prompt_tokens(params: dict[str, Any]) -> int:
+    """The input tokens a message is billed: its system, messages and tools, counted."""
+    return count_tokens(json.dumps([params.get("system"), params["messages"], params.get("tools")]))
+
+
 def check_params(params: Any, where: str) -> None:
     """The Messages API's own validation of a request, as far as octolang can trip it."""
     if not isinstance(params, dict):
@@ -122,6 +131,7 @@ class AnthropicEmulator(Emulator):
         self.route("GET", r"/v1/messages/batches/(?P<id>[^/]+)/results", self._results)
         self.route("DELETE", r"/v1/messages/batches/(?P<id>[^/]+)", self._delete)
         self.route("POST", r"/v1/messages", self._realtime)
+        self.route("POST", r"/v1/messages/count_tokens", self._count_tokens)
 
     # ---------------------------------------------------------------- protocol
     def _authorise(self, call: Call) -> Reply | None:
@@ -326,7 +336,6 @@ class AnthropicEmulator(Emulator):
             value = _json_object(text, str)
             content = [{"type": "text", "text": value if isinstance(value, str) else text}]
             stop = "end_turn"
-        prompt = json.dumps([params.get("system"), params["messages"], params.get("tools")])
         creation, read = self.cache_tokens
         return {
             "id": self._id("msg_"),
@@ -337,13 +346,26 @@ class AnthropicEmulator(Emulator):
             "stop_reason": stop,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": count_tokens(prompt),
+                "input_tokens": prompt_tokens(params),
                 "cache_creation_input_tokens": creation,
                 "cache_read_input_tokens": read,
                 "output_tokens": count_tokens(json.dumps(content)),
                 "service_tier": "batch",
             },
         }
+
+    def _count_tokens(self, call: Call, match: re.Match[str]) -> Reply:
+        """`POST /v1/messages/count_tokens`: the input tokens the message would be billed."""
+        try:
+            params = self._body(call)
+            if not isinstance(params, dict) or "model" not in params or "messages" not in params:
+                raise Invalid("model and messages: Field required")
+            extra = sorted(set(params) - COUNT_PARAMS)
+            if extra:
+                raise Invalid(f"{extra[0]}: Extra inputs are not permitted")
+        except Invalid as exc:
+            return self.error(400, str(exc))
+        return Reply(200, {"input_tokens": prompt_tokens(params)})
 
     def _realtime(self, call: Call, match: re.Match[str]) -> Reply:
         try:

@@ -87,6 +87,16 @@ def _timestamp(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
+def prompt_tokens(request: dict[str, Any]) -> int:
+    """The prompt tokens a GenerateContentRequest is billed: its texts and its schema."""
+    config = _get(request, "generationConfig") or {}
+    schema = _get(config, "responseJsonSchema")
+    texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
+    system = _get(request, "systemInstruction") or {}
+    texts += [str(p.get("text", "")) for p in system.get("parts", [])]
+    return count_tokens("".join(texts)) + (count_tokens(json.dumps(schema)) if schema else 0)
+
+
 class GeminiEmulator(Emulator):
     name = "gemini"
 
@@ -106,6 +116,7 @@ class GeminiEmulator(Emulator):
         self.route("GET", v + r"/batches/(?P<id>[^/:]+)", self._get)
         self.route("POST", v + r"/batches/(?P<id>[^/:]+):cancel", self._cancel)
         self.route("POST", v + r"/models/(?P<model>[^/:]+):generateContent", self._generate)
+        self.route("POST", v + r"/models/(?P<model>[^/:]+):countTokens", self._count_tokens)
 
     # ---------------------------------------------------------------- protocol
     def _authorise(self, call: Call) -> Reply | None:
@@ -358,9 +369,7 @@ class GeminiEmulator(Emulator):
         config = _get(request, "generationConfig") or {}
         schema = _get(config, "responseJsonSchema")
         texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
-        system = _get(request, "systemInstruction") or {}
-        texts += [str(p.get("text", "")) for p in system.get("parts", [])]
-        prompt = count_tokens("".join(texts)) + (count_tokens(json.dumps(schema)) if schema else 0)
+        prompt = prompt_tokens(request)
         usage: dict[str, Any] = {"promptTokenCount": prompt}
         self.billed.append(key)
         if any(BLOCK_MARKER in t for t in texts):
@@ -383,6 +392,17 @@ class GeminiEmulator(Emulator):
         }
 
     # ---------------------------------------------------------------- realtime
+    def _count_tokens(self, call: Call, match: re.Match[str]) -> Reply:
+        """`models/{m}:countTokens` of a `generateContentRequest`: its prompt tokens."""
+        body = call.json()
+        request = body.get("generateContentRequest") if isinstance(body, dict) else None
+        if not isinstance(request, dict):
+            return self.error(400, "generateContentRequest is required")
+        problem = self._check_request(request, "generateContentRequest")
+        if problem:
+            return self.error(400, problem)
+        return Reply(200, {"totalTokens": prompt_tokens(request)})
+
     def _generate(self, call: Call, match: re.Match[str]) -> Reply:
         request = call.json()
         problem = self._check_request(request, "request")

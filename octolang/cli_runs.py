@@ -53,12 +53,18 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
     if as_json and as_csv:
         click.echo("choose one of --json and --csv", err=True)
         sys.exit(EXIT_USAGE)
+    from octolang.progress import retried_lines
+    from octolang.runtime.status import run_status
+
     program, _, store = _open_existing(file, run_dir, run_id)
     try:
         text_json, table, csv_text = _reports(program, store)
         costs = _cost_lines(program, store) if not (as_json or as_csv) else ""
+        retried = retried_lines(run_status(program, store)) if not (as_json or as_csv) else []
     finally:
         store.close()
+    if retried:
+        costs += "\n\nretried (requests sent again, and why)\n" + "\n".join(retried)
     click.echo(text_json if as_json else csv_text if as_csv else table + costs, nl=not as_csv)
 
 

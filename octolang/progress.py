@@ -52,11 +52,18 @@ def status_text(status: RunStatus, title: str) -> str:
         f"  units: {status.done:,} done, {status.failed:,} failed, {status.skipped:,} skipped, "
         f"{status.pending:,} pending of {status.units:,}; spend ${status.spend:.4f}"
     )
+    lines += retried_lines(status, "retried ")
+    return "\n".join(lines)
+
+
+def retried_lines(status: RunStatus, prefix: str = "") -> list[str]:
+    """Per step, why requests were sent again (nothing for steps that never retried)."""
+    lines = []
     for s in status.steps:
         reasons = [f"{n:,} {RETRY_WORDS[r][n != 1]}" for r, n in s.retried.items() if n]
         if reasons:
-            lines.append(f"  retried {s.name}: " + ", ".join(reasons))
-    return "\n".join(lines)
+            lines.append(f"  {prefix}{s.name}: " + ", ".join(reasons))
+    return lines
 
 
 RETRY_WORDS = {  # one, many

@@ -54,6 +54,8 @@ def test_npc_dialogue_retries_and_gate(tmp_path: Path) -> None:
     assert invalid > 0, "no validation failure was exercised"
     assert retried_with_feedback > 0
     assert gate_feedback > 0, "the gate never sent a unit back to `line` with the review's reason"
+    text = octoc("report", path.name, cwd=tmp_path).stdout
+    assert "retried (requests sent again, and why)" in text and "  line: " in text and "invalid answer" in text
     report = json.loads(octoc("report", path.name, "--json", cwd=tmp_path).stdout)
     groups = report["reports"][0]["groups"]
     assert sum(g["units"] for g in groups) == 6

@@ -5,6 +5,7 @@ request recorded once, and the files `--dry-run` writes shaped as the reference 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,10 @@ def test_dry_run_files_hold_the_documented_lines(tmp_path: Path, provider: str, 
     assert len(files) == 1  # `line`: `review` waits for answers that a dry run never gets
     lines = [json.loads(line) for line in files[0].read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 6
+    if provider == "anthropic":  # as sent: each custom id carries the chunk's tag
+        tagged = [line["custom_id"] for line in lines]
+        assert all(re.fullmatch(r"u\d-s0-a1_[0-9a-f]{10}", cid) for cid in tagged), tagged
+        lines[0]["custom_id"] = lines[0]["custom_id"].split("_")[0]
     assert _shape(lines[0]) == snapshot
 
 

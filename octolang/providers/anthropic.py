@@ -177,15 +177,21 @@ class AnthropicBatch:
         """One `requests[]` entry, without its chunk tag (submit_batch adds `_<tag>` to the id)."""
         return _dumps({"custom_id": request.custom_id, "params": message_params(request.body)}) + b"\n"
 
-    def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
+    def wire_lines(self, chunk_key: str, requests: list[Request]) -> list[bytes]:
+        """The `requests[]` entries as they are sent: each custom id with the chunk's tag
+        (what a dry run writes, too)."""
         tag = chunk_tag(chunk_key).encode()
-        entries = []
+        lines = []
         for request in requests:
             line = request.wire or self.encode(request)
             if len(request.custom_id) + TAG_SUFFIX <= MAX_CUSTOM_ID:
                 cut = len(_ID_PREFIX) + len(request.custom_id)
                 line = line[:cut] + b"_" + tag + line[cut:]
-            entries.append(line[:-1])
+            lines.append(line)
+        return lines
+
+    def submit_batch(self, chunk_key: str, requests: list[Request]) -> str:
+        entries = [line[:-1] for line in self.wire_lines(chunk_key, requests)]
         body = b'{"requests":[' + b",".join(entries) + b"]}"
         try:
             created = self.http.json(

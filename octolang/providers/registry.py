@@ -225,10 +225,12 @@ class DryRun:
         os.makedirs(self.folder, exist_ok=True)
         chunk = chunk_key.split(":", 1)[-1]
         path = os.path.join(self.folder, f"{chunk}.{self.route.replace(':', '-')}.jsonl")
+        # a provider that changes lines per chunk (Anthropic tags the custom ids) says how
+        wire_lines = getattr(self.provider, "wire_lines", None)
+        lines = wire_lines(chunk_key, requests) if wire_lines else [self.encode(r) for r in requests]
         size = 0
         with open(path, "wb") as out:
-            for request in requests:
-                line = self.encode(request)
+            for line in lines:
                 size += len(line)
                 out.write(line)
         self.files.append((path, len(requests), size))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -159,3 +161,23 @@ def assert_clean(compilation: Compilation, allow: Iterable[str] = ()) -> None:
     left = [d for d in compilation.diagnostics if d.code not in set(allow)]
     assert not left, render(left, compilation.source)
     assert compilation.program is not None
+
+
+def octoc(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`octoc ARGS` in a fresh process, as a user runs it, in `cwd` with `env` (the whole
+    environment; default this process's). With `check`, a non-zero exit fails the test
+    and shows the output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "octolang", *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        shown = f"octoc {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == 0, shown
+    return result

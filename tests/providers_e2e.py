@@ -8,8 +8,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,17 +82,6 @@ def npc_pipeline(folder: Path, provider: str, *, mode: str = "batch", seed: int 
     path = folder / "npc_dialogue.octo"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def octoc(
-    *args: str, cwd: Path, env: dict[str, str], check: bool = True, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "octolang", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if check:
-        assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def state(folder: Path) -> sqlite3.Connection:

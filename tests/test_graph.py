@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from octolang.cli import main
 from octolang.graph import STATE_COLOURS, build_graph, render, report_reads, step_state, type_text
 from octolang.runtime.status import RunStatus, StepStatus
 from tests.conftest import EXAMPLE_FILES, REPO, compile_at
+from tests.conftest import octoc as run_octoc
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
@@ -43,9 +43,7 @@ def octoc(*args: str) -> tuple[int, str, str]:
 
 
 def octoc_process(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
-    )
+    return run_octoc(*args, cwd=cwd, env=env, check=False)
 
 
 def step_fills(dot: str) -> dict[str, str]:

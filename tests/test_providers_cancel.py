@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import octoc
 from tests.emulators.base import Faults
-from tests.providers_e2e import environment, npc_pipeline, octoc, paid_attempts, serving
+from tests.providers_e2e import environment, npc_pipeline, paid_attempts, serving
 
 
 def test_cancel_stops_spending_and_keeps_what_was_paid(tmp_path: Path) -> None:

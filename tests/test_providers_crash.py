@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import octoc
 from tests.emulators.base import Faults
-from tests.providers_e2e import environment, npc_pipeline, octoc, serving, state
+from tests.providers_e2e import environment, npc_pipeline, serving, state
 
 KILLS = 5
 PROVIDERS = ["openai", "anthropic", "gemini"]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import octoc
 from tests.emulators.base import API_KEY, Faults
-from tests.providers_e2e import environment, npc_pipeline, octoc, paid_attempts, serving, state
+from tests.providers_e2e import environment, npc_pipeline, paid_attempts, serving, state
 
 PROVIDER_NAMES = ["openai", "anthropic", "gemini"]
 

@@ -10,8 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+from tests.conftest import octoc
 from tests.emulators.base import Faults
-from tests.providers_e2e import environment, npc_pipeline, octoc, paid_attempts, serving, state
+from tests.providers_e2e import environment, npc_pipeline, paid_attempts, serving, state
 
 OUTAGE_SECONDS = 30.0
 

@@ -16,22 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import octoc
+
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "tests" / "pipelines" / "mock_pipeline.octo"
 KILLS = 10
-
-
-def octoc(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "octolang", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, f"octoc {' '.join(args)}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def ledger(folder: Path) -> tuple[int, int]:

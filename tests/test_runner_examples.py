@@ -6,19 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.conftest import octoc
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def octoc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def state(folder: Path) -> sqlite3.Connection:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import octoc
+
 FAULTY = """pipeline faulty
 seed 3
 units u {{ trials 12 }}
@@ -37,22 +39,6 @@ report r {{
   total = sum(s.v)
 }}
 """
-
-
-def octoc(
-    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "octolang", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-    if check:
-        assert result.returncode == 0, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def failures(folder: Path) -> dict[str, str]:

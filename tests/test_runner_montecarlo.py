@@ -16,18 +16,10 @@ from pathlib import Path
 import pytest
 
 from octolang.stats import chi_square_gof
+from tests.conftest import octoc
 
 ROOT = Path(__file__).resolve().parents[1]
 SAILOR = ROOT / "examples" / "drunken_sailor.octo"
-
-
-def octoc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "octolang", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"octoc {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def sailor_copy(tmp_path: Path, seed: int, trials: int = 2000) -> Path:

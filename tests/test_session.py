@@ -3,10 +3,11 @@ and refusals that leave nothing behind."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
-from tests.test_runner_faults import octoc
+from tests.conftest import octoc
 
 PIPELINE = """pipeline words
 seed 1
@@ -61,7 +62,7 @@ def test_a_missing_key_refuses_the_run_before_any_folder_exists(tmp_path: Path) 
         'pipeline p\nmodel m = openai "gpt-4.1-mini"\nunits u { trials 2 }\n'
         'step a = llm m { prompt "Say hi." output { text: string } }\nreport r { n = count() }\n'
     )
-    result = octoc("run", "p.octo", cwd=tmp_path, check=False, env={"OPENAI_API_KEY": ""})
+    result = octoc("run", "p.octo", cwd=tmp_path, check=False, env={**os.environ, "OPENAI_API_KEY": ""})
     assert result.returncode == 1
     assert "OPENAI_API_KEY" in result.stderr and "--provider mock" in result.stderr
     assert not (tmp_path / ".octo").exists()

@@ -100,3 +100,17 @@ def test_model_id_and_openai_compatible_and_price_shape() -> None:
     expect(c, "E0803", "an `openai_compatible` model needs a `base_url`", (3, 1, 3, 32))
     c = check('model m = openai_compatible "x" { base_url = "http://x", price in = $1/M }')
     expect(c, "E0804", "a price override needs both `in` and `out`", (3, 58, 3, 73), text="price in = $1/M")
+
+
+def test_a_reasoning_model_with_a_temperature_is_warned() -> None:
+    c = check('model m = openai "gpt-5-mini" { temperature = 0.2, top_p = 1 }')
+    expect(
+        c,
+        "W0108",
+        "OpenAI's reasoning model `gpt-5-mini` takes only the default `temperature` (1)",
+        (3, 33, 3, 50),
+        label="OpenAI refuses every request with another value",
+    )
+    assert codes(c) == ["W0108"]  # top_p = 1 is the default: nothing to say
+    assert codes(check('model m = openai "gpt-5-chat-latest" { temperature = 0.2 }')) == ["W0102"]  # unpriced only
+    assert_clean(check('model m = openai "gpt-4.1-mini" { temperature = 0.2 }'))

@@ -9,6 +9,7 @@ from typing import Any
 
 from octolang import ir
 from octolang.diagnostics import Diagnostic, Label, did_you_mean, error, warning
+from octolang.providers.base import openai_reasoning_model
 from octolang.source import Span
 
 PROVIDERS = ("openai", "anthropic", "gemini", "openai_compatible", "mock")
@@ -176,6 +177,18 @@ def _check_model(model: ir.ModelDecl) -> list[Diagnostic]:
                     "E0802", f"`{setting.name}` {problem}", setting.value_span, help=f"{setting.name}: {rule.meaning}"
                 )
             )
+    if model.provider == "openai" and openai_reasoning_model(model.model_id):
+        for setting in model.settings:
+            if setting.name in ("temperature", "top_p") and setting.value != 1:
+                out.append(
+                    warning(
+                        "W0108",
+                        f"OpenAI's reasoning model `{model.model_id}` takes only the default `{setting.name}` (1)",
+                        setting.span,
+                        label="OpenAI refuses every request with another value",
+                        help=f"remove `{setting.name}`, or use a model that takes it (e.g. gpt-4.1-mini)",
+                    )
+                )
     if model.provider == "openai_compatible" and model.setting("base_url") is None:
         out.append(
             error(

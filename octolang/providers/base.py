@@ -45,6 +45,15 @@ class ProviderError(Exception):
         return self.status is not None and 400 <= self.status < 500 and self.status not in (401, 403, 408, 409, 429)
 
 
+# OpenAI's reasoning models: they take `max_completion_tokens`, not `max_tokens`, and only
+# the default sampling (temperature and top_p 1); the chat snapshots of GPT-5 are not among them.
+OPENAI_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def openai_reasoning_model(model_id: str) -> bool:
+    return model_id.startswith(OPENAI_REASONING_PREFIXES) and "-chat" not in model_id
+
+
 BatchState = Literal["running", "ended", "failed"]
 
 

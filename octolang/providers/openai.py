@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from octolang.providers.base import BatchState, ProviderError, Request, Result
+from octolang.providers.base import BatchState, ProviderError, Request, Result, openai_reasoning_model
 from octolang.providers.http import HttpClient, realtime_answer
 from octolang.schema import strict_variant
 
@@ -21,9 +21,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENDPOINT = "/v1/chat/completions"
 TAG = "octo_chunk"  # the metadata key that carries the chunk key
 CLOCK_SKEW = 300.0  # seconds: batches listed back to this long before the intent was recorded
-
-# Reasoning models refuse `max_tokens` and take `max_completion_tokens` (the SDK's docs).
-_COMPLETION_TOKEN_MODELS = ("o1", "o3", "o4", "gpt-5")
 
 
 def chat_body(body: dict[str, Any], *, structured: bool = True) -> dict[str, Any]:
@@ -44,7 +41,7 @@ def chat_body(body: dict[str, Any], *, structured: bool = True) -> dict[str, Any
     model = str(body["model"])
     chat: dict[str, Any] = {"model": model, "messages": messages}
     for name, value in (body.get("params") or {}).items():
-        if name == "max_tokens" and model.startswith(_COMPLETION_TOKEN_MODELS):
+        if name == "max_tokens" and openai_reasoning_model(model):  # they refuse `max_tokens`
             name = "max_completion_tokens"
         chat[name] = value
     if schema and structured:

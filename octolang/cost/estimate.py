@@ -218,18 +218,7 @@ def _calibrate(
     fixed = request_overhead(step, model)
     estimated = [round(tokens * band.point) + fixed for tokens in _count(systems, prompts)]
     compiled = CompiledPrompt(step, model)
-    bodies = [
-        {
-            "provider": model.provider,
-            "model": model.model_id,
-            "system": system,
-            "prompt": prompt,
-            "schema_name": step.name,
-            "schema": step.output_schema or {},
-            "params": compiled.params,
-        }
-        for system, prompt in zip(systems, prompts, strict=True)
-    ]
+    bodies = [compiled.body(system, prompt) for system, prompt in zip(systems, prompts, strict=True)]
     label = calibrate(estimate, model, bodies, estimated, exact)
     _price(estimate, model)
     return label
@@ -395,7 +384,6 @@ def _render_all(
     # the time of 100,000 small renders. The output is the same text.
     shared: dict[str, Any] = dict(prompt.prompt.globals)
     shared.update({c.name: c.resolved for c in program.consts}, **upstream, feedback="", attempt=1)
-    constant_system = step.system is not None and "{" not in step.system.value
     systems: list[str | None] = []
     prompts: list[str] = []
     failed = 0
@@ -403,10 +391,8 @@ def _render_all(
         shared["unit"] = Record(fields)
         try:
             text = _render(prompt.prompt, shared)
-            if prompt.system is None:
-                system_text = None
-            elif constant_system and systems:
-                system_text = systems[-1]
+            if prompt.system is None or prompt.fixed_system is not None:
+                system_text = prompt.fixed_system
             else:
                 system_text = _render(prompt.system, shared)
         except Exception:

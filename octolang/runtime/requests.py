@@ -28,16 +28,20 @@ class CompiledPrompt:
 
     def render(self, context: dict[str, Any]) -> dict[str, Any]:
         """The request body; raises jinja2 errors, which the runner reports per unit."""
-        body: dict[str, Any] = {
+        system = self.fixed_system if self.fixed_system is not None else self._render_system(context)
+        return self.body(system, self.prompt.render(context))
+
+    def body(self, system: str | None, prompt: str) -> dict[str, Any]:
+        """The request body of already rendered texts."""
+        return {
             "provider": self.model.provider,
             "model": self.model.model_id,
-            "system": self.fixed_system if self.fixed_system is not None else self._render_system(context),
-            "prompt": self.prompt.render(context),
+            "system": system,
+            "prompt": prompt,
             "schema_name": self.step.name,
             "schema": self.step.output_schema or {},
             "params": self.params,
         }
-        return body
 
     def _render_system(self, context: dict[str, Any]) -> str | None:
         return self.system.render(context) if self.system is not None else None

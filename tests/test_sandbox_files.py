@@ -9,19 +9,26 @@ end, so that it fails instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
 
 from octolang import paths
 from octolang.compiler import Compilation
 from octolang.data import DataError, read_rows
+from octolang.lsp.definition import definition
+from octolang.lsp.incremental import IncrementalCompiler
 from tests.conftest import codes, octoc, render
 
 DEADLINE = 20.0  # seconds; the refusals take milliseconds, a hang never ends
@@ -389,3 +396,98 @@ def test_json_output_of_a_refusal(project: Path, secret: Path) -> None:
     result = octoc("check", "--json", "p.octo", cwd=project, check=False)
     (diagnostic,) = json.loads(result.stdout)["files"][0]["diagnostics"]
     assert (diagnostic["code"], diagnostic["line"], diagnostic["col"]) == ("E0209", *SPAN)
+
+
+# ---------------------------------------------------------------- the language server
+
+
+class _Editor:
+    """`octoc lsp ARGS` started in a folder, with the diagnostics it publishes collected."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: LanguageClient) -> None:
+        self.loop, self.client = loop, client
+        self.published: dict[str, list[lsp.PublishDiagnosticsParams]] = {}
+
+    def run(self, awaitable: Any, seconds: float = DEADLINE) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(awaitable, seconds))
+
+    def open(self, path: Path) -> list[lsp.Diagnostic]:
+        uri = path.as_uri()
+        item = lsp.TextDocumentItem(uri=uri, language_id="octo", version=1, text=path.read_text(encoding="utf-8"))
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=item))
+
+        async def published() -> list[lsp.Diagnostic]:
+            while not self.published.get(uri):
+                await asyncio.sleep(0.01)
+            return list(self.published[uri][0].diagnostics)
+
+        diagnostics: list[lsp.Diagnostic] = self.run(published())
+        return diagnostics
+
+
+@contextmanager
+def editor(folder: Path, *args: str) -> Iterator[_Editor]:
+    loop = asyncio.new_event_loop()
+    client = LanguageClient("octolang-files-tests", "1")
+    session = _Editor(loop, client)
+
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
+        session.published.setdefault(params.uri, []).append(params)
+
+    session.run(client.start_io(sys.executable, "-m", "octolang", "lsp", *args, cwd=str(folder)), 60)
+    try:
+        params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=folder.as_uri(), process_id=None)
+        session.run(client.initialize_async(params), 60)
+        client.initialized(lsp.InitializedParams())
+        yield session
+        session.run(client.shutdown_async(None))
+        client.exit(None)
+    finally:
+        server = client._server  # after a failure no `exit` was sent: end the process we started
+        if server is not None and server.returncode is None:
+            server.kill()
+        session.run(client.stop())
+        loop.close()
+
+
+def test_the_language_server_refuses_a_fifo_and_keeps_answering(project: Path) -> None:
+    fifo = project / "d.csv"
+    os.mkfifo(fifo)
+    (project / "p.octo").write_text(pipeline("d.csv"), encoding="utf-8")
+    try:
+        with editor(project) as session:
+            started = time.monotonic()
+            (diagnostic,) = session.open(project / "p.octo")
+            assert diagnostic.code == "E0210"
+            assert diagnostic.message.startswith("`d.csv` is a named pipe (FIFO), not a regular file")
+            assert (diagnostic.range.start.line, diagnostic.range.start.character) == (SPAN[0] - 1, SPAN[1] - 1)
+            where = lsp.Position(line=3, character=6)  # on the step's name
+            doc = lsp.TextDocumentIdentifier(uri=(project / "p.octo").as_uri())
+            answer = session.run(session.client.text_document_hover_async(lsp.HoverParams(doc, where)))
+            assert answer is not None
+            assert time.monotonic() - started < DEADLINE
+    finally:
+        _release(fifo)
+
+
+def test_the_language_server_takes_allow_outside(project: Path, secret: Path) -> None:
+    (project / "p.octo").write_text(pipeline("../elsewhere/secret.csv"), encoding="utf-8")
+    with editor(project) as session:
+        assert [d.code for d in session.open(project / "p.octo")] == ["E0209"]
+    with editor(project, "--allow-outside", str(secret.parent)) as session:
+        assert session.open(project / "p.octo") == []
+
+
+def test_go_to_a_column_does_not_follow_a_fifo_swapped_in(project: Path) -> None:
+    (project / "d.csv").write_text("x\n1\n", encoding="utf-8")
+    text = pipeline("d.csv")
+    analysis = IncrementalCompiler(str(project / "p.octo")).compile(text)
+    assert analysis.compilation.diagnostics == []
+    position = lsp.Position(line=6, character=text.splitlines()[6].index("unit.x") + 5)
+    found = definition(analysis, position, (project / "p.octo").as_uri())
+    assert found is not None and found.uri == (project / "d.csv").resolve().as_uri()
+    (project / "d.csv").unlink()
+    os.mkfifo(project / "d.csv")
+    fallback = within_deadline(lambda: definition(analysis, position, "file:///x"), project / "d.csv")
+    assert fallback is not None and fallback.uri == "file:///x"  # the units declaration, not the FIFO

@@ -58,8 +58,7 @@ def read_rows(path: str, max_bytes: int | None = None, name: str | None = None) 
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
     text = _decode(data)
-    handle = io.StringIO(text, newline="")
-    return _read_csv(handle) if suffix == ".csv" else _read_jsonl(handle)
+    return _read_csv(io.StringIO(text, newline="")) if suffix == ".csv" else _read_jsonl(text)
 
 
 def _default_bound() -> int:
@@ -149,13 +148,14 @@ def _as_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-def _read_jsonl(handle: Any) -> list[dict[str, Any]]:
+def _read_jsonl(text: str) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(handle, start=1):
+    may_overflow = _BIG_EXPONENT.search(text) is not None  # one look at the whole file, not one per line
+    for number, line in enumerate(io.StringIO(text, newline=""), start=1):
         if not line.strip():
             continue
         try:
-            value = (_FINITE_CHECKED if _BIG_EXPONENT.search(line) else _DECODER).decode(line)
+            value = (_FINITE_CHECKED if may_overflow and _BIG_EXPONENT.search(line) else _DECODER).decode(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"line is not valid JSON: {exc.msg} (column {exc.colno})", number) from exc
         except _NotFinite as exc:

@@ -22,7 +22,7 @@ from octolang.paths import FileRefused, max_data_bytes, read_regular
 
 MAX_FIELD_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64  # arrays and objects inside a JSONL row; deeper data is refused, not recursed into
-_BIG_EXPONENT = re.compile(r"[eE][+-]?\d{3}")  # a float that may overflow to inf
+_BIG_EXPONENT = re.compile(r"[eE][+-]?\d{3}|\d{300}")  # a float that may overflow to inf
 
 
 class DataError(Exception):
@@ -159,7 +159,9 @@ def _read_jsonl(text: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise DataError(f"line is not valid JSON: {exc.msg} (column {exc.colno})", number) from exc
         except _NotFinite as exc:
-            raise DataError(f"`{exc}` is not a finite number (JSON has no NaN or Infinity)", number) from exc
+            literal = str(exc)
+            shown = f"`{literal}`" if len(literal) <= 24 else f"`{literal[:12]}...` ({len(literal)} characters)"
+            raise DataError(f"{shown} is not a finite number (JSON has no NaN or Infinity)", number) from exc
         except ValueError as exc:  # Python's bound on the digits of an int read from text
             raise DataError(
                 f"an integer has more than {sys.get_int_max_str_digits():,} digits, more than can be read", number

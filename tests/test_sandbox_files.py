@@ -357,6 +357,11 @@ ODD_DATA = [
     ),
     ("big.jsonl", b'{"x": 1e999}\n', "big.jsonl:1: `1e999` is not a finite number (JSON has no NaN or Infinity)"),
     (
+        "long.jsonl",
+        b'{"x": 1' + b"0" * 400 + b".5}\n",
+        "long.jsonl:1: `100000000000...` (403 characters) is not a finite number (JSON has no NaN or Infinity)",
+    ),
+    (
         "nul.csv",
         b"x\n1\n2\x00\n",
         "nul.csv:3: the file holds a NUL byte, which text does not: is it a binary file, or UTF-16?",

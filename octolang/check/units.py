@@ -215,7 +215,10 @@ def _read_source(
         if exc.code == "E0201":
             target = os.path.normpath(os.path.join(folder, name))
             parent = os.path.dirname(target)
-            nearby = os.listdir(parent) if os.path.isdir(parent) else []
+            try:
+                nearby = os.listdir(parent)
+            except OSError:  # no such folder, or not one we may list
+                nearby = []
             hint = did_you_mean(os.path.basename(target), nearby) or hint
         facts.diagnostics.append(error(exc.code, f"{where}{exc.message}", units.source.span, help=hint))
         return None

@@ -431,7 +431,7 @@ class _Editor:
 
 
 @contextmanager
-def editor(folder: Path, *args: str) -> Iterator[_Editor]:
+def editor(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[_Editor]:
     loop = asyncio.new_event_loop()
     client = LanguageClient("octolang-files-tests", "1")
     session = _Editor(loop, client)
@@ -440,7 +440,7 @@ def editor(folder: Path, *args: str) -> Iterator[_Editor]:
     def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
         session.published.setdefault(params.uri, []).append(params)
 
-    session.run(client.start_io(sys.executable, "-m", "octolang", "lsp", *args, cwd=str(folder)), 60)
+    session.run(client.start_io(sys.executable, "-m", "octolang", "lsp", *args, cwd=str(folder), env=env), 60)
     try:
         params = lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), root_uri=folder.as_uri(), process_id=None)
         session.run(client.initialize_async(params), 60)
@@ -481,6 +481,8 @@ def test_the_language_server_takes_allow_outside(project: Path, secret: Path) ->
     with editor(project) as session:
         assert [d.code for d in session.open(project / "p.octo")] == ["E0209"]
     with editor(project, "--allow-outside", str(secret.parent)) as session:
+        assert session.open(project / "p.octo") == []
+    with editor(project, env={**os.environ, paths.ALLOW_OUTSIDE_VAR: str(secret)}) as session:
         assert session.open(project / "p.octo") == []
 
 

@@ -48,6 +48,26 @@ def _silence_stdout() -> None:
         pass
 
 
+allow_outside_option = click.option(
+    "--allow-outside",
+    "allow_outside",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True),
+    help="Let the pipeline read data, and keep its runs, in PATH outside its folder (repeatable).",
+)
+
+
+def file_access(allow_outside: tuple[str, ...]) -> Any:
+    """The `FileAccess` the user gives (`--allow-outside`, OCTO_ALLOW_OUTSIDE, OCTO_MAX_DATA_MB)."""
+    from octolang import paths
+
+    try:
+        return paths.file_access(allow_outside)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="octolang", prog_name="octoc")
 def main() -> None:
@@ -63,6 +83,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
 @click.option("--exact", is_flag=True, help="Count Claude and Gemini tokens on a sample with the providers (keys).")
+@allow_outside_option
 def check(
     files: tuple[str, ...],
     as_json: bool,
@@ -72,18 +93,20 @@ def check(
     quiet: bool,
     budget: str | None,
     exact: bool,
+    allow_outside: tuple[str, ...],
 ) -> None:
     """Parse and check FILES; print diagnostics, a summary and, for llm steps, the cost estimate."""
     from octolang.cli_run import _budget
 
     limit = _budget(budget)
+    access = file_access(allow_outside)
     results: list[dict[str, Any]] = []
     failed = False
     colour = color == "always" or (color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     for path in files:
         try:
             result, text = _check_one(
-                path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit, exact=exact
+                path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit, exact=exact, access=access
             )
         except Exception as exc:
             _internal_error(exc, path)
@@ -98,7 +121,15 @@ def check(
 
 
 def _check_one(
-    path: str, *, strict: bool, colour: bool, quiet: bool, emit: str | None, budget: Any = None, exact: bool = False
+    path: str,
+    *,
+    strict: bool,
+    colour: bool,
+    quiet: bool,
+    emit: str | None,
+    budget: Any = None,
+    exact: bool = False,
+    access: Any = None,
 ) -> tuple[dict[str, Any], str]:
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
@@ -115,7 +146,7 @@ def _check_one(
             "summary": None,
         }
         return failure, render_all([source], {}, colour=colour)
-    compilation = compile_source(source)
+    compilation = compile_source(source, access)
     diagnostics = compilation.diagnostics
     if strict:
         diagnostics = [d.model_copy(update={"severity": Severity.ERROR}) for d in diagnostics]

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, main
+from octolang.cli import EXIT_ERRORS, allow_outside_option, main
 
 INSTALL_GRAPHVIZ = """\
 Install Graphviz, which provides `dot`:
@@ -44,7 +44,10 @@ or write DOT, which needs no Graphviz: `-o FILE.dot`, or no `-o` for stdout."""
 @click.option(
     "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
 )
-def graph(file: str | None, output: str | None, run_id: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def graph(
+    file: str | None, output: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
+) -> None:
     """Draw FILE's pipeline: units, steps, gates and reports (DOT on stdout without -o)."""
     if file is None and run_id and run_id.endswith(".octo"):
         file, run_id = run_id, ""  # `octoc graph --run FILE`: the flag took the file as its value
@@ -53,8 +56,8 @@ def graph(file: str | None, output: str | None, run_id: str | None, run_dir: str
     fmt = _format_of(output)
     from octolang.cli_run import compile_or_exit
 
-    program = compile_or_exit(file, before="drawing")
-    run = _run_status(program, file, run_dir, run_id) if run_id is not None else None
+    program = compile_or_exit(file, before="drawing", allow_outside=allow_outside)
+    run = _run_status(program, file, run_dir, run_id, allow_outside) if run_id is not None else None
 
     from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
 
@@ -112,14 +115,14 @@ def _costs(program: Any) -> dict[str, str]:
     }
 
 
-def _run_status(program: Any, file: str, run_dir: str | None, run_id: str) -> Any:
+def _run_status(program: Any, file: str, run_dir: str | None, run_id: str, allow_outside: tuple[str, ...]) -> Any:
     """The latest run of FILE (or run RUN_ID), found and counted as `octoc status` does."""
     from octolang.cli_run import runs_root
     from octolang.runtime.runs import list_runs
     from octolang.runtime.status import run_status
     from octolang.runtime.store import RunStore
 
-    runs = list_runs(runs_root(file, run_dir), file)
+    runs = list_runs(runs_root(file, run_dir, allow_outside), file)
     if run_id:
         runs = [r for r in runs if r.id == run_id]
     if not runs:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from octolang.cli import main
+from octolang.cli import allow_outside_option, file_access, main
 
 
 @main.command()
 @click.option("--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport; editors pass it).")
-def lsp(stdio: bool) -> None:
+@allow_outside_option
+def lsp(stdio: bool, allow_outside: tuple[str, ...]) -> None:
     """Run the language server for editors: diagnostics, hover, definition, completion, outline."""
     del stdio  # accepted because VS Code's client adds it
+    access = file_access(allow_outside)
     from octolang.lsp.server import serve
 
-    serve()
+    serve(access)

@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_OK, main
+from octolang.cli import EXIT_ERRORS, EXIT_OK, allow_outside_option, file_access, main
 
 
-def compile_or_exit(path: str, before: str = "running") -> Any:
-    """FILE's checked program; or its errors on stderr and exit 1 (`before` running, drawing)."""
+def compile_or_exit(path: str, before: str = "running", allow_outside: tuple[str, ...] = ()) -> Any:
+    """FILE's checked program; or its errors on stderr and exit 1 (`before` running, drawing).
+    `allow_outside`: places outside FILE's folder its data may come from (`--allow-outside`)."""
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, render_all
 
@@ -22,7 +23,7 @@ def compile_or_exit(path: str, before: str = "running") -> Any:
     if isinstance(source, Diagnostic):
         click.echo(render_all([source], {}), err=True)
         sys.exit(EXIT_ERRORS)
-    compilation = compile_source(source)
+    compilation = compile_source(source, file_access(allow_outside))
     errors = [d for d in compilation.diagnostics if d.is_error]
     if errors or compilation.program is None:
         click.echo(render_all(errors, {path: source}), err=True)
@@ -43,10 +44,21 @@ def _budget(value: str | None) -> Decimal | None:
     return amount
 
 
-def runs_root(path: str, run_dir: str | None) -> str:
+def runs_root(path: str, run_dir: str | None, allow_outside: tuple[str, ...] = ()) -> str:
     from octolang.runtime.runs import default_runs_root
 
-    return os.path.abspath(run_dir) if run_dir else default_runs_root(path)
+    return os.path.abspath(run_dir) if run_dir else _inside_or_exit(default_runs_root(path), path, allow_outside)
+
+
+def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str:
+    """The default runs root, unless a symlink leads it out of the pipeline's folder (not allowed)."""
+    from octolang.paths import runs_root_refusal
+
+    refusal = runs_root_refusal(root, path, file_access(allow_outside))
+    if refusal is not None:
+        click.echo(f"octoc: {refusal}", err=True)
+        sys.exit(EXIT_ERRORS)
+    return root
 
 
 _run_dir = click.option(
@@ -73,6 +85,7 @@ _run_dir = click.option(
 )
 @click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
 @_run_dir
+@allow_outside_option
 def run(
     file: str,
     fresh: bool,
@@ -88,13 +101,15 @@ def run(
     dry_run: bool,
     resume_cancelled: bool,
     run_dir: str | None,
+    allow_outside: tuple[str, ...] = (),
 ) -> None:
     """Run FILE to completion (or one tick), resuming its latest run."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
-    program = compile_or_exit(file)
+    program = compile_or_exit(file, allow_outside=allow_outside)
+    root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
         workers=workers or min(2, os.cpu_count() or 1),
         provider=provider,
@@ -104,12 +119,12 @@ def run(
         dry_run=dry_run,
     )
     if dry_run:
-        _dry_run(program, file, options, run_dir)
+        _dry_run(program, file, options, root)
         return
     # A new run is estimated (and refused above its budget); a resumed run keeps the estimate it started with.
-    estimate = None if _resumable(file, run_dir, fresh) else _estimate_or_refuse(program, options, over_budget)
+    estimate = None if _resumable(file, root, fresh) else _estimate_or_refuse(program, options, over_budget)
     try:
-        session = open_session(program, file, runs_root=runs_root(file, run_dir), fresh=fresh, options=options)
+        session = open_session(program, file, runs_root=root, fresh=fresh, options=options)
     except (RunRefused, StoreError) as exc:
         click.echo(f"octoc run: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
@@ -147,10 +162,10 @@ def run(
     _finish(program, file, session.info, result, as_json=as_json, once=once)
 
 
-def _resumable(file: str, run_dir: str | None, fresh: bool) -> bool:
+def _resumable(file: str, root: str, fresh: bool) -> bool:
     from octolang.runtime.runs import list_runs
 
-    return not fresh and bool(list_runs(runs_root(file, run_dir), file))
+    return not fresh and bool(list_runs(root, file))
 
 
 def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
@@ -169,13 +184,13 @@ def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
     return estimate
 
 
-def _dry_run(program: Any, file: str, options: Any, run_dir: str | None) -> None:
+def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
     """One tick in a throwaway run under `.octo/dry-runs/`: compute steps run, and every
     request the tick would send is written, as the provider would receive it."""
     from octolang.runtime.session import RunRefused, drive, open_session
     from octolang.runtime.store import StoreError
 
-    root = os.path.join(os.path.dirname(runs_root(file, run_dir)), "dry-runs")
+    root = os.path.join(os.path.dirname(runs), "dry-runs")
     try:
         session = open_session(program, file, runs_root=root, fresh=True, options=options)
     except (RunRefused, StoreError) as exc:
@@ -302,21 +317,21 @@ _run_option = click.option("--run", "run_id", help="A run id (default: the lates
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_option
 @_run_dir
-def cancel(file: str, run_id: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def cancel(file: str, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...] = ()) -> None:
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
-    program = compile_or_exit(file, before="cancelling")
-    if not _resumable(file, run_dir, fresh=False):
+    program = compile_or_exit(file, before="cancelling", allow_outside=allow_outside)
+    root = runs_root(file, run_dir, allow_outside)
+    if not _resumable(file, root, fresh=False):
         click.echo(f"no run of {file} found; nothing to cancel", err=True)
         sys.exit(EXIT_ERRORS)
     try:
-        session = open_session(
-            program, file, runs_root=runs_root(file, run_dir), fresh=False, options=RunOptions(), run_id=run_id
-        )
+        session = open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
     except (RunRefused, StoreError) as exc:
         click.echo(f"octoc cancel: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
@@ -340,6 +355,7 @@ def cancel(file: str, run_id: str | None, run_dir: str | None) -> None:
 @click.option("--budget", help="Stop submitting once spend would pass this many USD.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
 @_run_dir
+@allow_outside_option
 @click.pass_context
 def tick(
     ctx: click.Context,
@@ -349,6 +365,7 @@ def tick(
     budget: str | None,
     as_json: bool,
     run_dir: str | None,
+    allow_outside: tuple[str, ...],
 ) -> None:
     """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
     ctx.invoke(
@@ -367,4 +384,5 @@ def tick(
         dry_run=False,
         resume_cancelled=False,
         run_dir=run_dir,
+        allow_outside=allow_outside,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_USAGE, main
+from octolang.cli import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
 from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, runs_root
 
 
@@ -23,12 +23,14 @@ def _cost_lines(program: Any, store: Any) -> str:
     return "\n\n" + table if table else ""
 
 
-def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[Any, Any, Any]:
+def _open_existing(
+    file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...]
+) -> tuple[Any, Any, Any]:
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore, StoreError
 
-    program = compile_or_exit(file)
-    runs = list_runs(runs_root(file, run_dir), file)
+    program = compile_or_exit(file, allow_outside=allow_outside)
+    runs = list_runs(runs_root(file, run_dir, allow_outside), file)
     if run_id is not None:
         runs = [r for r in runs if r.id == run_id]
     if not runs:
@@ -48,7 +50,10 @@ def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[
 @click.option("--csv", "as_csv", is_flag=True)
 @_run_option
 @_run_dir
-def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def report(
+    file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
+) -> None:
     """Print the reports of FILE's latest run (or --run ID)."""
     if as_json and as_csv:
         click.echo("choose one of --json and --csv", err=True)
@@ -56,7 +61,7 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
     from octolang.progress import retried_lines
     from octolang.runtime.status import run_status
 
-    program, _, store = _open_existing(file, run_dir, run_id)
+    program, _, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
         text_json, table, csv_text = _reports(program, store)
         costs = _cost_lines(program, store) if not (as_json or as_csv) else ""
@@ -73,13 +78,14 @@ def report(file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: 
 @click.option("--json", "as_json", is_flag=True)
 @_run_option
 @_run_dir
-def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
     """Show how far FILE's latest run (or --run ID) has come."""
     from octolang.cost.render import accounting_table
     from octolang.progress import status_text
     from octolang.runtime.status import run_status, step_accounts
 
-    program, info, store = _open_existing(file, run_dir, run_id)
+    program, info, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
         current = run_status(program, store)
         accounts = step_accounts(program, store)
@@ -108,12 +114,13 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None) ->
 @main.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @_run_dir
-def runs(file: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
     """List the runs of FILE (or of every pipeline in the runs folder)."""
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore
 
-    root = runs_root(file or "pipeline.octo", run_dir)
+    root = runs_root(file or "pipeline.octo", run_dir, allow_outside)
     found = list_runs(root, file)
     if not found:
         click.echo(f"no runs under {root}")
@@ -156,9 +163,12 @@ def _duration(seconds: float) -> str:
 @click.option("--step", help="Only this step's attempts.")
 @_run_option
 @_run_dir
-def inspect(file: str, unit: str, step: str | None, run_id: str | None, run_dir: str | None) -> None:
+@allow_outside_option
+def inspect(
+    file: str, unit: str, step: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
+) -> None:
     """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict."""
-    _, _, store = _open_existing(file, run_dir, run_id)
+    _, _, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
         rows = store.query(
             "SELECT id, fields, status, reason FROM units WHERE id = ? OR CAST(ordinal AS TEXT) = ?", (unit, unit)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from octolang import ir
 from octolang.diagnostics import Diagnostic, error, sort_diagnostics
+from octolang.paths import FileAccess
 from octolang.source import SourceFile
 
 
@@ -20,8 +21,9 @@ class Compilation:
         return self.program is not None and not any(d.is_error for d in self.diagnostics)
 
 
-def compile_source(source: SourceFile) -> Compilation:
-    """Parse, lower and check. Never raises for any input text."""
+def compile_source(source: SourceFile, access: FileAccess | None = None) -> Compilation:
+    """Parse, lower and check. Never raises for any input text. `access`: which files the
+    units may be read from, as the user allows (default: the pipeline's folder)."""
     import gc
 
     from octolang.check import check_program
@@ -36,7 +38,7 @@ def compile_source(source: SourceFile) -> Compilation:
         program, diagnostics = parse_program(source)
         if program is None:
             return Compilation(source, None, diagnostics)
-        diagnostics = diagnostics + check_program(program, source)
+        diagnostics = diagnostics + check_program(program, source, access=access)
         return Compilation(source, program, sort_diagnostics(diagnostics))
     except RecursionError:
         # The grammar nests freely; the passes recurse. A thousand nested terms is not a

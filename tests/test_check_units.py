@@ -140,7 +140,7 @@ BAD_FILES = [
     ),
     ("empty.csv", "", "E0202", "empty.csv:1: the CSV file is empty: it needs a header row naming its columns"),
     ("header.csv", "a,b\n", "E0202", "header.csv holds no rows"),
-    ("bin.csv", b"a,b\n\xff\xfe,1\n", "E0202", "bin.csv is not UTF-8 text (invalid start byte)"),
+    ("bin.csv", b"a,b\n\xff\xfe,1\n", "E0202", "bin.csv:2: the file is not UTF-8 text (invalid start byte)"),
     (
         "bad.jsonl",
         '{"id": 1}\n{"id": 2 "x": 3}\n',

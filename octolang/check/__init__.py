@@ -20,6 +20,7 @@ from octolang.check.templates import check_template
 from octolang.check.units import check_units
 from octolang.diagnostics import Diagnostic, error, sort_diagnostics, warning
 from octolang.expressions import EXPRESSION_FUNCTIONS
+from octolang.paths import FileAccess
 from octolang.schema import SchemaCompiler, fields_of, infer_schema
 from octolang.source import SourceFile
 from octolang.templates import JINJA_GLOBALS
@@ -27,13 +28,16 @@ from octolang.templates import JINJA_GLOBALS
 StepChecker = Callable[[list[ir.StepDecl], Scope], list[tuple[set[str], list[Diagnostic]]]]
 
 
-def check_program(program: ir.Program, source: SourceFile, step_checker: StepChecker | None = None) -> list[Diagnostic]:
+def check_program(
+    program: ir.Program, source: SourceFile, step_checker: StepChecker | None = None, access: FileAccess | None = None
+) -> list[Diagnostic]:
     """All passes in order. `step_checker` replaces `check_steps` (the language server
-    reuses the facts of steps an edit did not touch)."""
+    reuses the facts of steps an edit did not touch); `access` is the user's word on the
+    files the units may be read from (`octolang.paths`)."""
     diagnostics = check_declarations(program)
     values, const_problems = check_consts(program)
     diagnostics += const_problems
-    units = check_units(program, values)
+    units = check_units(program, values, access)
     diagnostics += units.diagnostics
     program.unit_fields = units.fields
     program.unit_count = units.count

@@ -1,4 +1,5 @@
-"""The `units` declaration: its data file read, its fields inferred, its count known."""
+"""The `units` declaration: its data file read (where the user's file access allows), its
+fields inferred, its count known."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from octolang import ir
 from octolang.check.consts import StaticValues, evaluate_static
 from octolang.data import DataError, read_rows
 from octolang.diagnostics import Diagnostic, did_you_mean, error
+from octolang.paths import FileAccess, FileRefused, data_file_path, file_access
 from octolang.schema import Schema, infer_schema
 
 
@@ -25,7 +27,9 @@ class UnitFacts:
         return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
-def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
+def check_units(program: ir.Program, values: StaticValues, access: FileAccess | None = None) -> UnitFacts:
+    """`access`: the user's word on which files the data may come from (default: the
+    pipeline's folder, and what the environment allows)."""
     facts = UnitFacts()
     if not program.units:
         facts.diagnostics.append(
@@ -48,7 +52,7 @@ def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
             )
         )
     units = program.units[0]
-    rows, row_fields = _rows(units, program, values, facts)
+    rows, row_fields = _rows(units, program, values, facts, access)
     names: dict[str, str] = {}
     for name, schema in row_fields.items():
         names[name] = "row"
@@ -89,7 +93,7 @@ def check_units(program: ir.Program, values: StaticValues) -> UnitFacts:
 
 
 def _rows(
-    units: ir.UnitsDecl, program: ir.Program, values: StaticValues, facts: UnitFacts
+    units: ir.UnitsDecl, program: ir.Program, values: StaticValues, facts: UnitFacts, access: FileAccess | None
 ) -> tuple[list[dict[str, Any]] | None, dict[str, Schema]]:
     rows: list[dict[str, Any]] | None = None
     if units.source is not None and units.rows:
@@ -102,20 +106,8 @@ def _rows(
             )
         )
     if units.source is not None:
-        base = os.path.dirname(os.path.abspath(program.file)) if program.file not in ("", "<stdin>") else os.getcwd()
-        path = os.path.normpath(os.path.join(base, units.source.value))
-        units.source_path = path
-        try:
-            rows = read_rows(path)
-        except DataError as exc:
-            where = f"{units.source.value}:{exc.line}: " if exc.line else ""
-            hint = "paths are relative to the .octo file"
-            if not os.path.exists(path):
-                folder = os.path.dirname(path)
-                nearby = os.listdir(folder) if os.path.isdir(folder) else []
-                hint = did_you_mean(os.path.basename(path), nearby) or hint
-            code = "E0201" if not os.path.exists(path) else "E0202"
-            facts.diagnostics.append(error(code, f"{where}{exc.message}", units.source.span, help=hint))
+        rows = _read_source(units, program, facts, access)
+        if rows is None:
             return None, {}
         if not rows:
             facts.diagnostics.append(
@@ -195,6 +187,43 @@ def _rows(
                     break
                 seen[marker] = index
     return rows, fields
+
+
+def _read_source(
+    units: ir.UnitsDecl, program: ir.Program, facts: UnitFacts, access: FileAccess | None
+) -> list[dict[str, Any]] | None:
+    """The rows of the units' data file, read only where the user's file access allows."""
+    assert units.source is not None
+    name = units.source.value
+    folder = os.path.dirname(os.path.abspath(program.file)) if program.file not in ("", "<stdin>") else os.getcwd()
+    if access is None:
+        try:
+            access = file_access()
+        except ValueError as exc:
+            facts.diagnostics.append(error("E0211", str(exc), units.source.span))
+            return None
+    try:
+        path = data_file_path(name, folder, access)
+    except FileRefused as exc:
+        facts.diagnostics.append(error(exc.code, exc.message, units.source.span, help=exc.help or ""))
+        return None
+    try:
+        rows = read_rows(path, access.max_bytes, name)
+    except DataError as exc:
+        where = f"{name}:{exc.line}: " if exc.line else ""
+        hint = exc.help or "paths are relative to the .octo file"
+        if exc.code == "E0201":
+            target = os.path.normpath(os.path.join(folder, name))
+            parent = os.path.dirname(target)
+            try:
+                nearby = os.listdir(parent)
+            except OSError:  # no such folder, or not one we may list
+                nearby = []
+            hint = did_you_mean(os.path.basename(target), nearby) or hint
+        facts.diagnostics.append(error(exc.code, f"{where}{exc.message}", units.source.span, help=hint))
+        return None
+    units.source_path = path  # the real path, read by the runner and the language server's definitions
+    return rows
 
 
 def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[Any] | None:

@@ -16,6 +16,7 @@ from octolang import ir
 from octolang.lsp.incremental import Analysis
 from octolang.lsp.locate import Target, cursor_at, record_field, resolve
 from octolang.lsp.positions import to_offset, to_position
+from octolang.paths import open_regular
 from octolang.source import Span
 
 
@@ -62,9 +63,9 @@ def _column_location(program: ir.Program, name: str) -> lsp.Location | None:
     path = next((u.source_path for u in program.units if u.source_path), None)
     if path is None:
         return None
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            header = handle.readline(1 << 16)
+    try:  # the file the checker read: still a regular file (not swapped for a FIFO since)
+        with open_regular(path) as handle:
+            header = handle.readline(1 << 16).decode("utf-8-sig", errors="replace")
     except OSError:
         return None
     match = re.search(r"(?<![\w])" + re.escape(name) + r"(?![\w])", header)

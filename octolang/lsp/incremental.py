@@ -34,6 +34,7 @@ from octolang.check import check_program, check_steps
 from octolang.check.scope import Scope
 from octolang.compiler import Compilation, compile_source
 from octolang.diagnostics import Diagnostic, Label, sort_diagnostics
+from octolang.paths import FileAccess
 from octolang.schema import Schema
 from octolang.source import SourceFile, Span, construct, make_span
 from octolang.syntax import parse_program
@@ -92,8 +93,9 @@ class Analysis:
 class IncrementalCompiler:
     """Compiles successive versions of one document, reusing what an edit left alone."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, access: FileAccess | None = None) -> None:
         self.path = path
+        self.access = access
         self._pieces: dict[str, list[Piece]] = {}
         self._counter = 0
         self._shared: tuple[Schema, dict[str, Schema], list[str]] | None = None
@@ -122,7 +124,7 @@ class IncrementalCompiler:
             except RecursionError:  # hundreds of nested brackets: `compile_source` says so (E0006)
                 self._pieces = {}
             self._shared = None
-            return Analysis(compile_source(source))
+            return Analysis(compile_source(source, self.access))
         finally:
             if collecting:
                 gc.enable()
@@ -172,7 +174,10 @@ class IncrementalCompiler:
         """`octolang.check.check_program`, with each step's facts reused."""
         sources = {p.file: p.source for p in pieces}
         return check_program(
-            program, pieces[0].source, step_checker=lambda steps, scope: self._step_facts(steps, scope, sources)
+            program,
+            pieces[0].source,
+            step_checker=lambda steps, scope: self._step_facts(steps, scope, sources),
+            access=self.access,
         )
 
     def _step_facts(self, steps: list[ir.StepDecl], scope: Scope, sources: dict[str, SourceFile]) -> list[StepFacts]:

@@ -28,6 +28,7 @@ from octolang.lsp.hover import hover
 from octolang.lsp.incremental import Analysis, IncrementalCompiler
 from octolang.lsp.positions import UTF16, to_offset
 from octolang.lsp.symbols import document_symbols
+from octolang.paths import FileAccess
 from octolang.source import SourceFile
 
 logger = logging.getLogger("octolang.lsp")
@@ -51,8 +52,9 @@ class Document:
 
 
 class OctoLanguageServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, access: FileAccess | None = None) -> None:
         super().__init__("octoc-lsp", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Full)
+        self.access = access  # the files outside a pipeline's folder its units may come from (`--allow-outside`)
         self.documents: dict[str, Document] = {}
         self.confirming: set[asyncio.Task[None]] = set()
 
@@ -61,15 +63,15 @@ class OctoLanguageServer(LanguageServer):
         document = self.documents.get(uri)
         if document is None:
             path = to_fs_path(uri) or uri
-            document = self.documents[uri] = Document(uri, text, IncrementalCompiler(path))
+            document = self.documents[uri] = Document(uri, text, IncrementalCompiler(path, self.access))
         document.text, document.version = text, version
         quick = text.count("\n") >= QUICK_SYNTAX_FROM_LINES
         try:
             analysis = document.compiler.compile(text, quick_syntax=quick)
         except Exception:
             logger.exception("incremental compile failed; compiling the whole file")
-            document.compiler = IncrementalCompiler(document.compiler.path)
-            analysis = Analysis(compile_source(SourceFile(document.compiler.path, _as_read(text))))
+            document.compiler = IncrementalCompiler(document.compiler.path, self.access)
+            analysis = Analysis(compile_source(SourceFile(document.compiler.path, _as_read(text)), self.access))
         self._keep(document, analysis)
         return analysis
 
@@ -92,7 +94,7 @@ class OctoLanguageServer(LanguageServer):
             return
         path = document.compiler.path
         try:
-            compilation = await asyncio.to_thread(compile_source, SourceFile(path, _as_read(text)))
+            compilation = await asyncio.to_thread(compile_source, SourceFile(path, _as_read(text)), self.access)
         except Exception:
             logger.exception("compiling %s failed", uri)
             return
@@ -167,8 +169,8 @@ def _apply(text: str, change: lsp.TextDocumentContentChangeEvent, encoding: str 
     return change.text
 
 
-def make_server() -> OctoLanguageServer:
-    server = OctoLanguageServer()
+def make_server(access: FileAccess | None = None) -> OctoLanguageServer:
+    server = OctoLanguageServer(access)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     @_guarded(lambda: None)
@@ -223,7 +225,7 @@ def make_server() -> OctoLanguageServer:
     return server
 
 
-def serve() -> None:
+def serve(access: FileAccess | None = None) -> None:
     """Run the server over stdin/stdout until the client says exit."""
     logging.basicConfig(level=logging.WARNING, format="octoc lsp: %(levelname)s %(name)s: %(message)s")
-    make_server().start_io()
+    make_server(access).start_io()

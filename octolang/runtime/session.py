@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from octolang import __version__, ir
+from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
 from octolang.runtime.runner import Runner, RunOptions, TickResult
 from octolang.runtime.runs import (
@@ -140,7 +141,7 @@ def _units_digest(program: ir.Program, limit: int | None) -> str:
     h = hashlib.sha256(json.dumps([limit, decl.model_dump(mode="json", exclude={"span"})], default=str).encode())
     if decl.source_path is not None:
         try:
-            with open(decl.source_path, "rb") as f:
+            with open_regular(decl.source_path) as f:  # not a FIFO swapped in since the check
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         except OSError:

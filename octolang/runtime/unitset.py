@@ -36,7 +36,7 @@ def enumerate_units(program: ir.Program, limit: int | None = None) -> Iterator[U
     consts = {c.name: c.resolved for c in program.consts}
     rows: list[tuple[str | None, dict[str, Any]]]
     if decl.source_path is not None:
-        data = read_rows(decl.source_path)
+        data = read_rows(decl.source_path, name=decl.source.value if decl.source else None)
         if decl.limit is not None:
             data = data[: decl.limit]
         rows = [(_row_part(decl, i, r), r) for i, r in enumerate(data, start=1)]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from octolang import ir
 from octolang.providers.base import BatchProvider, ProviderError, Request, Result
 from octolang.providers.registry import KeyMissing, ProviderPool, route_for
+from octolang.runtime.pause import forget_trouble, minutes, note_trouble, pause_run, persistent, troubled
 from octolang.runtime.requests import CompiledPrompt
 from octolang.runtime.snapshot import Snapshot, load_snapshot
 from octolang.runtime.store import RunStore, now
@@ -114,6 +115,7 @@ class ProviderTraffic:
             if prompt is None:
                 prompt = self._prompts[step.name] = CompiledPrompt(step, model)
             requests: list[tuple[str, int, int, str, dict[str, Any], str]] = []
+            stuck: tuple[str, str] | None = None
             with self.store.transaction() as db:
                 for uid in ready:
                     invalid, errors, problems = snap.invalid.get((uid, step.name), (0, 0, None))
@@ -139,7 +141,15 @@ class ProviderTraffic:
                             snap,
                         )
                         continue
-                    if errors and not self._backed_off(snap, uid, step.name, errors):
+                    lost, first_lost = snap.lost.get((uid, step.name), (0, 0.0))
+                    if lost and persistent(lost, first_lost):
+                        stuck = (
+                            f"{model.provider} failed the same request {lost} times in "
+                            f"{minutes(now() - first_lost)} (`{step.name}` of unit {uid})",
+                            str(details.get("error", "")),
+                        )
+                        break
+                    if (errors or lost) and not self._backed_off(snap, uid, step.name, errors + lost):
                         result.in_flight += 1  # waiting to be sent again, not stuck
                         continue
                     gen, gate_feedback = snap.generation.get((uid, step.name), (0, None))
@@ -166,6 +176,9 @@ class ProviderTraffic:
                         body["invalid_rate"] = rate
                     custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
+            if stuck is not None:  # nothing is sent: the requests rendered so far are rendered again later
+                self._pause(*stuck, result)
+                return changed
             if not requests:
                 continue
             stop = guard.admit(model, step, len(requests), [r[4] for r in requests])
@@ -181,7 +194,7 @@ class ProviderTraffic:
                 return changed
             for chunk in _chunks(provider, requests, self._wire):
                 self._record_and_submit(step, model, route, chunk, snap, result)
-                if result.provider_stop:
+                if result.provider_stop or result.paused:
                     return changed
         return changed
 
@@ -249,7 +262,11 @@ class ProviderTraffic:
             result.provider_stop = str(exc)
             return None
         except ProviderError as exc:
-            if exc.request_fault:  # the provider refused the batch itself: count it against each request
+            if exc.kind == "account":  # the chunk stays an intent, sent when the run goes on
+                self._pause(exc.cause or str(exc), str(exc), result)
+            elif exc.kind == "too_large" and len(requests) > 1:
+                self._split(chunk_id, step, route, requests, snap, result)
+            elif exc.request_fault or exc.kind == "too_large":  # count it against each request
                 reason = f"the provider refused the batch: {exc}"
                 ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason=reason)
                 result.progressed = True
@@ -260,7 +277,49 @@ class ProviderTraffic:
         self._record_batch(chunk_id, batch_id)
         return batch_id
 
+    def _split(
+        self, chunk_id: str, step: ir.StepDecl, route: str, requests: list[Request], snap: Snapshot, result: TickResult
+    ) -> None:
+        """A chunk the provider found too large (413, or over its payload limit), never sent:
+        its requests move into two new chunks, each sent now; the provider's byte limit for
+        this run is lowered to half of what it refused, so that later chunks are cut to fit."""
+        provider = self.providers.get(route, self.model_for(step))
+        size = sum(len(r.wire or provider.encode(r)) for r in requests)
+        provider.max_bytes = min(provider.max_bytes, max(1, size // 2))
+        half = len(requests) // 2
+        parts = {f"{chunk_id}.1": requests[:half], f"{chunk_id}.2": requests[half:]}
+        created = now()
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE chunks SET status = 'split', finished_at = ?, error = ? WHERE id = ?",
+                (created, f"too large ({size:,} bytes): split into {', '.join(parts)}", chunk_id),
+            )
+            for new_id, part in parts.items():
+                db.execute(
+                    "INSERT INTO chunks (id, step, provider, status, requests, created_at) "
+                    "VALUES (?, ?, ?, 'intent', ?, ?)",
+                    (new_id, step.name, route, len(part), created),
+                )
+                db.executemany(
+                    "UPDATE attempts SET chunk = ? WHERE custom_id = ?", [(new_id, r.custom_id) for r in part]
+                )
+        result.messages.append(
+            f"chunk {chunk_id}: {provider.name} found it too large ({len(requests)} requests, {size:,} bytes); "
+            "sent again in two halves"
+        )
+        result.progressed = True
+        for new_id, part in parts.items():
+            self._send(new_id, step, route, part, created, snap, result, recorded_now=True)
+            if result.paused or result.provider_stop:
+                return
+
+    def _pause(self, cause: str, message: str, result: TickResult) -> None:
+        """Stop sending anything: the run is paused with its cause, nothing is failed."""
+        pause_run(self.store, cause, message)
+        result.paused = cause
+
     def _record_batch(self, chunk_id: str, batch_id: str) -> None:
+        forget_trouble(self.store, chunk_id)
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ?, error = NULL WHERE id = ?",
@@ -275,12 +334,16 @@ class ProviderTraffic:
         return now() >= snap.last_error.get((uid, step), 0.0) + wait
 
     def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
-        """The provider is unreachable or refuses us: keep the chunk as it is, try on a later tick;
-        stop the run when the key is refused (no tick will fix that)."""
-        with self.store.transaction() as db:
-            db.execute("UPDATE chunks SET error = ? WHERE id = ?", (str(exc)[:500], chunk_id))
-        if exc.status in (401, 403):
-            result.provider_stop = str(exc)
+        """The provider is unreachable or failing: keep the chunk as it is, try on a later tick;
+        pause the run when the key or the account is refused (no tick will fix that), or when
+        the error has persisted past a bounded number of tries and time."""
+        if exc.kind == "account":
+            self._pause(exc.cause or str(exc), str(exc), result)
+            return
+        tries, first = note_trouble(self.store, chunk_id, str(exc))
+        if persistent(tries, first):
+            cause = f"{str(exc).split(':', 1)[0]} kept failing: {tries} tries in {minutes(now() - first)}"
+            self._pause(cause, f"chunk {chunk_id}: {exc}", result)
         else:
             result.messages.append(f"chunk {chunk_id}: {exc}; trying again on the next tick")
 
@@ -289,11 +352,12 @@ class ProviderTraffic:
         from octolang.runtime.ingest import ingest_chunk
 
         ingested = False
+        troubles = troubled(self.store)
         for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
             "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
             "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
         ):
-            if result.provider_stop:
+            if result.provider_stop or result.paused:
                 break
             step = self.program.step(step_name)
             assert step is not None
@@ -323,6 +387,8 @@ class ProviderTraffic:
                 self._trouble(chunk_id, exc, result)
                 result.in_flight += int(count)
                 continue
+            if chunk_id in troubles:
+                forget_trouble(self.store, chunk_id)
             if state == "running":
                 result.in_flight += int(count)
                 if getattr(provider, "calls_on_poll", False):
@@ -332,14 +398,25 @@ class ProviderTraffic:
             failure = getattr(provider, "failure", None)  # the provider's own account, where it keeps one
             if state == "failed" and failure is not None and (detail := failure(batch_id)):
                 reason += f": {detail}"
-            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason)
+            stopped = [r for r in results if r.fault == "account"]
+            ingest_chunk(
+                self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason, requeue=stopped
+            )
             ingested = True
             result.progressed = True
+            if stopped:  # a billing error inside the results: those requests wait, unpaid, in a new chunk
+                self._pause(_cause_of(stopped[0].error or ""), stopped[0].error or "", result)
         return ingested
 
     def _chunk_open(self, chunk_id: str) -> bool:
         rows = self.store.query("SELECT status FROM chunks WHERE id = ?", (chunk_id,))
         return bool(rows) and rows[0][0] in ("intent", "submitted")
+
+
+def _cause_of(error: str) -> str:
+    """The cause an account-stop error inside a batch's results carries in brackets."""
+    start, end = error.rfind("["), error.rfind("]")
+    return error[start + 1 : end].split("; ", 1)[0] if 0 <= start < end else error[:200]
 
 
 def _chunks(

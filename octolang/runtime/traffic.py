@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from octolang import ir
 from octolang.providers.base import BatchProvider, ProviderError, Request, Result
 from octolang.providers.registry import KeyMissing, ProviderPool, route_for
-from octolang.runtime.pause import forget_trouble, minutes, note_trouble, pause_run, persistent, troubled
+from octolang.runtime.pause import forget_trouble, minutes, persistent, troubled
 from octolang.runtime.requests import CompiledPrompt
+from octolang.runtime.setbacks import Setbacks, cause_of
 from octolang.runtime.snapshot import Snapshot, load_snapshot
 from octolang.runtime.store import RunStore, now
 
@@ -31,7 +32,7 @@ CHUNK_SIZE = 10_000
 MAX_PROVIDER_ERRORS = 5
 
 
-class ProviderTraffic:
+class ProviderTraffic(Setbacks):
     """The runner's methods for llm steps: `_submit` and `_collect` each tick, `cancel`."""
 
     program: ir.Program
@@ -277,47 +278,6 @@ class ProviderTraffic:
         self._record_batch(chunk_id, batch_id)
         return batch_id
 
-    def _split(
-        self, chunk_id: str, step: ir.StepDecl, route: str, requests: list[Request], snap: Snapshot, result: TickResult
-    ) -> None:
-        """A chunk the provider found too large (413, or over its payload limit), never sent:
-        its requests move into two new chunks, each sent now; the provider's byte limit for
-        this run is lowered to half of what it refused, so that later chunks are cut to fit."""
-        provider = self.providers.get(route, self.model_for(step))
-        size = sum(len(r.wire or provider.encode(r)) for r in requests)
-        provider.max_bytes = min(provider.max_bytes, max(1, size // 2))
-        half = len(requests) // 2
-        parts = {f"{chunk_id}.1": requests[:half], f"{chunk_id}.2": requests[half:]}
-        created = now()
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE chunks SET status = 'split', finished_at = ?, error = ? WHERE id = ?",
-                (created, f"too large ({size:,} bytes): split into {', '.join(parts)}", chunk_id),
-            )
-            for new_id, part in parts.items():
-                db.execute(
-                    "INSERT INTO chunks (id, step, provider, status, requests, created_at) "
-                    "VALUES (?, ?, ?, 'intent', ?, ?)",
-                    (new_id, step.name, route, len(part), created),
-                )
-                db.executemany(
-                    "UPDATE attempts SET chunk = ? WHERE custom_id = ?", [(new_id, r.custom_id) for r in part]
-                )
-        result.messages.append(
-            f"chunk {chunk_id}: {provider.name} found it too large ({len(requests)} requests, {size:,} bytes); "
-            "sent again in two halves"
-        )
-        result.progressed = True
-        for new_id, part in parts.items():
-            self._send(new_id, step, route, part, created, snap, result, recorded_now=True)
-            if result.paused or result.provider_stop:
-                return
-
-    def _pause(self, cause: str, message: str, result: TickResult) -> None:
-        """Stop sending anything: the run is paused with its cause, nothing is failed."""
-        pause_run(self.store, cause, message)
-        result.paused = cause
-
     def _record_batch(self, chunk_id: str, batch_id: str) -> None:
         forget_trouble(self.store, chunk_id)
         with self.store.transaction() as db:
@@ -332,20 +292,6 @@ class ProviderTraffic:
         (exponential, up to ten minutes), so that a failing batch is not resent at once."""
         wait = min(self.options.retry_backoff * 2.0 ** (errors - 1), 600.0)
         return now() >= snap.last_error.get((uid, step), 0.0) + wait
-
-    def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
-        """The provider is unreachable or failing: keep the chunk as it is, try on a later tick;
-        pause the run when the key or the account is refused (no tick will fix that), or when
-        the error has persisted past a bounded number of tries and time."""
-        if exc.kind == "account":
-            self._pause(exc.cause or str(exc), str(exc), result)
-            return
-        tries, first = note_trouble(self.store, chunk_id, str(exc))
-        if persistent(tries, first):
-            cause = f"{str(exc).split(':', 1)[0]} kept failing: {tries} tries in {minutes(now() - first)}"
-            self._pause(cause, f"chunk {chunk_id}: {exc}", result)
-        else:
-            result.messages.append(f"chunk {chunk_id}: {exc}; trying again on the next tick")
 
     # ------------------------------------------------------------ llm steps: collect
     def _collect(self, snap: Snapshot, result: TickResult) -> bool:
@@ -405,18 +351,12 @@ class ProviderTraffic:
             ingested = True
             result.progressed = True
             if stopped:  # a billing error inside the results: those requests wait, unpaid, in a new chunk
-                self._pause(_cause_of(stopped[0].error or ""), stopped[0].error or "", result)
+                self._pause(cause_of(stopped[0].error or ""), stopped[0].error or "", result)
         return ingested
 
     def _chunk_open(self, chunk_id: str) -> bool:
         rows = self.store.query("SELECT status FROM chunks WHERE id = ?", (chunk_id,))
         return bool(rows) and rows[0][0] in ("intent", "submitted")
-
-
-def _cause_of(error: str) -> str:
-    """The cause an account-stop error inside a batch's results carries in brackets."""
-    start, end = error.rfind("["), error.rfind("]")
-    return error[start + 1 : end].split("; ", 1)[0] if 0 <= start < end else error[:200]
 
 
 def _chunks(

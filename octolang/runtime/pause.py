@@ -71,11 +71,15 @@ def note_trouble(store: RunStore, chunk_id: str, error: str) -> tuple[int, float
 
 
 def troubled(store: RunStore) -> set[str]:
-    value = store.meta().get(TROUBLES)
+    """The chunks with errors counted toward a pause."""
+    rows = store.query("SELECT value FROM meta WHERE key = ?", (TROUBLES,))
+    value = json.loads(rows[0][0]) if rows else None
     return set(value) if isinstance(value, dict) else set()
 
 
 def forget_trouble(store: RunStore, chunk_id: str) -> None:
+    if chunk_id not in troubled(store):
+        return  # the common case: no write
     with store.transaction() as db:
         row = db.execute("SELECT value FROM meta WHERE key = ?", (TROUBLES,)).fetchone()
         troubles: dict[str, list[float]] = json.loads(row[0]) if row else {}

@@ -11,6 +11,7 @@ import click
 
 ISSUES_URL = "https://github.com/octolang/octolang/issues"
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_PAUSED = 4  # `octoc run`: the run is paused (an account stop, a persistent error); nothing failed
 
 
 class _Guarded(click.Group):
@@ -222,7 +223,7 @@ def _internal_error(exc: BaseException, path: str) -> None:
 
 
 def _register_run_commands() -> None:
-    from octolang import cli_graph, cli_lsp, cli_run, cli_runs  # noqa: F401 - register their commands
+    from octolang import cli_graph, cli_lsp, cli_retry, cli_run, cli_runs  # noqa: F401 - register their commands
 
 
 _register_run_commands()

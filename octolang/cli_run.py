@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_OK, allow_outside_option, file_access, main
+from octolang.cli import EXIT_ERRORS, EXIT_OK, EXIT_PAUSED, allow_outside_option, file_access, main
 
 
 def compile_or_exit(path: str, before: str = "running", allow_outside: tuple[str, ...] = ()) -> Any:
@@ -140,6 +140,12 @@ def run(
         if not as_json:
             click.echo(text, err=True)
 
+    from octolang.runtime.pause import lift_pause
+
+    lifted = lift_pause(session.store)  # the user ran it again: the cause is taken as fixed
+    if lifted is not None:
+        say(f"the run was paused ({lifted.get('cause')}); going on")
+
     say(
         f"{'resuming' if session.resumed else 'started'} run {session.info.id} "
         f"(seed {session.info.meta['seed']}) in {session.info.folder}"
@@ -263,6 +269,7 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
                     "status": status.to_json(),
                     "budget_stop": result.budget_stop,
                     "provider_stop": result.provider_stop,
+                    "paused": result.paused,
                     "cancelled": result.cancelled,
                     "reports": json.loads(reports[0]),
                 },
@@ -276,16 +283,25 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
             click.echo(f"stopped: {result.budget_stop}", err=True)
         if result.provider_stop:
             click.echo(f"stopped: {result.provider_stop}", err=True)
+        if result.paused:
+            pause = status.paused or {}
+            click.echo(
+                f"paused: {result.paused}\n  {pause.get('message', '')}\n"
+                f"Nothing failed and nothing is paid twice: once that is fixed, `octoc run {file}` goes on.",
+                err=True,
+            )
         if result.cancelled:
             click.echo(
                 f"cancelled: nothing new was sent; {status.pending} units left pending. "
                 f"`octoc run {file} --resume-cancelled` goes on, `--fresh` starts a new run",
                 err=True,
             )
-        elif status.pending and not once and not result.budget_stop and not result.provider_stop:
+        elif status.pending and not once and not (result.budget_stop or result.provider_stop or result.paused):
             click.echo(f"{status.pending} units could not advance; see `octoc status {file}`", err=True)
         if status.pending == 0:
             click.echo(reports[1])
+    if result.paused:
+        sys.exit(EXIT_PAUSED)
     ok = (status.pending == 0 or once or result.budget_stop or result.cancelled) and not result.provider_stop
     sys.exit(EXIT_OK if ok else EXIT_ERRORS)
 

@@ -34,6 +34,8 @@ def status_table(status: RunStatus, title: str) -> Table:
         f"{status.pending:,} pending of {status.units:,}; batches in flight: "
         f"{status.batches_in_flight}; spend ${status.spend:.4f}"
     )
+    if status.paused:
+        table.caption += f"\npaused: {status.paused.get('cause')}"
     table.caption_justify = "left"
     return table
 
@@ -53,6 +55,9 @@ def status_text(status: RunStatus, title: str) -> str:
         f"{status.pending:,} pending of {status.units:,}; spend ${status.spend:.4f}"
     )
     lines += retried_lines(status, "retried ")
+    if status.paused:
+        lines.append(f"  paused: {status.paused.get('cause')}")
+        lines.append(f"    {status.paused.get('message')}")
     return "\n".join(lines)
 
 

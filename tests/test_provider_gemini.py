@@ -387,4 +387,4 @@ def test_emulator_accepts_snake_case_and_rejects_oversized_batches(
     emulator.max_inline_bytes = 2_000
     with pytest.raises(ProviderError) as too_big:
         client.submit_batch("run-1:big", requests(20))
-    assert too_big.value.status == 400 and too_big.value.request_fault and "payload size" in str(too_big.value)
+    assert too_big.value.status == 400 and too_big.value.kind == "too_large" and "payload size" in str(too_big.value)

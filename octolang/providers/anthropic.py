@@ -23,6 +23,7 @@ import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"  # the SDK's; ANTHROPIC_BASE_URL replaces it, without /v1
 API_VERSION = "2023-06-01"
@@ -36,6 +37,12 @@ TAG_SUFFIX = 1 + TAG_HEX  # "_" + tag, added to each custom id on the wire
 MAX_BYTES = 256_000_000 - MAX_REQUESTS * TAG_SUFFIX - 4096
 CLOCK_SKEW = 120.0  # seconds between our clock and Anthropic's that find_batch tolerates
 STATES: dict[str, BatchState] = {"in_progress": "running", "canceling": "running", "ended": "ended"}
+# An errored result's error type as the HTTP status it stands for (Anthropic's error page).
+ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "overloaded_error": 529,
+}  # fmt: skip
 _TAGGED = re.compile(rf"(?P<id>.+)_(?P<tag>[0-9a-f]{{{TAG_HEX}}})")
 _ID_PREFIX = b'{"custom_id":"'
 
@@ -275,7 +282,13 @@ class AnthropicBatch:
         if kind == "succeeded":
             return message_result(custom_id, _object(result.get("message"), f"{custom_id}'s message"), raw)
         if kind == "errored":
-            return Result(custom_id, "error", raw=raw, error=_error_reason(result.get("error")))
+            envelope = result.get("error")
+            inner = envelope.get("error") if isinstance(envelope, dict) else None
+            error = inner if isinstance(inner, dict) else envelope if isinstance(envelope, dict) else {}
+            error_type = error.get("type")
+            fault, cause = result_fault("anthropic", ERROR_STATUS.get(str(error_type), 400), envelope)
+            reason = _error_reason(envelope) + (f" [{cause}]" if cause else "")
+            return Result(custom_id, "error", raw=raw, error=reason, fault=fault)
         if kind == "canceled":
             return Result(custom_id, "cancelled", raw=raw, error="canceled: the batch was canceled before it ran")
         if kind == "expired":

@@ -29,20 +29,48 @@ class Result:
     raw: str = ""  # the provider's raw record for this request, kept for audit
     usage: dict[str, int] = field(default_factory=dict)  # input_tokens, output_tokens, cached_tokens
     error: str | None = None
+    # Whose fault a request without an answer is (docs/providers.md, "Errors"): None, the
+    # request's own (counted toward its unit); "provider" (a 5xx inside the results: sent
+    # again, never counted); "account" (a billing stop: the run pauses, the request waits).
+    fault: Literal["provider", "account"] | None = None
+
+
+ErrorKind = Literal["transient", "request", "too_large", "account"]
 
 
 class ProviderError(Exception):
     """A call that failed as a whole (outage, 5xx after retries, auth); the runner retries later.
-    `status` is the HTTP status of the last answer (None when the service was not reached)."""
+    `status` is the HTTP status of the last answer (None when the service was not reached).
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `kind` is where the error sits in the taxonomy of docs/providers.md: `transient` (an
+    outage, a 5xx, a rate limit: tried again later), `request` (the request itself was
+    refused: resending it unchanged fails again), `too_large` (the payload is over a size
+    limit: split it), `account` (the key, quota, credit or billing: nothing on this account
+    can go on until the user acts; `cause` says which, in a few words)."""
+
+    def __init__(
+        self, message: str, status: int | None = None, *, kind: ErrorKind | None = None, cause: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.kind: ErrorKind = kind or default_kind(status)
+        self.cause = cause or (f"{message.split(':', 1)[0]} refused the key" if self.kind == "account" else None)
 
     @property
     def request_fault(self) -> bool:
         """The request itself was refused (a 4xx other than rate limits): resending it unchanged fails again."""
-        return self.status is not None and 400 <= self.status < 500 and self.status not in (401, 403, 408, 409, 429)
+        return self.kind == "request"
+
+
+def default_kind(status: int | None) -> ErrorKind:
+    """The kind an HTTP status has when the provider's body says nothing more precise."""
+    if status in (401, 402, 403):
+        return "account"
+    if status == 413:
+        return "too_large"
+    if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
+        return "request"
+    return "transient"
 
 
 # OpenAI's reasoning models: they take `max_completion_tokens`, not `max_tokens`, and only

@@ -21,6 +21,7 @@ import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"  # appended to the base URL, as google-genai does
@@ -140,13 +141,13 @@ def _http(api_key: str, base_url: str | None, backoff: float | None) -> HttpClie
 
 def _call(http: HttpClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """A call whose refused key reads as one: Google answers a bad key with 400
-    INVALID_ARGUMENT (reason API_KEY_INVALID), which must stop a run like a 401, not
-    count as the request's own fault."""
+    INVALID_ARGUMENT (reason API_KEY_INVALID), which stops a run like a 401 (an account
+    stop, octolang/providers/taxonomy.py), not as the request's own fault."""
     try:
         return http.request(method, url, **kwargs)
     except ProviderError as exc:
-        if exc.status == 400 and "api key" in str(exc).lower():
-            raise ProviderError(f"{exc} (check the key in GEMINI_API_KEY)", status=401) from None
+        if exc.status == 400 and exc.kind == "account":
+            raise ProviderError(str(exc), status=401, kind="account", cause=exc.cause) from None
         raise
 
 
@@ -290,8 +291,11 @@ def _inlined_result(record: Any) -> Result | None:
     if not isinstance(key, str) or not key:
         return None
     raw = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-    if record.get("error"):
-        return Result(key, "error", raw=raw, error=_status_text(record["error"]))
+    error = record.get("error")
+    if error:
+        code = error.get("code") if isinstance(error, dict) else None
+        fault, cause = result_fault("gemini", code if isinstance(code, int) else 0, {"error": error})
+        return Result(key, "error", raw=raw, error=_status_text(error) + (f" [{cause}]" if cause else ""), fault=fault)
     return response_result(key, record.get("response"), raw)
 
 

@@ -2,7 +2,8 @@
 that never carry the caller's key.
 
 Retried: connection failures and timeouts, 408, 409, 429, 500, 502, 503, 504 and 529
-(Anthropic's "overloaded"). A Retry-After header (seconds or an HTTP date, or
+(Anthropic's "overloaded"), except an account stop (a 429 for a quota that is used up:
+octolang/providers/taxonomy.py), which no wait heals. A Retry-After header (seconds or an HTTP date, or
 Anthropic's `retry-after-ms`) is honoured up to `max_delay`; otherwise the delay
 doubles from `backoff`, with full jitter so that many clients do not retry in step.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 
 from octolang.providers.base import ProviderError, Request, Result
+from octolang.providers.taxonomy import classify_response
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -77,16 +79,19 @@ class HttpClient:
                 continue
             if response.status_code < 300:
                 return response
+            verdict = classify_response(self.provider, response.status_code, response.text)
             retry = RETRY_STATUS if idempotent else frozenset({429})
-            if response.status_code in retry and attempt < self.retries:
+            if response.status_code in retry and verdict.kind == "transient" and attempt < self.retries:
                 self._wait(attempt, response)
                 attempt += 1
                 continue
+            advice = f" ({verdict.advice})" if verdict.advice else ""
             raise ProviderError(
                 f"{self.provider}: {method} {_path(url)} answered {response.status_code}"
-                f"{' after ' + str(attempt + 1) + ' tries' if attempt else ''}: {_error_text(response)}"
-                + _hint(self.provider, response.status_code),
+                f"{' after ' + str(attempt + 1) + ' tries' if attempt else ''}: {_error_text(response)}" + advice,
                 status=response.status_code,
+                kind=verdict.kind,
+                cause=f"{self.provider}: {verdict.cause}" if verdict.cause else None,
             )
 
     def json(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
@@ -121,7 +126,7 @@ def realtime_answer(send: Callable[[], httpx.Response], request: Request, provid
     try:
         response = send()
     except ProviderError as exc:
-        if exc.request_fault:
+        if exc.request_fault or exc.kind == "too_large":
             return Result(request.custom_id, "error", error=str(exc))
         raise
     raw = response.text
@@ -171,17 +176,3 @@ def _error_text(response: httpx.Response) -> str:
         kind = inner.get("type") or inner.get("status") or inner.get("code") or ""
         return f"{kind}: {message}".strip(": ")[:300]
     return str(body)[:300]
-
-
-def _hint(provider: str, status: int) -> str:
-    if status in (401, 403):
-        return f" (check the key in {API_KEY_VARS.get(provider, 'the environment')})"
-    return ""
-
-
-API_KEY_VARS = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "openai_compatible": "OPENAI_COMPATIBLE_API_KEY",
-}

@@ -15,6 +15,7 @@ from typing import Any
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result, openai_reasoning_model
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.taxonomy import result_fault
 from octolang.schema import strict_variant
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -202,8 +203,13 @@ class OpenAIBatch:
         if isinstance(response, dict) and response.get("status_code") == 200:
             return completion_result(custom_id, response.get("body"), raw)
         if isinstance(response, dict):
-            message = _error_message((response.get("body") or {}).get("error"))
-            return Result(custom_id, "error", raw=raw, error=f"HTTP {response.get('status_code')}: {message}")
+            found = response.get("body")
+            body: dict[str, Any] = found if isinstance(found, dict) else {}
+            message = _error_message(body.get("error"))
+            code = response.get("status_code")
+            fault, cause = result_fault("openai", code if isinstance(code, int) else 0, body)
+            error = f"HTTP {code}: {message}" + (f" [{cause}]" if cause else "")
+            return Result(custom_id, "error", raw=raw, error=error, fault=fault)
         code = error.get("code") if isinstance(error, dict) else None
         status = {"batch_expired": "expired", "batch_cancelled": "cancelled"}.get(str(code), "error")
         return Result(custom_id, status, raw=raw, error=_error_message(error))  # type: ignore[arg-type]

@@ -7,8 +7,9 @@ arrives, `fetch` reads the ledger. So a crash loses at most the calls in flight 
 instant (at most `concurrency` requests are sent again), and an answer that was paid
 for is never asked for twice.
 
-Calls stop early when the service is down (the runner polls again on a later tick);
-a request the service refuses on its own (a 400) is recorded as that request's error.
+Calls stop early when the service is down or the account is stopped (the runner polls
+again on a later tick, or pauses the run); a request the service refuses on its own (a
+400, a 413) is recorded as that request's error.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class RealtimeBatch:
                     try:
                         self._record(batch_id, future.result())
                     except ProviderError as exc:
-                        if exc.request_fault:
+                        if exc.request_fault or exc.kind == "too_large":
                             self._record(batch_id, Result(request.custom_id, "error", error=str(exc)))
                         else:
                             outage = exc

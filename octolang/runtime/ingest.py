@@ -29,7 +29,11 @@ def ingest_chunk(
     *,
     failed: bool,
     reason: str = "the batch failed as a whole",
+    requeue: list[Result] | None = None,
 ) -> None:
+    """Take a chunk's results in. Requests in `requeue` (an account stop inside the results:
+    never run, never billed) are neither answered nor failed: they move, with their attempt
+    and custom id, into a new chunk recorded as an intent, sent when the run goes on."""
     from octolang.providers.registry import route_mode
     from octolang.runtime.llm_output import check_answer, compile_rules
     from octolang.runtime.traffic import crash_point
@@ -40,10 +44,24 @@ def ingest_chunk(
     model = runner.model_for(step)
     batch = route_mode(route) == "batch"
     by_id = {r.custom_id: r for r in results}
+    waiting = {r.custom_id for r in requeue or []}
     attempts = runner.store.query("SELECT unit_id, attempt, custom_id FROM attempts WHERE chunk = ?", (chunk_id,))
     finished = now()
     with runner.store.transaction() as db:
+        if waiting:
+            new_chunk = f"{step.name}-{int(finished * 1000)}-{min(waiting)}"
+            db.execute(
+                "INSERT INTO chunks (id, step, provider, status, requests, created_at, error) "
+                "VALUES (?, ?, ?, 'intent', ?, ?, ?)",
+                (new_chunk, step.name, route, len(waiting), finished, f"waits after an account stop in {chunk_id}"),
+            )
+            db.executemany(
+                "UPDATE attempts SET chunk = ?, status = 'queued' WHERE custom_id = ?",
+                [(new_chunk, cid) for cid in sorted(waiting)],
+            )
         for uid, attempt, custom_id in attempts:
+            if custom_id in waiting:
+                continue
             result = by_id.get(custom_id)
             if result is None or result.status != "ok" or result.text is None:
                 why = (
@@ -53,12 +71,15 @@ def ingest_chunk(
                     if result is None
                     else f"{result.status}: {result.error or 'no answer'}"
                 )
+                # the provider's fault (expiry, a 5xx, no result at all) is sent again, never counted
+                fault = None if failed else "provider" if result is None or result.status == "expired" else result.fault
+                problems = json.dumps({"error": why, "fault": fault} if fault else {"error": why})
                 db.execute(
                     "UPDATE attempts SET status = 'error', problems = ?, response = ?, finished_at = ? "
                     "WHERE unit_id = ? AND step = ? AND attempt = ?",
-                    (json.dumps({"error": why}), result.raw if result else None, finished, uid, step.name, attempt),
+                    (problems, result.raw if result else None, finished, uid, step.name, attempt),
                 )
-                _count(snap, uid, step.name, error=True, problems=json.dumps({"error": why}))
+                _count(snap, uid, step.name, error=True, problems=problems, counted=fault is None)
                 continue
             cost = usage_cost(model, result.usage, batch=batch)
             row = snap.units.get(uid)
@@ -102,7 +123,10 @@ def ingest_chunk(
         crash_point("mid-ingest")  # inside the transaction: everything above must roll back
 
 
-def _count(snap: Snapshot, uid: str, step: str, *, error: bool, problems: str) -> None:
+def _count(snap: Snapshot, uid: str, step: str, *, error: bool, problems: str, counted: bool = True) -> None:
     invalid, errors, _ = snap.invalid.get((uid, step), (0, 0, None))
-    snap.invalid[(uid, step)] = (invalid + (0 if error else 1), errors + (1 if error else 0), problems)
+    snap.invalid[(uid, step)] = (invalid + (0 if error else 1), errors + (1 if error and counted else 0), problems)
+    if not counted:
+        lost, first = snap.lost.get((uid, step), (0, now()))
+        snap.lost[(uid, step)] = (lost + 1, first)
     snap.open.pop((uid, step), None)

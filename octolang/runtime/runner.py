@@ -40,7 +40,8 @@ class TickResult:
     progressed: bool = False
     in_flight: int = 0
     budget_stop: str | None = None
-    provider_stop: str | None = None  # a provider refuses us (no key, key refused): the run cannot go on
+    provider_stop: str | None = None  # a provider refuses us (no key): the run cannot go on
+    paused: str | None = None  # an account stop or a persistent error: the run waits for the user (runtime/pause.py)
     cancelled: bool = False  # `octoc cancel`: nothing new is sent; what is in flight is still taken in
     messages: list[str] = field(default_factory=list)
 
@@ -134,7 +135,7 @@ class Runner(ProviderTraffic):
             if not changed:
                 break
             result.progressed = True
-        if not result.cancelled:
+        if not result.cancelled and not result.paused:
             result.progressed = self._submit(snap, result) or result.progressed
         result.progressed = self._finish(snap) or result.progressed
         return result

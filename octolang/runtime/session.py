@@ -172,7 +172,7 @@ def drive(
             session.store.set_meta(db, updated_at=now())
         if on_tick is not None:
             on_tick(result)
-        if once or result.budget_stop or result.provider_stop:
+        if once or result.budget_stop or result.provider_stop or result.paused:
             return result
         if result.cancelled and result.in_flight == 0:
             return result  # cancelled: what was in flight is taken in, nothing new is sent

@@ -28,6 +28,9 @@ class Snapshot:
     generation: dict[Key, tuple[int, str | None]] = field(default_factory=dict)  # (gen, pending feedback)
     invalid: dict[Key, tuple[int, int, str | None]] = field(default_factory=dict)  # in this generation
     last_error: dict[Key, float] = field(default_factory=dict)  # when the latest provider error came back
+    # errors that were the provider's fault (expiry, a 5xx inside the results): how many in
+    # this generation, since when; never counted toward the unit, bounded by a pause
+    lost: dict[Key, tuple[int, float]] = field(default_factory=dict)
     gates: dict[tuple[str, int], tuple[int, bool]] = field(default_factory=dict)  # (retries, passed)
 
     def done(self, unit: str, step: str) -> bool:
@@ -55,8 +58,11 @@ def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) 
         snap.attempts[(uid, step)] = attempt
     for uid, step, gen, feedback in store.query("SELECT unit_id, step, generation, feedback FROM generations"):
         snap.generation[(uid, step)] = (gen, feedback)
-    for uid, step, invalid, errors, last_error, problems in store.query(
-        "SELECT a.unit_id, a.step, SUM(a.status = 'invalid'), SUM(a.status = 'error'), "
+    for uid, step, invalid, errors, lost, first_lost, last_error, problems in store.query(
+        "SELECT a.unit_id, a.step, SUM(a.status = 'invalid'), "
+        "SUM(a.status = 'error' AND json_extract(a.problems, '$.fault') IS NULL), "
+        "SUM(a.status = 'error' AND json_extract(a.problems, '$.fault') IS NOT NULL), "
+        "MIN(CASE WHEN json_extract(a.problems, '$.fault') IS NOT NULL THEN a.created_at END), "
         "MAX(CASE WHEN a.status = 'error' THEN a.finished_at END), "
         "(SELECT b.problems FROM attempts b WHERE b.unit_id = a.unit_id AND b.step = a.step "
         " ORDER BY b.attempt DESC LIMIT 1) "
@@ -65,6 +71,8 @@ def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) 
         "GROUP BY a.unit_id, a.step"
     ):
         snap.invalid[(uid, step)] = (int(invalid or 0), int(errors or 0), problems)
+        if lost:
+            snap.lost[(uid, step)] = (int(lost), float(first_lost))
         if last_error is not None:
             snap.last_error[(uid, step)] = float(last_error)
     for uid, gate, retries, passed in store.query("SELECT unit_id, gate, retries, passed FROM gates"):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from octolang import ir
+from octolang.runtime.pause import paused
 from octolang.runtime.store import RunStore
 
 
@@ -41,6 +42,7 @@ class RunStatus:
     pending: int = 0
     steps: list[StepStatus] = field(default_factory=list)
     batches_in_flight: int = 0
+    paused: dict[str, Any] | None = None  # {cause, message, at} of a paused run (runtime/pause.py)
 
     @property
     def spend(self) -> Decimal:
@@ -56,6 +58,7 @@ class RunStatus:
                 "pending": self.pending,
             },
             "batches_in_flight": self.batches_in_flight,
+            "paused": self.paused,
             "spend_usd": str(self.spend),
             "steps": [
                 {
@@ -124,6 +127,7 @@ def run_status(program: ir.Program, store: RunStore) -> RunStatus:
     status.batches_in_flight = int(
         store.query("SELECT COUNT(*) FROM chunks WHERE status IN ('intent', 'submitted')")[0][0]
     )
+    status.paused = paused(store)
     return status
 
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from octolang import ir
 from octolang.providers.base import BatchProvider, ProviderError, Request, Result
 from octolang.providers.registry import KeyMissing, ProviderPool, route_for
+from octolang.runtime.pause import forget_trouble, minutes, persistent, troubled
 from octolang.runtime.requests import CompiledPrompt
+from octolang.runtime.setbacks import Setbacks, cause_of
 from octolang.runtime.snapshot import Snapshot, load_snapshot
 from octolang.runtime.store import RunStore, now
 
@@ -30,7 +32,7 @@ CHUNK_SIZE = 10_000
 MAX_PROVIDER_ERRORS = 5
 
 
-class ProviderTraffic:
+class ProviderTraffic(Setbacks):
     """The runner's methods for llm steps: `_submit` and `_collect` each tick, `cancel`."""
 
     program: ir.Program
@@ -114,6 +116,7 @@ class ProviderTraffic:
             if prompt is None:
                 prompt = self._prompts[step.name] = CompiledPrompt(step, model)
             requests: list[tuple[str, int, int, str, dict[str, Any], str]] = []
+            stuck: tuple[str, str] | None = None
             with self.store.transaction() as db:
                 for uid in ready:
                     invalid, errors, problems = snap.invalid.get((uid, step.name), (0, 0, None))
@@ -139,7 +142,15 @@ class ProviderTraffic:
                             snap,
                         )
                         continue
-                    if errors and not self._backed_off(snap, uid, step.name, errors):
+                    lost, first_lost = snap.lost.get((uid, step.name), (0, 0.0))
+                    if lost and persistent(lost, first_lost):
+                        stuck = (
+                            f"{model.provider} failed the same request {lost} times in "
+                            f"{minutes(now() - first_lost)} (`{step.name}` of unit {uid})",
+                            str(details.get("error", "")),
+                        )
+                        break
+                    if (errors or lost) and not self._backed_off(snap, uid, step.name, errors + lost):
                         result.in_flight += 1  # waiting to be sent again, not stuck
                         continue
                     gen, gate_feedback = snap.generation.get((uid, step.name), (0, None))
@@ -166,6 +177,9 @@ class ProviderTraffic:
                         body["invalid_rate"] = rate
                     custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
+            if stuck is not None:  # nothing is sent: the requests rendered so far are rendered again later
+                self._pause(*stuck, result)
+                return changed
             if not requests:
                 continue
             stop = guard.admit(model, step, len(requests), [r[4] for r in requests])
@@ -181,7 +195,7 @@ class ProviderTraffic:
                 return changed
             for chunk in _chunks(provider, requests, self._wire):
                 self._record_and_submit(step, model, route, chunk, snap, result)
-                if result.provider_stop:
+                if result.provider_stop or result.paused:
                     return changed
         return changed
 
@@ -249,7 +263,11 @@ class ProviderTraffic:
             result.provider_stop = str(exc)
             return None
         except ProviderError as exc:
-            if exc.request_fault:  # the provider refused the batch itself: count it against each request
+            if exc.kind == "account":  # the chunk stays an intent, sent when the run goes on
+                self._pause(exc.cause or str(exc), str(exc), result)
+            elif exc.kind == "too_large" and len(requests) > 1:
+                self._split(chunk_id, step, route, requests, snap, result)
+            elif exc.request_fault or exc.kind == "too_large":  # count it against each request
                 reason = f"the provider refused the batch: {exc}"
                 ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason=reason)
                 result.progressed = True
@@ -261,6 +279,7 @@ class ProviderTraffic:
         return batch_id
 
     def _record_batch(self, chunk_id: str, batch_id: str) -> None:
+        forget_trouble(self.store, chunk_id)
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE chunks SET status = 'submitted', batch_id = ?, submitted_at = ?, error = NULL WHERE id = ?",
@@ -274,26 +293,17 @@ class ProviderTraffic:
         wait = min(self.options.retry_backoff * 2.0 ** (errors - 1), 600.0)
         return now() >= snap.last_error.get((uid, step), 0.0) + wait
 
-    def _trouble(self, chunk_id: str, exc: ProviderError, result: TickResult) -> None:
-        """The provider is unreachable or refuses us: keep the chunk as it is, try on a later tick;
-        stop the run when the key is refused (no tick will fix that)."""
-        with self.store.transaction() as db:
-            db.execute("UPDATE chunks SET error = ? WHERE id = ?", (str(exc)[:500], chunk_id))
-        if exc.status in (401, 403):
-            result.provider_stop = str(exc)
-        else:
-            result.messages.append(f"chunk {chunk_id}: {exc}; trying again on the next tick")
-
     # ------------------------------------------------------------ llm steps: collect
     def _collect(self, snap: Snapshot, result: TickResult) -> bool:
         from octolang.runtime.ingest import ingest_chunk
 
         ingested = False
+        troubles = troubled(self.store)
         for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
             "SELECT id, step, provider, status, batch_id, requests, created_at FROM chunks "
             "WHERE status IN ('intent', 'submitted') ORDER BY created_at, id"
         ):
-            if result.provider_stop:
+            if result.provider_stop or result.paused:
                 break
             step = self.program.step(step_name)
             assert step is not None
@@ -323,6 +333,8 @@ class ProviderTraffic:
                 self._trouble(chunk_id, exc, result)
                 result.in_flight += int(count)
                 continue
+            if chunk_id in troubles:
+                forget_trouble(self.store, chunk_id)
             if state == "running":
                 result.in_flight += int(count)
                 if getattr(provider, "calls_on_poll", False):
@@ -332,9 +344,14 @@ class ProviderTraffic:
             failure = getattr(provider, "failure", None)  # the provider's own account, where it keeps one
             if state == "failed" and failure is not None and (detail := failure(batch_id)):
                 reason += f": {detail}"
-            ingest_chunk(self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason)
+            stopped = [r for r in results if r.fault == "account"]
+            ingest_chunk(
+                self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason, requeue=stopped
+            )
             ingested = True
             result.progressed = True
+            if stopped:  # a billing error inside the results: those requests wait, unpaid, in a new chunk
+                self._pause(cause_of(stopped[0].error or ""), stopped[0].error or "", result)
         return ingested
 
     def _chunk_open(self, chunk_id: str) -> bool:

@@ -38,6 +38,21 @@ ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error",
 }  # fmt: skip
+# Account stops as Anthropic answers them: (status, error type, message).
+ACCOUNT_STOPS = {
+    "credit": (
+        400,
+        "invalid_request_error",
+        "Your credit balance is too low to access the Anthropic API. "
+        "Please go to Plans & Billing to upgrade or purchase credits.",
+    ),
+    "spend": (
+        429,
+        "rate_limit_error",
+        "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
+    ),
+    "billing": (402, "billing_error", "Your organization is out of credits."),
+}
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -147,6 +162,10 @@ class AnthropicEmulator(Emulator):
         kind = ERROR_TYPES.get(status, "api_error")
         return Reply(status, {"type": "error", "error": {"type": kind, "message": message}})
 
+    def account_error(self, kind: str) -> Reply:
+        status, error_type, message = ACCOUNT_STOPS[kind]
+        return Reply(status, {"type": "error", "error": {"type": error_type, "message": message}})
+
     def _id(self, prefix: str) -> str:
         self._counter += 1
         digest = hashlib.sha256(f"{self.seed}:{prefix}:{self._counter}".encode()).digest()
@@ -160,6 +179,9 @@ class AnthropicEmulator(Emulator):
 
     # ---------------------------------------------------------------- batches
     def _create(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("create")
+        if stop:
+            return self.account_error(stop)
         if len(call.body) > self.max_batch_bytes:
             return self.error(413, f"Request exceeds the maximum size of {self.max_batch_bytes} bytes")
         try:
@@ -288,12 +310,15 @@ class AnthropicEmulator(Emulator):
         share = entry["seen"] / max(1, self.faults.polls_to_end)  # how far the batch got before the cancel
         counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         lines = []
+        stop = self.stopped("results")
         for request in entry["requests"]:
             custom_id = request["custom_id"]
             key = runner_id(custom_id)
             outcome = self.outcome(key)
             if canceled and self._draw(key, "done") >= share:
                 result: dict[str, Any] = {"type": "canceled"}
+            elif stop:
+                result = {"type": "errored", "error": self.account_error(stop).body}
             elif outcome == "expired":
                 result = {"type": "expired"}
             elif outcome == "error":
@@ -368,6 +393,9 @@ class AnthropicEmulator(Emulator):
         return Reply(200, {"input_tokens": prompt_tokens(params)})
 
     def _realtime(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("realtime")
+        if stop:
+            return self.account_error(stop)
         try:
             params = self._body(call)
             check_params(params, "params" if isinstance(params, dict) else "body")

@@ -40,6 +40,13 @@ class Faults:
     outage_until: float = 0.0  # time.monotonic() until which every call answers 503
     polls_to_end: int = 2  # polls of a batch before it has ended
     fail_batches: int = 0  # the next `fail_batches` batches fail as a whole
+    # An account stop in the provider's own wire shape (each emulator's ACCOUNT_STOPS names
+    # its kinds, e.g. "quota"), where it applies: "create" (creating a batch is refused),
+    # "results" (a batch ending while it is on answers a billing error for every request,
+    # unbilled), "realtime" (every realtime call is refused). None: the account is fine.
+    account_stop: str | None = None
+    account_stop_at: frozenset[str] = frozenset({"create", "results", "realtime"})
+    broken: str | None = None  # "METHOD /path regex": every such call answers 500, for ever (a proxy's bug)
 
 
 @dataclass
@@ -169,7 +176,19 @@ class Emulator:
                     return self.error(400, f"invalid request: {exc}")
         return self.error(404, f"no route {call.method} {call.path}")
 
+    def stopped(self, where: str) -> str | None:
+        """The account stop in force at `where` (create, results, realtime), if any."""
+        return self.faults.account_stop if where in self.faults.account_stop_at else None
+
+    def account_error(self, kind: str) -> Reply:
+        """The provider's HTTP answer for an account stop of this kind."""
+        raise NotImplementedError
+
     def _fault(self, call: Call) -> Reply | None:
+        if self.faults.broken is not None:
+            method, pattern = self.faults.broken.split(" ", 1)
+            if call.method == method and re.fullmatch(pattern, call.path):
+                return self.error(500, "Internal server error")
         if time.monotonic() < self.faults.outage_until:
             return self.error(503, "the service is unavailable")
         if self.faults.storm > 0:

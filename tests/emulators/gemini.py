@@ -37,6 +37,39 @@ STATUS_NAMES = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+# Account stops as Google answers them: (status, message, details).
+ACCOUNT_STOPS: dict[str, tuple[int, str, list[dict[str, Any]]]] = {
+    "quota": (
+        429,
+        "You exceeded your current quota, please check your plan and billing details. For more information on "
+        "this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: "
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-2.5-flash",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "33s"},
+        ],
+    ),
+    "billing": (
+        403,
+        "This API method requires billing to be enabled. Please enable billing on the project and retry.",
+        [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "BILLING_DISABLED",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    ),
+}
 # Field names the service knows (proto JSON accepts camelCase and the proto's snake_case).
 _BATCH_FIELDS = {"displayName", "inputConfig", "model", "name", "priority", "webhookConfig"}
 _REQUEST_FIELDS = {
@@ -145,6 +178,11 @@ class GeminiEmulator(Emulator):
             status, {"error": {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}}
         )
 
+    def account_error(self, kind: str) -> Reply:
+        status, message, details = ACCOUNT_STOPS[kind]
+        body = {"code": status, "message": message, "status": STATUS_NAMES[status], "details": details}
+        return Reply(status, {"error": body})
+
     def _fault(self, call: Call) -> Reply | None:
         """Google says how long to wait in the body (RetryInfo), not in a Retry-After header."""
         reply = super()._fault(call)
@@ -203,6 +241,9 @@ class GeminiEmulator(Emulator):
 
     # ---------------------------------------------------------------- batches
     def _create(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("create")
+        if stop:
+            return self.account_error(stop)
         if len(call.body) > self.max_inline_bytes:
             return self.error(400, f"Request payload size exceeds the limit: {self.max_inline_bytes} bytes.")
         body = call.json()
@@ -344,11 +385,15 @@ class GeminiEmulator(Emulator):
         entries = batch["entries"]
         records: list[dict[str, Any]] = []
         expired = False
+        stop = self.stopped("results")
         for index, entry in enumerate(entries):
             key = entry["metadata"]["key"]
             outcome = self.outcome(key)
             if batch["cancel"] and index >= len(entries) // 2:
                 continue  # never reached: no response
+            if stop:
+                records.append({"error": self.account_error(stop).body["error"], "metadata": dict(entry["metadata"])})
+                continue
             if outcome == "expired":
                 expired = True
                 continue
@@ -404,6 +449,9 @@ class GeminiEmulator(Emulator):
         return Reply(200, {"totalTokens": prompt_tokens(request)})
 
     def _generate(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("realtime")
+        if stop:
+            return self.account_error(stop)
         request = call.json()
         problem = self._check_request(request, "request")
         if problem:

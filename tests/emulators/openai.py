@@ -26,11 +26,30 @@ MAX_REQUESTS = 50_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
+# Account stops as OpenAI answers them: (status, error type, code, message).
+ACCOUNT_STOPS = {
+    "quota": (
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details. For more information on "
+        "this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+    ),
+    "billing": (
+        400,
+        "invalid_request_error",
+        "billing_hard_limit_reached",
+        "Billing hard limit has been reached",
+    ),
+}
+
+
 class OpenAIEmulator(Emulator):
     name = "openai"
 
     def __init__(self, *, seed: int = 0, faults: Faults | None = None) -> None:
         super().__init__(seed=seed, faults=faults)
+        self.max_file_bytes = MAX_FILE_BYTES  # an upload over it answers 413, as the service's front does
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}  # id -> the batch object, in creation order
         self._polls: dict[str, int] = {}
@@ -56,6 +75,10 @@ class OpenAIEmulator(Emulator):
         kind = "invalid_request_error" if status < 500 else "server_error"
         return Reply(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
 
+    def account_error(self, kind: str) -> Reply:
+        status, kind_, code, message = ACCOUNT_STOPS[kind]
+        return Reply(status, {"error": {"message": message, "type": kind_, "param": None, "code": code}})
+
     def _id(self, prefix: str) -> str:
         self._counter += 1
         return prefix + hashlib.sha256(f"{self.seed}:{self._counter}".encode()).hexdigest()[:24]
@@ -69,8 +92,8 @@ class OpenAIEmulator(Emulator):
         filename, content = form["file"]
         if not (filename or "").endswith(".jsonl"):
             return self.error(400, "a batch input file must be a .jsonl file")
-        if len(content) > MAX_FILE_BYTES:
-            return self.error(400, "the file is larger than 200 MB")
+        if len(call.body) > self.max_file_bytes:
+            return self.error(413, f"Request Entity Too Large: at most {self.max_file_bytes} bytes")
         file_id = self._id("file-")
         record = {
             "id": file_id,
@@ -90,6 +113,9 @@ class OpenAIEmulator(Emulator):
         return Reply(200, record["content"], content_type="application/octet-stream")
 
     def _create(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("create")
+        if stop:
+            return self.account_error(stop)
         body = call.json()
         if body.get("endpoint") not in ENDPOINTS:
             return self.error(400, f"invalid endpoint {body.get('endpoint')!r}")
@@ -229,10 +255,25 @@ class OpenAIEmulator(Emulator):
         outputs: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         expired = False
+        stop = self.stopped("results")
         for index, line in enumerate(lines):
             custom_id = line["custom_id"]
             outcome = self.outcome(custom_id)
-            if cancelled and index >= len(lines) // 2:
+            if stop and not (cancelled and index >= len(lines) // 2):
+                refused = self.account_error(stop)
+                errors.append(
+                    {
+                        "id": self._id("batch_req_"),
+                        "custom_id": custom_id,
+                        "response": {
+                            "status_code": refused.status,
+                            "request_id": self._id("req_"),
+                            "body": refused.body,
+                        },
+                        "error": None,
+                    }
+                )
+            elif cancelled and index >= len(lines) // 2:
                 errors.append(_gone(custom_id, "batch_cancelled", "This request was cancelled."))
             elif outcome == "expired":
                 expired = True
@@ -318,6 +359,9 @@ class OpenAIEmulator(Emulator):
 
     # ---------------------------------------------------------------- realtime
     def _chat(self, call: Call, match: re.Match[str]) -> Reply:
+        stop = self.stopped("realtime")
+        if stop:
+            return self.account_error(stop)
         body = call.json()
         if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
             return self.error(400, "model and messages are required")

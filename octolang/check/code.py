@@ -70,7 +70,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
         facts.diagnostics.append(error("E0606", f"the code of step `{step.name}` cannot be read: {exc}", text.span))
         return facts
     nodes = list(ast.walk(tree))  # one walk, shared by the policy and the name checks below
-    for violation in find_violations(tree, nodes):
+    for violation in find_violations(tree, nodes, scope.declared_fields()):
         facts.diagnostics.append(
             error(
                 violation.code,

@@ -7,7 +7,7 @@ import ast
 import difflib
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -91,12 +91,22 @@ class CompiledCode:
         return self.function(**kwargs)
 
 
-def compile_code(source: str, *, filename: str, first_line: int, params: Sequence[str], name: str) -> CompiledCode:
+def compile_code(
+    source: str,
+    *,
+    filename: str,
+    first_line: int,
+    params: Sequence[str],
+    name: str,
+    fields: Collection[str] | None = None,
+) -> CompiledCode:
+    """`fields`: the field names the program declares, for the attribute allow-list (None:
+    only the attributes never allowed are refused; the checker has applied the whole list)."""
     try:
         body = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         raise SandboxSyntaxError(exc.msg, (exc.lineno or 1) + first_line - 1, exc.offset or 0) from None
-    violations = find_violations(body)
+    violations = find_violations(body, fields=fields)
     if violations:
         raise SandboxViolation(violations)
     arguments = ast.arguments(

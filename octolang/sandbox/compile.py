@@ -82,6 +82,46 @@ def _wrap(value: Any) -> Any:
     return value
 
 
+class FrozenList(tuple[Any, ...]):
+    """A const's list as code and expressions get it: read-only, so no unit sees what
+    another appended. `+` with a list gives a new list (`xs = C + [1]`, `C += [1]` rebind
+    a local name and change nothing shared); it compares equal to the list it was."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*self, *other]
+        return tuple(self) + other
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*other, *self]
+        return other + tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+def freeze(value: Any) -> Any:
+    """`value` with every list a `FrozenList` and every dict a `Record`, at any depth."""
+    if isinstance(value, (list, tuple)) and not isinstance(value, FrozenList):
+        return FrozenList(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return Record({k: freeze(v) for k, v in value.items()})
+    return value
+
+
 class CompiledCode:
     def __init__(self, function: Callable[..., Any], params: Sequence[str]) -> None:
         self.function = function

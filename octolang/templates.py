@@ -22,6 +22,25 @@ JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "names
 MAX_TEMPLATE_SIZE = 1_000_000  # items or characters a `*` may make
 MAX_POWER = 4096  # the largest exponent `**` takes (as for consts)
 MAX_LIPSUM = 100
+MAX_PROMPT_CHARS = 4_000_000  # what one render may produce
+
+
+class RenderTooLarge(Exception):
+    pass
+
+
+def render_flat(template: Any, shared: dict[str, Any]) -> str:
+    """Render with `shared` as the whole context (no copy of the globals per call), and
+    stop once the text passes `MAX_PROMPT_CHARS`."""
+    context = template.new_context(shared, shared=True)
+    parts: list[str] = []
+    size = 0
+    for part in template.root_render_func(context):
+        size += len(part)
+        if size > MAX_PROMPT_CHARS:
+            raise RenderTooLarge(f"the text passes {MAX_PROMPT_CHARS:,} characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 def _dict(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -93,3 +93,19 @@ def test_ordinary_templates_still_render() -> None:
     assert not [d for d in c.diagnostics if d.is_error]
     text = environment().from_string("{{ 'abc'.upper() }} {% for i in range(3) %}{{ i * 2 }}{% endfor %}").render()
     assert text == "ABC 024"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        '{% set ns = namespace(s="ab") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}',
+    ],
+    ids=["nested-loops", "doubling"],
+)
+def test_the_estimate_stops_a_render_at_its_bounds(template: str, tmp_path: Path) -> None:
+    (tmp_path / "bomb.octo").write_text(pipeline(template).replace("trials 2", "trials 50"))
+    started = time.monotonic()
+    result = octoc("check", "bomb.octo", cwd=tmp_path, check=False, timeout=120)
+    assert time.monotonic() - started < 40  # one unit's render hits the bound, the other 49 are not tried
+    assert "50 prompt(s) of `s` could not be rendered and are not counted (rendering stopped: " in result.stdout

@@ -9,12 +9,13 @@ a pipe; it never writes anywhere else. Without `fork` (not POSIX), the call runs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +43,29 @@ def set_limits(cpu_seconds: float, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (_mapped_bytes() + memory_bytes, resource.RLIM_INFINITY))
+
+
+@contextlib.contextmanager
+def memory_bound(memory_bytes: int) -> Iterator[None]:
+    """This process may map at most `memory_bytes` more while inside: an allocation past
+    it raises MemoryError instead of exhausting the machine. The soft limit is restored
+    on the way out (lowering and raising a soft limit below the hard one is allowed)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        yield
+        return
+    previous = resource.getrlimit(resource.RLIMIT_AS)
+    mapped = _mapped_bytes()
+    wanted = mapped + memory_bytes
+    if not mapped or (previous[1] != resource.RLIM_INFINITY and wanted > previous[1]):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, previous[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, previous)
 
 
 def _mapped_bytes() -> int:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from octolang import ir
-from octolang.check.expressions import policy_diagnostics
+from octolang.check.expressions import policy_diagnostics, shape
 from octolang.diagnostics import Diagnostic, error
 from octolang.expressions import evaluate, too_costly, walk
 from octolang.sandbox.compile import SandboxTimeout, run_with_timeout
@@ -61,7 +61,7 @@ def evaluate_static(node: ir.Expr, values: StaticValues, diagnostics: list[Diagn
 def _isolated(node: ir.Expr, values: StaticValues) -> Isolated:
     used = {sub.id for sub in walk(node) if isinstance(sub, ir.Name) and sub.id in values}
     try:
-        key = repr((node.model_dump(exclude={"span"}), sorted((n, values[n]) for n in used)))
+        key = repr((shape(node), sorted((n, values[n]) for n in used)))  # spans left out: edits move them
     except (RecursionError, ValueError):
         key = None
     known = _OUTCOMES.get(key) if key is not None else None

@@ -49,7 +49,7 @@ COMPUTE = [
     "x = globals()",
     "x = __builtins__",
     "x = ().__ｃlass__",  # unicode lookalike, NFKC-normalised by Python's parser
-    "x = ().＿＿class＿＿",
+    "x = ().＿＿class＿＿",  # fullwidth low lines are no identifier at all: a syntax error
     "x = 'a'.ｆormat",
     "match 'x':\n    case str(format=f):\n        pass",  # match patterns
     "match (1,):\n    case tuple(__class__=c):\n        pass",
@@ -173,3 +173,15 @@ def test_compute_bodies_the_policy_passes_fail_only_their_unit(body: str) -> Non
 
 def test_the_catalogue_is_at_least_sixty_attempts() -> None:
     assert len(COMPUTE) + len(EXPRESSIONS) + len(TEMPLATES) + 3 >= 60
+
+
+def test_python_normalises_lookalike_identifiers_and_the_policy_sees_the_dunder() -> None:
+    import ast
+
+    from octolang.sandbox import find_violations
+
+    tree = ast.parse("x = ().__ｃｌass__")  # fullwidth c and l: NFKC gives `__class__`
+    assert tree.body[0].value.attr == "__class__"  # type: ignore[attr-defined]
+    assert [(v.code, v.message) for v in find_violations(tree)] == [
+        ("E0602", "attribute `__class__` is not allowed in code blocks")
+    ]

@@ -19,6 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+try:  # imported here, not in the child: an import there could wait on a lock another thread held at fork
+    import resource
+except ImportError:  # not POSIX: no limits, and no fork either
+    resource = None  # type: ignore[assignment]
+
 MAX_RESULT_BYTES = 16 * 2**20
 Outcome = Literal["ok", "error", "timeout", "memory", "too_large"]
 
@@ -37,8 +42,8 @@ class Isolated:
 def set_limits(cpu_seconds: float, memory_bytes: int) -> None:
     """OS limits for this process: CPU seconds (SIGXCPU at the soft limit, killed at the
     hard one) and address space beyond what the process already maps."""
-    import resource
-
+    if resource is None:
+        return
     cpu = max(1, int(cpu_seconds + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if memory_bytes > 0:
@@ -50,9 +55,7 @@ def memory_bound(memory_bytes: int) -> Iterator[None]:
     """This process may map at most `memory_bytes` more while inside: an allocation past
     it raises MemoryError instead of exhausting the machine. The soft limit is restored
     on the way out (lowering and raising a soft limit below the hard one is allowed)."""
-    try:
-        import resource
-    except ImportError:  # not POSIX
+    if resource is None:
         yield
         return
     previous = resource.getrlimit(resource.RLIMIT_AS)

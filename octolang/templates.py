@@ -3,6 +3,8 @@ runner: Jinja's sandbox with the project's policy (`octolang/sandbox/policy.py`)
 
 - attributes: never one the policy never allows (`_*`, `format`, `format_map`, `mro`,
   frame and generator attributes), and on plain values only their public methods;
+- values are read-only: `append`, `update`, `pop`, ... are refused on lists, dicts and
+  sets (a const is shared by every unit's render);
 - globals: functions, never type objects (`str.format(...)` would walk any attribute
   chain written in its format string), and Jinja's own size-capped `range`;
 - `*` and `**` are intercepted, so `"x" * 10**9` or `10 ** 10**9` stop at a bound.
@@ -53,7 +55,7 @@ def environment() -> SandboxedEnvironment:
     block tags leave no blank lines behind."""
     from jinja2 import StrictUndefined
     from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import SandboxedEnvironment, safe_range
+    from jinja2.sandbox import SandboxedEnvironment, modifies_known_mutable, safe_range
     from jinja2.utils import generate_lorem_ipsum
 
     from octolang.expressions import EXPRESSION_FUNCTIONS
@@ -66,6 +68,8 @@ def environment() -> SandboxedEnvironment:
             if never_allowed(attr):
                 return False
             if isinstance(obj, SAFE_VALUE_TYPES) and attr not in VALUE_ATTRIBUTES:
+                return False
+            if modifies_known_mutable(obj, attr):
                 return False
             return bool(super().is_safe_attribute(obj, attr, value))
 

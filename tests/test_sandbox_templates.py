@@ -109,3 +109,12 @@ def test_the_estimate_stops_a_render_at_its_bounds(template: str, tmp_path: Path
     result = octoc("check", "bomb.octo", cwd=tmp_path, check=False, timeout=120)
     assert time.monotonic() - started < 40  # one unit's render hits the bound, the other 49 are not tried
     assert "50 prompt(s) of `s` could not be rendered and are not counted (rendering stopped: " in result.stdout
+
+
+def test_templates_cannot_change_a_shared_value() -> None:
+    shared = [1, 2]
+    template = environment().from_string("{{ xs.append(3) }}")
+    with pytest.raises(SecurityError):
+        template.render(xs=shared)
+    assert shared == [1, 2]
+    assert environment().from_string("{{ xs.count(1) }} {{ xs.index(2) }}").render(xs=shared) == "1 1"

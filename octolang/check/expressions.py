@@ -101,7 +101,7 @@ def policy_diagnostics(node: ir.Expr, fields: Collection[str], *, where: str) ->
                         f"attribute `{name}` is not on the sandbox's allow-list",
                         sub.attr_span,
                         help="expressions may read the methods of strings, numbers and lists and the fields "
-                        "of units and step outputs",
+                        'the program declares; read other keys by index: `x["name"]`',
                     )
                 )
         elif isinstance(sub, ir.Name) and normalise(sub.id).startswith("__"):

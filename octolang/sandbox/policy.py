@@ -261,7 +261,7 @@ def attribute_violation(
             "E0609",
             f"attribute `{attr}` is not on the sandbox's allow-list",
             "code may read the methods of strings, numbers, lists, dicts, sets and tuples, "
-            "`math` and `rng`, and the fields of units and step outputs",
+            '`math` and `rng`, and the fields the program declares; read other keys by index: `x["name"]`',
         )
     return None
 

@@ -32,17 +32,19 @@ class RenderTooLarge(Exception):
 
 
 def render_flat(template: Any, shared: dict[str, Any]) -> str:
-    """Render with `shared` as the whole context (no copy of the globals per call), and
-    stop once the text passes `MAX_PROMPT_CHARS`."""
-    context = template.new_context(shared, shared=True)
-    parts: list[str] = []
-    size = 0
-    for part in template.root_render_func(context):
-        size += len(part)
-        if size > MAX_PROMPT_CHARS:
-            raise RenderTooLarge(f"the text passes {MAX_PROMPT_CHARS:,} characters")
-        parts.append(part)
-    return "".join(parts)
+    """Render with `shared` as the whole context (no copy of the globals per call); a text
+    past `MAX_PROMPT_CHARS` is refused (the caller bounds time and memory)."""
+    text = "".join(template.root_render_func(template.new_context(shared, shared=True)))
+    if len(text) > MAX_PROMPT_CHARS:
+        raise RenderTooLarge(f"the text passes {MAX_PROMPT_CHARS:,} characters")
+    return text
+
+
+# Methods that change a value in place: refused in templates, where consts are shared.
+_MUTATING = frozenset(
+    {"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear", "popitem", "setdefault", "update"}
+    | {"add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"}
+)
 
 
 def _dict(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -59,6 +61,7 @@ def environment() -> SandboxedEnvironment:
     from jinja2.utils import generate_lorem_ipsum
 
     from octolang.expressions import EXPRESSION_FUNCTIONS
+    from octolang.sandbox.compile import Record
     from octolang.sandbox.policy import SAFE_VALUE_TYPES, VALUE_ATTRIBUTES, never_allowed
 
     class PolicyEnvironment(SandboxedEnvironment):
@@ -67,8 +70,10 @@ def environment() -> SandboxedEnvironment:
         def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
             if never_allowed(attr):
                 return False
-            if isinstance(obj, SAFE_VALUE_TYPES) and attr not in VALUE_ATTRIBUTES:
-                return False
+            if type(obj) is Record:  # a field: the common case, and nothing internal once `_*` is out
+                return True
+            if isinstance(obj, SAFE_VALUE_TYPES):
+                return attr in VALUE_ATTRIBUTES and attr not in _MUTATING
             if modifies_known_mutable(obj, attr):
                 return False
             return bool(super().is_safe_attribute(obj, attr, value))

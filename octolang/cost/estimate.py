@@ -25,6 +25,7 @@ DEFAULT_FAILURE_RATE = 0.05  # share of answers that fail the schema or a rule (
 DEFAULT_GATE_FAIL_RATE = 0.2  # share of gate verdicts that send a unit back
 RENDER_SECONDS = 2.0  # one unit's prompt, while estimating
 RENDER_MEMORY_BYTES = 1024 * 2**20  # what rendering may map beyond what octoc already does
+RENDERS_PER_CLOCK = 256  # renders under one arming of the clock
 
 
 @dataclass
@@ -374,9 +375,10 @@ def _render_all(
 ) -> tuple[list[str | None], list[str], int, str]:
     """Every unit's system and prompt text for the step's first attempt, as the runner
     renders them; upstream outputs at their expected sizes. Returns the system texts, the
-    prompt texts, how many units could not be rendered, and why rendering stopped early
-    if it did: a render past `RENDER_SECONDS`, `MAX_PROMPT_CHARS` or `RENDER_MEMORY_BYTES`
-    stops the step's rendering (the template would do the same for every unit)."""
+    prompt texts, how many units could not be rendered, and why rendering stopped early if
+    it did: a batch of `RENDERS_PER_CLOCK` renders past `RENDER_SECONDS`, a text past
+    `MAX_PROMPT_CHARS` or `RENDER_MEMORY_BYTES` more memory stops the step's rendering
+    (the template would do the same for every unit)."""
     from octolang.runtime.requests import CompiledPrompt
     from octolang.sandbox import Record, SandboxTimeout, TimeLimit
     from octolang.sandbox.isolate import memory_bound
@@ -393,34 +395,36 @@ def _render_all(
     # the time of 100,000 small renders. The output is the same text.
     shared: dict[str, Any] = dict(prompt.prompt.globals)
     shared.update({c.name: c.resolved for c in program.consts}, **upstream, feedback="", attempt=1)
-    systems: list[str | None] = []
-    prompts: list[str] = []
-    failed = 0
+    rendered: list[tuple[str | None, str]] = []  # appended once per unit, whenever the clock strikes
     stopped = ""
     with TimeLimit(RENDER_SECONDS) as limit, memory_bound(RENDER_MEMORY_BYTES):
-        for index, fields in enumerate(units):
-            shared["unit"] = Record(fields)
-            try:
-                text = limit.call(render_flat, {"template": prompt.prompt, "shared": shared})
-                if prompt.system is None or prompt.fixed_system is not None:
-                    system_text = prompt.fixed_system
-                else:
-                    system_text = limit.call(render_flat, {"template": prompt.system, "shared": shared})
-            except (SandboxTimeout, RenderTooLarge, MemoryError) as exc:
-                stopped = (
-                    f"a prompt took more than {RENDER_SECONDS:g} s"
-                    if isinstance(exc, SandboxTimeout)
-                    else f"a prompt needed more than {RENDER_MEMORY_BYTES // 2**20} MB"
-                    if isinstance(exc, MemoryError)
-                    else str(exc)
-                )
-                failed += len(units) - index
-                break
-            except Exception:
-                failed += 1
-                continue
-            prompts.append(text)
-            systems.append(system_text)
+        try:
+            for index, fields in enumerate(units):
+                if index % RENDERS_PER_CLOCK == 0:  # a render stuck for RENDER_SECONDS is stopped, at
+                    limit.arm()  # most that long after its batch began; arming per render costs a tenth more
+                shared["unit"] = Record(fields)
+                try:
+                    text = render_flat(prompt.prompt, shared)
+                    if prompt.system is None or prompt.fixed_system is not None:
+                        system_text = prompt.fixed_system
+                    else:
+                        system_text = render_flat(prompt.system, shared)
+                except (SandboxTimeout, RenderTooLarge, MemoryError):
+                    raise
+                except Exception:
+                    continue
+                rendered.append((system_text, text))
+            limit.disarm()  # inside the `try`: a strike after the last render is caught too
+        except SandboxTimeout:
+            stopped = f"a prompt took more than {RENDER_SECONDS:g} s"
+        except MemoryError:
+            stopped = f"a prompt needed more than {RENDER_MEMORY_BYTES // 2**20} MB"
+        except RenderTooLarge as exc:
+            stopped = str(exc)
+    # a render past a bound stops the step: the template would do the same for every unit
+    systems = [system for system, _ in rendered]
+    prompts = [text for _, text in rendered]
+    failed = len(units) - len(rendered)
     return systems, prompts, failed, stopped
 
 

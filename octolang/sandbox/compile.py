@@ -203,6 +203,15 @@ class TimeLimit:
     def _expire(self, signum: int, frame: FrameType | None) -> None:
         raise SandboxTimeout(f"ran longer than {self.seconds:g} s")
 
+    def arm(self) -> None:
+        """Start the clock for what follows, until `disarm` (many cheap calls under one limit)."""
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def disarm(self) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
     def call(self, function: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
         if not self.active:
             return function(**kwargs)

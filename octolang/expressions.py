@@ -19,7 +19,6 @@ from types import CodeType
 from typing import Any
 
 from octolang import ir
-from octolang.sandbox.compile import FrozenList, freeze
 from octolang.sandbox.policy import never_allowed, normalise
 
 
@@ -201,6 +200,8 @@ def compile_expression(node: ir.Expr, filename: str, rename: Mapping[str, str] |
 def scope_with(names: Mapping[str, Any]) -> dict[str, Any]:
     """The globals an expression runs with: no builtins, the expression functions, `names`
     (lists and dicts among them frozen: an expression cannot change a const)."""
+    from octolang.sandbox.compile import FrozenList
+
     scope: dict[str, Any] = {"__builtins__": {}}
     scope.update(EXPRESSION_FUNCTIONS)
     for name, value in names.items():
@@ -216,6 +217,8 @@ def _frozen(value: Any) -> Any:
     known = _FROZEN.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
+    from octolang.sandbox.compile import freeze
+
     if len(_FROZEN) >= 256:
         _FROZEN.clear()
     frozen = freeze(value)

@@ -18,7 +18,7 @@ from octolang.check.expressions import policy_diagnostics, shape
 from octolang.diagnostics import Diagnostic, error
 from octolang.expressions import evaluate, too_costly, walk
 from octolang.sandbox.compile import SandboxTimeout, run_with_timeout
-from octolang.sandbox.isolate import Isolated, run_isolated
+from octolang.sandbox.isolate import Isolated
 
 StaticValues = dict[str, Any]
 STATIC_SECONDS = 2.0
@@ -68,6 +68,8 @@ def _isolated(node: ir.Expr, values: StaticValues) -> Isolated:
     if known is not None:
         _OUTCOMES.move_to_end(key)  # type: ignore[arg-type]
         return known
+    from octolang.sandbox.isolate import run_isolated
+
     outcome = run_isolated(
         lambda: _jsonable(evaluate(node, values)), seconds=STATIC_SECONDS, memory_bytes=STATIC_MEMORY_BYTES
     )

@@ -51,7 +51,7 @@ def main() -> None:
             decl = program.step(step.step)
             model = program.model(decl.model or "") if decl else None
             assert decl is not None and model is not None
-            systems, prompts, _ = _render_all(program, decl, model, units)
+            systems, prompts, _, _ = _render_all(program, decl, model, units)
             texts += [(s or "") + p for s, p in zip(systems, prompts, strict=True)]
         start = time.perf_counter()
         for text in texts:

@@ -3,6 +3,11 @@
 The grammar admits a safe subset of Python's expression syntax, so an expression
 compiles to a Python AST and runs at Python's speed, with only `EXPRESSION_FUNCTIONS`
 in scope besides the names the caller binds. Line numbers are those of the `.octo` file.
+
+The sandbox's policy applies (`octolang/sandbox/policy.py`): the checker reports every
+attribute off the allow-list, and `compile_expression` refuses the ones never allowed
+whoever calls it. The functions are plain functions, never type objects, and consts
+reach expressions frozen (`scope_with`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,53 @@ from types import CodeType
 from typing import Any
 
 from octolang import ir
+from octolang.sandbox.policy import never_allowed, normalise
+
+
+class ExpressionRefused(ValueError):
+    """An expression the sandbox's policy refuses (the checker reports it first)."""
+
+
+# Conversions as functions: a type object hands out `str.format`, `int.mro`, ...
+def _bool(value: Any = False) -> bool:
+    return bool(value)
+
+
+def _float(value: Any = 0.0) -> float:
+    return float(value)
+
+
+def _int(value: Any = 0, base: int | None = None) -> int:
+    return int(value) if base is None else int(value, base)
+
+
+def _str(value: Any = "") -> str:
+    return str(value)
+
+
+def _list(values: Any = ()) -> list[Any]:
+    return list(values)
+
+
+def _set(values: Any = ()) -> set[Any]:
+    return set(values)
+
+
+def _range(*bounds: int) -> range:
+    return range(*bounds)
+
+
+def _reversed(values: Any) -> Any:
+    return reversed(values)
+
+
+def _zip(*iterables: Any) -> Any:
+    return zip(*iterables, strict=False)
+
+
+def _enumerate(values: Any, start: int = 0) -> Any:
+    return enumerate(values, start)
+
 
 # Functions every expression may call. Aggregates (`mean`, `proportion`, ...) belong to
 # reports and are listed in `octolang.check.expressions.AGGREGATES`.
@@ -21,22 +73,22 @@ EXPRESSION_FUNCTIONS: dict[str, Any] = {
     "abs": abs,
     "all": all,
     "any": any,
-    "bool": bool,
-    "float": float,
-    "int": int,
+    "bool": _bool,
+    "float": _float,
+    "int": _int,
     "len": len,
     "max": max,
     "min": min,
     "round": round,
     "sorted": sorted,
-    "str": str,
+    "str": _str,
     "sum": sum,
-    "list": list,
-    "set": set,
-    "range": range,
-    "reversed": reversed,
-    "zip": zip,
-    "enumerate": enumerate,
+    "list": _list,
+    "set": _set,
+    "range": _range,
+    "reversed": _reversed,
+    "zip": _zip,
+    "enumerate": _enumerate,
     "sqrt": math.sqrt,
     "log": math.log,
     "exp": math.exp,
@@ -126,18 +178,52 @@ def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:
     return _loc(out, node)
 
 
+def refused_part(node: ir.Expr) -> ir.Expr | None:
+    """The first sub-expression that reads what no user code may read, if any."""
+    for sub in walk(node):
+        if isinstance(sub, ir.Attribute) and never_allowed(sub.attr):
+            return sub
+        if isinstance(sub, ir.Name) and normalise(sub.id).startswith("__"):
+            return sub
+    return None
+
+
 def compile_expression(node: ir.Expr, filename: str, rename: Mapping[str, str] | None = None) -> CodeType:
+    refused = refused_part(node)
+    if refused is not None:
+        raise ExpressionRefused(f"{filename}:{refused.span.line}: the sandbox refuses this expression")
     tree = ast.Expression(body=to_python(node, rename))
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "eval")
 
 
 def scope_with(names: Mapping[str, Any]) -> dict[str, Any]:
-    """The globals an expression runs with: no builtins, the expression functions, `names`."""
+    """The globals an expression runs with: no builtins, the expression functions, `names`
+    (lists and dicts among them frozen: an expression cannot change a const)."""
+    from octolang.sandbox.compile import FrozenList
+
     scope: dict[str, Any] = {"__builtins__": {}}
     scope.update(EXPRESSION_FUNCTIONS)
-    scope.update(names)
+    for name, value in names.items():
+        scope[name] = _frozen(value) if isinstance(value, (list, dict)) and not isinstance(value, FrozenList) else value
     return scope
+
+
+_FROZEN: dict[int, tuple[Any, Any]] = {}  # id -> (the value, kept alive; its frozen copy)
+
+
+def _frozen(value: Any) -> Any:
+    """The frozen copy of a value, made once per value: rules run per unit with the same consts."""
+    known = _FROZEN.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    from octolang.sandbox.compile import freeze
+
+    if len(_FROZEN) >= 256:
+        _FROZEN.clear()
+    frozen = freeze(value)
+    _FROZEN[id(value)] = (value, frozen)
+    return frozen
 
 
 def evaluate(node: ir.Expr, names: Mapping[str, Any], filename: str = "<octo>") -> Any:

@@ -91,7 +91,7 @@ def test_aggregates_outside_reports() -> None:
         ("10 ** 10 ** 10", "const `C` would take too long to compute", (8, 11, 8, 25)),
         ("2 ** 5000", "const `C` would take too long to compute", (8, 11, 8, 20)),
         ("[0] * 10000000", "const `C` would take too long to compute", (8, 11, 8, 25)),
-        ("range", "const `C` must be a string, number, boolean or list, not type", (8, 11, 8, 16)),
+        ("range", "const `C` must be a string, number, boolean or list, not function", (8, 11, 8, 16)),
     ],
 )
 def test_consts_that_cannot_be_computed(const: str, message: str, where: tuple[int, ...]) -> None:

@@ -221,8 +221,8 @@ step b = llm m { prompt "Join {{ a.words | join('-') }}" output { ok: bool } }
     program = program_of(text)
     from octolang.cost.estimate import _render_all
 
-    _, prompts, failed = _render_all(program, program.steps[1], program.models[0], [{"n": 1}])
-    assert failed == 0 and prompts == ["Join The-The-The-The"]
+    _, prompts, failed, stopped = _render_all(program, program.steps[1], program.models[0], [{"n": 1}])
+    assert failed == 0 and not stopped and prompts == ["Join The-The-The-The"]
 
 
 def test_check_json_carries_the_estimate_and_the_budget(tmp_path: Path) -> None:

@@ -176,6 +176,7 @@ def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics
         {"feedback": {"type": "string"}, "attempt": {"type": "integer"}},
         scope.functions | JINJA_GLOBALS,
         current_step=step.name,
+        declared=scope.declared_fields(),
     )
     for what, text in (("system prompt", step.system), ("prompt", step.prompt)):
         if text is not None:
@@ -184,12 +185,24 @@ def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics
             diagnostics += facts.diagnostics
     if step.code is not None and step.kind == "compute":
         facts_code = check_code(
-            step, Scope(scope.unit, scope.steps, scope.consts, {}, frozenset(), current_step=step.name), source
+            step,
+            Scope(
+                scope.unit,
+                scope.steps,
+                scope.consts,
+                {},
+                frozenset(),
+                current_step=step.name,
+                declared=scope.declared_fields(),
+            ),
+            source,
         )
         steps |= facts_code.steps
         diagnostics += facts_code.diagnostics
     output_fields = fields_of(step.output_schema or {}) or {}
-    rule_scope = Scope(scope.unit, scope.steps, scope.consts, dict(output_fields), scope.functions)
+    rule_scope = Scope(
+        scope.unit, scope.steps, scope.consts, dict(output_fields), scope.functions, declared=scope.declared_fields()
+    )
     for rule in step.validate_rules:
         facts_rule = check_expression(rule.condition, rule_scope, where=f"a rule of step `{step.name}`")
         steps |= facts_rule.steps - {step.name}

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass, field
 
 from octolang import ir
+from octolang.check.expressions import not_explained
 from octolang.check.scope import Scope, resolve_attribute, resolve_root
 from octolang.diagnostics import Diagnostic, error
 from octolang.source import SourceFile, Span
@@ -70,8 +71,9 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
         facts.diagnostics.append(error("E0606", f"the code of step `{step.name}` cannot be read: {exc}", text.span))
         return facts
     nodes = list(ast.walk(tree))  # one walk, shared by the policy and the name checks below
-    for violation in find_violations(tree, nodes):
-        facts.diagnostics.append(
+    allow_list: list[Diagnostic] = []
+    for violation in find_violations(tree, nodes, scope.declared_fields()):
+        (allow_list if violation.code == "E0609" else facts.diagnostics).append(
             error(
                 violation.code,
                 violation.message,
@@ -140,6 +142,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
             if resolution.diagnostics:
                 facts.diagnostics.extend(resolution.diagnostics)
                 reported.add(node.id)
+    facts.diagnostics.extend(not_explained(allow_list, facts.diagnostics))
     return facts
 
 

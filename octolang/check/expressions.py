@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from octolang import ir
 from octolang.check.scope import Scope, element_schema, resolve_attribute, resolve_root
 from octolang.diagnostics import Diagnostic, did_you_mean, error
-from octolang.expressions import EXPRESSION_FUNCTIONS
+from octolang.expressions import EXPRESSION_FUNCTIONS, walk
+from octolang.sandbox.policy import attribute_allowed, never_allowed, normalise
 from octolang.schema import Schema
 
 # Report aggregates and how many arguments each takes (min, max).
@@ -55,8 +57,63 @@ def shape(node: ir.Expr) -> str:
 
 def check_expression(node: ir.Expr, scope: Scope, *, where: str, report: ReportContext | None = None) -> ExprFacts:
     facts = ExprFacts()
+    refused = policy_diagnostics(node, scope.declared_fields(), where=where)
+    if any(d.code == "E0608" for d in refused):  # the names it reads are not worth resolving
+        facts.diagnostics.extend(d for d in refused if d.code == "E0608")
+        return facts
     _Checker(scope, where, facts).visit(node, scope, report)
+    facts.diagnostics.extend(not_explained(refused, facts.diagnostics))
     return facts
+
+
+def not_explained(refusals: list[Diagnostic], others: list[Diagnostic]) -> list[Diagnostic]:
+    """The allow-list refusals (E0609) not already explained by a diagnostic inside their
+    span: `unit.strat` is better told as an unknown field, with a suggestion."""
+    return [
+        d
+        for d in refusals
+        if not any(o.span.start >= d.span.start and o.span.end <= d.span.end and o.is_error for o in others)
+    ]
+
+
+def policy_diagnostics(node: ir.Expr, fields: Collection[str], *, where: str) -> list[Diagnostic]:
+    """The sandbox's attribute allow-list over an expression: E0608 for what no user code
+    may read (`__self__`, `format`, frame attributes), E0609 for what is not on the list."""
+    out: list[Diagnostic] = []
+    for sub in walk(node):
+        if isinstance(sub, ir.Attribute) and not attribute_allowed(sub.attr, fields):
+            name = normalise(sub.attr)
+            if never_allowed(name):
+                out.append(
+                    error(
+                        "E0608",
+                        f"attribute `{name}` is not allowed in {where}",
+                        sub.attr_span,
+                        label="this reaches Python's internals",
+                        help="names starting with `_`, string formatting methods and frame or generator "
+                        "attributes are never readable; use the expression functions and fields",
+                    )
+                )
+            else:
+                out.append(
+                    error(
+                        "E0609",
+                        f"attribute `{name}` is not on the sandbox's allow-list",
+                        sub.attr_span,
+                        help="expressions may read the methods of strings, numbers and lists and the fields "
+                        'the program declares; read other keys by index: `x["name"]`',
+                    )
+                )
+        elif isinstance(sub, ir.Name) and normalise(sub.id).startswith("__"):
+            out.append(
+                error(
+                    "E0608",
+                    f"name `{normalise(sub.id)}` is not allowed in {where}",
+                    sub.span,
+                    help="names starting with `__` reach Python's internals",
+                )
+            )
+    return out
 
 
 class _Checker:

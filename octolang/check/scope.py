@@ -26,6 +26,7 @@ class Scope:
     functions: frozenset[str] = frozenset()
     current_step: str | None = None
     step_spans: dict[str, Span] = field(default_factory=dict)
+    declared: frozenset[str] | None = None  # every field name of the program, once computed
 
     def names(self) -> list[str]:
         return ["unit", *self.steps, *self.consts, *self.locals, *self.functions]
@@ -39,7 +40,31 @@ class Scope:
             self.functions,
             self.current_step,
             self.step_spans,
+            self.declared,
         )
+
+    def declared_fields(self) -> frozenset[str]:
+        """Every field name the program declares, at any depth (unit fields, step outputs,
+        records in consts): the names the sandbox's attribute allow-list adds."""
+        if self.declared is None:
+            names: set[str] = set()
+            for schema in (self.unit, *self.steps.values(), *self.consts.values()):
+                _collect_fields(schema, names)
+            self.declared = frozenset(names)
+        return self.declared
+
+
+def _collect_fields(schema: object, names: set[str]) -> None:
+    stack = [schema]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            properties = current.get("properties")
+            if isinstance(properties, dict):
+                names.update(k for k in properties if isinstance(k, str))
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
 
 
 @dataclass

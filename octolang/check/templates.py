@@ -14,6 +14,7 @@ from typing import Any
 from octolang import ir
 from octolang.check.scope import Resolution, Scope, element_schema, resolve_attribute, resolve_root
 from octolang.diagnostics import Diagnostic, did_you_mean, error
+from octolang.sandbox.policy import never_allowed, normalise
 from octolang.schema import Schema
 from octolang.source import SourceFile, Span
 from octolang.templates import environment
@@ -193,6 +194,8 @@ class _Walker:
         if isinstance(node, (nodes.Getattr, nodes.Getitem)) and self._chain(node) is not None:
             self._reference(node, scope)
             return scope
+        if isinstance(node, nodes.Getattr) and never_allowed(node.attr):
+            self.facts.diagnostics.append(self._refused(node.attr, self._attribute_span(node.lineno, node.attr)))
         if isinstance(node, nodes.Name):
             if node.ctx == "load":
                 self._resolve(node, node.name, [], scope)
@@ -298,6 +301,9 @@ class _Walker:
             self.facts.diagnostics.extend(self._resolve_at(name, attrs, scope, located))
 
     def _resolve_at(self, name: str, attrs: list[str], scope: Scope, location: Any) -> list[Diagnostic]:
+        for index, attr in enumerate(attrs, start=1):
+            if never_allowed(attr):
+                return [self._refused(attr, location(index))]
         resolution: Resolution = resolve_root(scope, name, location(0), where=f"the {self.what}")
         if resolution.step:
             self.facts.steps.add(resolution.step)
@@ -311,6 +317,22 @@ class _Walker:
                 return problems
             owner = f"{owner}.{attr}"
         return []
+
+    def _refused(self, attr: str, span: Span) -> Diagnostic:
+        return error(
+            "E0608",
+            f"attribute `{normalise(attr)}` is not allowed in the {self.what}",
+            span,
+            label="this reaches Python's internals",
+            help="names starting with `_`, string formatting methods and frame or generator attributes "
+            "are never readable; format with filters, e.g. `{{ x | round(2) }}`",
+        )
+
+    def _attribute_span(self, line: int, attr: str) -> Span:
+        match = re.compile(r"\.\s*(" + re.escape(attr) + r")\b").search(self._searchable, self.text.index_of(line))
+        if match is None:
+            return _line_span(self.text, self.source, line)
+        return self.text.span_of(self.source, match.start(1), match.end(1))
 
     def _locate(self, line: int, name: str, attrs: list[str]) -> Any:
         """A function giving the span of the root (0) or of attribute i of a reference."""

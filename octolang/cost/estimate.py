@@ -23,6 +23,9 @@ from octolang.pricing import is_batch, price_for, prices_as_of, usage_cost
 
 DEFAULT_FAILURE_RATE = 0.05  # share of answers that fail the schema or a rule (then retried)
 DEFAULT_GATE_FAIL_RATE = 0.2  # share of gate verdicts that send a unit back
+RENDER_SECONDS = 2.0  # one unit's prompt, while estimating
+RENDER_MEMORY_BYTES = 1024 * 2**20  # what rendering may map beyond what octoc already does
+RENDERS_PER_CLOCK = 256  # renders under one arming of the clock
 
 
 @dataclass
@@ -49,6 +52,7 @@ class StepEstimate:
     extra_realtime: Decimal = Decimal(0)
     upper_cost: Decimal = Decimal(0)
     unrendered: int = 0
+    render_stopped: str = ""  # why rendering stopped at a bound, if it did
 
     @property
     def output_tokens(self) -> int:
@@ -195,8 +199,9 @@ def estimate_cost(
                 f"is counted as $0; give one with `price in = $0.15/M, out = $0.60/M` on the model"
             )
         if estimate.unrendered:
+            why = f" (rendering stopped: {estimate.render_stopped})" if estimate.render_stopped else ""
             result.warnings.append(
-                f"{estimate.unrendered} prompt(s) of `{step.name}` could not be rendered and are not counted"
+                f"{estimate.unrendered} prompt(s) of `{step.name}` could not be rendered and are not counted{why}"
             )
     return result
 
@@ -213,7 +218,7 @@ def _calibrate(
     from octolang.runtime.requests import CompiledPrompt
 
     picked = [units[i] for i in sample(len(units))]
-    systems, prompts, _ = _render_all(program, step, model, picked)
+    systems, prompts, _, _ = _render_all(program, step, model, picked)
     band = calibration.band_for(model.provider)
     fixed = request_overhead(step, model)
     estimated = [round(tokens * band.point) + fixed for tokens in _count(systems, prompts)]
@@ -270,7 +275,7 @@ def _step_estimate(
 ) -> StepEstimate:
     schema = step.output_schema or {}
     band = calibration.band_for(model.provider)
-    systems, prompts, unrendered = _render_all(program, step, model, units)
+    systems, prompts, unrendered, stopped = _render_all(program, step, model, units)
     calls = len(units) - unrendered
     if model.provider == "mock":
         per_call = [math.ceil(len((s or "") + p) / 4) for s, p in zip(systems, prompts, strict=True)]
@@ -302,6 +307,7 @@ def _step_estimate(
         priced=price is not None,
         price_source=price.source if price is not None else "unknown",
         unrendered=unrendered,
+        render_stopped=stopped,
     )
     _price(estimate, model)
     return estimate
@@ -366,12 +372,17 @@ def output_upper_tokens(step: ir.StepDecl, model: ir.ModelDecl) -> int:
 
 def _render_all(
     program: ir.Program, step: ir.StepDecl, model: ir.ModelDecl, units: list[dict[str, Any]]
-) -> tuple[list[str | None], list[str], int]:
+) -> tuple[list[str | None], list[str], int, str]:
     """Every unit's system and prompt text for the step's first attempt, as the runner
     renders them; upstream outputs at their expected sizes. Returns the system texts, the
-    prompt texts and how many units could not be rendered."""
+    prompt texts, how many units could not be rendered, and why rendering stopped early if
+    it did: a batch of `RENDERS_PER_CLOCK` renders past `RENDER_SECONDS`, a text past
+    `MAX_PROMPT_CHARS` or `RENDER_MEMORY_BYTES` more memory stops the step's rendering
+    (the template would do the same for every unit)."""
     from octolang.runtime.requests import CompiledPrompt
-    from octolang.sandbox import Record
+    from octolang.sandbox import Record, SandboxTimeout, TimeLimit
+    from octolang.sandbox.isolate import memory_bound
+    from octolang.templates import RenderTooLarge, render_flat
 
     prompt = CompiledPrompt(step, model)
     upstream: dict[str, Any] = {}
@@ -384,28 +395,37 @@ def _render_all(
     # the time of 100,000 small renders. The output is the same text.
     shared: dict[str, Any] = dict(prompt.prompt.globals)
     shared.update({c.name: c.resolved for c in program.consts}, **upstream, feedback="", attempt=1)
-    systems: list[str | None] = []
-    prompts: list[str] = []
-    failed = 0
-    for fields in units:
-        shared["unit"] = Record(fields)
+    rendered: list[tuple[str | None, str]] = []  # appended once per unit, whenever the clock strikes
+    stopped = ""
+    with TimeLimit(RENDER_SECONDS) as limit, memory_bound(RENDER_MEMORY_BYTES):
         try:
-            text = _render(prompt.prompt, shared)
-            if prompt.system is None or prompt.fixed_system is not None:
-                system_text = prompt.fixed_system
-            else:
-                system_text = _render(prompt.system, shared)
-        except Exception:
-            failed += 1
-            continue
-        prompts.append(text)
-        systems.append(system_text)
-    return systems, prompts, failed
-
-
-def _render(template: Any, shared: dict[str, Any]) -> str:
-    context = template.new_context(shared, shared=True)
-    return "".join(template.root_render_func(context))
+            for index, fields in enumerate(units):
+                if index % RENDERS_PER_CLOCK == 0:  # a render stuck for RENDER_SECONDS is stopped, at
+                    limit.arm()  # most that long after its batch began; arming per render costs a tenth more
+                shared["unit"] = Record(fields)
+                try:
+                    text = render_flat(prompt.prompt, shared)
+                    if prompt.system is None or prompt.fixed_system is not None:
+                        system_text = prompt.fixed_system
+                    else:
+                        system_text = render_flat(prompt.system, shared)
+                except (SandboxTimeout, RenderTooLarge, MemoryError):
+                    raise
+                except Exception:
+                    continue
+                rendered.append((system_text, text))
+            limit.disarm()  # inside the `try`: a strike after the last render is caught too
+        except SandboxTimeout:
+            stopped = f"a prompt took more than {RENDER_SECONDS:g} s"
+        except MemoryError:
+            stopped = f"a prompt needed more than {RENDER_MEMORY_BYTES // 2**20} MB"
+        except RenderTooLarge as exc:
+            stopped = str(exc)
+    # a render past a bound stops the step: the template would do the same for every unit
+    systems = [system for system, _ in rendered]
+    prompts = [text for _, text in rendered]
+    failed = len(units) - len(rendered)
+    return systems, prompts, failed, stopped
 
 
 def _count(systems: list[str | None], prompts: list[str]) -> list[int]:

@@ -45,14 +45,14 @@ class CompiledStep:
         self, step: ir.StepDecl, program: ir.Program, filename: str, *, seed: int, carry_rng: bool = False
     ) -> None:
         from octolang.runtime.llm_output import compile_rules
-        from octolang.sandbox import compile_code
+        from octolang.sandbox import compile_code, freeze
 
         assert step.code is not None
         self.step = step
         self.filename = filename
         self.seed = seed
         self.params = ["unit", "rng", *step.depends_on, *(c.name for c in program.consts)]
-        self.consts = {c.name: c.resolved for c in program.consts}
+        self.consts = {c.name: freeze(c.resolved) for c in program.consts}
         self.code = compile_code(
             step.code.value, filename=filename, first_line=step.code.first_line, params=self.params, name=step.name
         )

@@ -2,6 +2,7 @@
 
 from octolang.sandbox.compile import (
     CompiledCode,
+    FrozenList,
     Record,
     SandboxSyntaxError,
     SandboxTimeout,
@@ -9,6 +10,7 @@ from octolang.sandbox.compile import (
     TimeLimit,
     compile_code,
     describe_exception,
+    freeze,
     run_with_timeout,
 )
 from octolang.sandbox.policy import ALLOWED_BUILTINS, SAFE_MODULES, Violation, code_free_names, find_violations
@@ -18,6 +20,7 @@ __all__ = [
     "ALLOWED_BUILTINS",
     "SAFE_MODULES",
     "CompiledCode",
+    "FrozenList",
     "Record",
     "SandboxSyntaxError",
     "SandboxTimeout",
@@ -29,5 +32,6 @@ __all__ = [
     "compile_code",
     "describe_exception",
     "find_violations",
+    "freeze",
     "run_with_timeout",
 ]

@@ -7,7 +7,7 @@ import ast
 import difflib
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -82,6 +82,46 @@ def _wrap(value: Any) -> Any:
     return value
 
 
+class FrozenList(tuple[Any, ...]):
+    """A const's list as code and expressions get it: read-only, so no unit sees what
+    another appended. `+` with a list gives a new list (`xs = C + [1]`, `C += [1]` rebind
+    a local name and change nothing shared); it compares equal to the list it was."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*self, *other]
+        return tuple(self) + other
+
+    def __radd__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            return [*other, *self]
+        return other + tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+def freeze(value: Any) -> Any:
+    """`value` with every list a `FrozenList` and every dict a `Record`, at any depth."""
+    if isinstance(value, (list, tuple)) and not isinstance(value, FrozenList):
+        return FrozenList(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return Record({k: freeze(v) for k, v in value.items()})
+    return value
+
+
 class CompiledCode:
     def __init__(self, function: Callable[..., Any], params: Sequence[str]) -> None:
         self.function = function
@@ -91,12 +131,22 @@ class CompiledCode:
         return self.function(**kwargs)
 
 
-def compile_code(source: str, *, filename: str, first_line: int, params: Sequence[str], name: str) -> CompiledCode:
+def compile_code(
+    source: str,
+    *,
+    filename: str,
+    first_line: int,
+    params: Sequence[str],
+    name: str,
+    fields: Collection[str] | None = None,
+) -> CompiledCode:
+    """`fields`: the field names the program declares, for the attribute allow-list (None:
+    only the attributes never allowed are refused; the checker has applied the whole list)."""
     try:
         body = ast.parse(source, filename=filename)
     except SyntaxError as exc:
         raise SandboxSyntaxError(exc.msg, (exc.lineno or 1) + first_line - 1, exc.offset or 0) from None
-    violations = find_violations(body)
+    violations = find_violations(body, fields=fields)
     if violations:
         raise SandboxViolation(violations)
     arguments = ast.arguments(
@@ -152,6 +202,15 @@ class TimeLimit:
 
     def _expire(self, signum: int, frame: FrameType | None) -> None:
         raise SandboxTimeout(f"ran longer than {self.seconds:g} s")
+
+    def arm(self) -> None:
+        """Start the clock for what follows, until `disarm` (many cheap calls under one limit)."""
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def disarm(self) -> None:
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def call(self, function: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
         if not self.active:

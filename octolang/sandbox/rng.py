@@ -16,7 +16,26 @@ from typing import Any
 
 
 class UnitRandom(random.Random):
-    """`random.Random` with the unit's stream; its state can be saved between steps."""
+    """`random.Random` with the unit's stream; its state can be saved between steps.
+
+    Code gets no `seed`, `setstate` or `getstate`: a unit cannot reset, replay or copy its
+    stream. The runtime saves and restores it with `state()` and `from_state()`."""
+
+    def __init__(self, x: Any = None) -> None:
+        random.Random.seed(self, x)
+        self.gauss_next = None
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        raise AttributeError("`rng` cannot be reseeded: each unit's stream is fixed by the pipeline seed")
+
+    def getstate(self) -> Any:
+        raise AttributeError("`rng` has no `getstate`")
+
+    def setstate(self, state: Any) -> None:
+        raise AttributeError("`rng` has no `setstate`")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UnitRandom.from_state, (self.state(),))
 
     @classmethod
     def for_unit(cls, seed: int, unit_id: str) -> UnitRandom:
@@ -26,12 +45,13 @@ class UnitRandom(random.Random):
         spawn_key = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4))
         words = SeedSequence(entropy=seed & (2**128 - 1), spawn_key=spawn_key).generate_state(8, dtype="uint32")
         generator = cls()
-        generator.seed(int.from_bytes(array("I", (int(w) for w in words)).tobytes(), "little"), version=2)
+        entropy = int.from_bytes(array("I", (int(w) for w in words)).tobytes(), "little")
+        random.Random.seed(generator, entropy, version=2)
         return generator
 
     def state(self) -> bytes:
         """The generator's state as bytes (625 words and the gauss cache)."""
-        version, internal, gauss = self.getstate()
+        version, internal, gauss = random.Random.getstate(self)
         words = array("I", internal[:-1])
         header = array("I", [int(version), int(internal[-1]), 0 if gauss is None else 1])
         tail = b"" if gauss is None else array("d", [gauss]).tobytes()
@@ -50,5 +70,5 @@ class UnitRandom(random.Random):
             cache.frombytes(data[12 + 624 * 4 : 12 + 624 * 4 + 8])
             gauss = cache[0]
         generator = cls()
-        generator.setstate((version, (*words, position), gauss))
+        random.Random.setstate(generator, (version, (*words, position), gauss))
         return generator

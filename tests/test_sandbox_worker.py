@@ -343,3 +343,44 @@ def test_a_signal_during_a_parallel_step_never_hangs(tmp_path: Path, signum: int
         assert _group_members(process.pid) == [], "a worker outlived octoc run"
     octoc("run", "p.octo", "--workers", "2", cwd=tmp_path)
     assert octoc("report", "p.octo", "--json", cwd=tmp_path).stdout == expected
+
+
+def _one_field_step(compile_text: Callable[..., Any]) -> CompiledStep:
+    compilation = compile_text(
+        'pipeline b "b"\nunits u {\n  vary n in [1]\n}\n'
+        'step s = compute {\n  output { n: int }\n  code """\n    return {"n": unit.n}\n  """\n}\n'
+    )
+    program = compilation.program
+    assert program is not None
+    step = program.step("s")
+    assert step is not None
+    return CompiledStep(step, program, "test.octo", seed=1)
+
+
+def test_a_worker_that_dies_fails_only_the_unit_it_was_running(compile_text: Callable[..., Any]) -> None:
+    compiled = _one_field_step(compile_text)
+
+    def code(unit: Any, **_: Any) -> dict[str, Any]:
+        if unit.n == 3:
+            os.abort()  # what a crash in C looks like to the runner
+        return {"n": unit.n}
+
+    compiled.code = code  # type: ignore[assignment]
+    jobs = [ComputeJob(f"n={i}", {"unit": {"n": i}}, None) for i in range(10)]
+    outcomes = run_compute(compiled, jobs, 1)
+    assert [o.output for o in outcomes] == [{"n": i} if i != 3 else None for i in range(10)]
+    assert outcomes[3].error == "step `s` did not finish: its worker process was killed by SIGABRT"
+
+
+def test_without_the_os_boundary_compute_code_does_not_run(
+    compile_text: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from octolang.sandbox import limits
+
+    def unavailable() -> None:
+        raise limits.SandboxUnavailable("the seccomp library could not be loaded (test); install libseccomp2")
+
+    monkeypatch.setattr(limits, "install_syscall_filter", unavailable)
+    compiled = _one_field_step(compile_text)
+    with pytest.raises(limits.SandboxUnavailable, match="install libseccomp2"):
+        run_compute(compiled, [ComputeJob("n=1", {"unit": {"n": 1}}, None)], 1)

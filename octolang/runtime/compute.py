@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from octolang import ir
+from octolang.runtime.llm_output import compile_rules, conforms, validate_schema
+from octolang.sandbox import Record, SandboxTimeout, TimeLimit, UnitRandom, code_free_names, compile_code
 from octolang.sandbox.limits import WorkerLimits
+from octolang.sandbox.output import cut, describe_failure, serialise
+from octolang.sandbox.worker import run_in_workers
 
 DEFAULT_TIMEOUT = 10.0
 # The worker's own SIGALRM stops Python code at `timeout`; the parent kills a worker whose
@@ -38,7 +42,6 @@ class ComputeOutcome:
 
 def reads_rng(step: ir.StepDecl) -> bool:
     """Whether a compute step's code uses `rng` (its generator is made only then)."""
-    from octolang.sandbox import code_free_names
 
     return step.kind == "compute" and step.code is not None and "rng" in code_free_names(ast.parse(step.code.value))
 
@@ -47,8 +50,6 @@ class CompiledStep:
     def __init__(
         self, step: ir.StepDecl, program: ir.Program, filename: str, *, seed: int, carry_rng: bool = False
     ) -> None:
-        from octolang.runtime.llm_output import compile_rules
-        from octolang.sandbox import compile_code
 
         assert step.code is not None
         self.step = step
@@ -71,8 +72,6 @@ class CompiledStep:
     def handle(self, job: ComputeJob) -> str:
         """One job, in a worker: its outcome as a JSON array `[id, output, error, rng]`.
         Never raises: whatever the code does, the unit gets an outcome."""
-        from octolang.sandbox import TimeLimit
-
         if self._limit is None:  # the SIGALRM handler, installed once per worker
             self._limit = TimeLimit(self.timeout).__enter__()
         try:
@@ -80,12 +79,11 @@ class CompiledStep:
         except BaseException as exc:  # a unit's failure, whatever it raised
             text, error, state = None, self._describe(exc), None
         rng = base64.b64encode(state).decode() if state is not None else None
+        if error is None and rng is None:
+            return f"[{json.dumps(job.unit_id)},{text},null,null]"
         return f"[{json.dumps(job.unit_id)},{text or 'null'},{json.dumps(error)},{json.dumps(rng)}]"
 
     def _describe(self, exc: BaseException) -> str:
-        from octolang.sandbox import SandboxTimeout
-        from octolang.sandbox.output import describe_failure
-
         if isinstance(exc, SandboxTimeout):
             return self._late()
         if isinstance(exc, MemoryError):
@@ -96,10 +94,6 @@ class CompiledStep:
         return f"step `{self.step.name}` ran longer than {self.timeout:g} s (set `timeout` on the step to allow more)"
 
     def _run(self, job: ComputeJob, limit: Any) -> tuple[str | None, str | None, bytes | None]:
-        from octolang.runtime.llm_output import conforms, validate_schema
-        from octolang.sandbox import Record, UnitRandom
-        from octolang.sandbox.output import cut, serialise
-
         rng = None
         if self.uses_rng:
             rng = (
@@ -143,8 +137,6 @@ def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
         return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
     _, output, error, rng = result
     if not isinstance(output, dict):
-        from octolang.sandbox.output import cut
-
         return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
     return ComputeOutcome(job.unit_id, output, None, base64.b64decode(rng) if isinstance(rng, str) else None)
 
@@ -152,7 +144,6 @@ def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
 def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
     """Outcomes in the order of `jobs`, whatever the number of workers: every unit runs in
     a worker process inside the boundary (octolang/sandbox/limits.py)."""
-    from octolang.sandbox.worker import run_in_workers
 
     results = run_in_workers(
         jobs,

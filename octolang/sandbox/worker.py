@@ -29,8 +29,9 @@ from octolang.sandbox.limits import SandboxUnavailable, WorkerLimits, allow_cpu,
 
 J = TypeVar("J")
 
-# One aligned 64-bit word (read and written whole): how many jobs of the batch have started,
-# so 0 when none runs. The parent times a value from when it first sees it, on its own clock.
+# One aligned 64-bit word (read and written whole): how many jobs of the batch have started
+# (0: none yet), or -1 once the batch is done. The parent times a value from when it first
+# sees it, on its own clock.
 _PROGRESS = struct.Struct("q")
 MAX_BATCH = 256
 POLL_SECONDS = 0.1
@@ -53,7 +54,7 @@ class _Worker:
         (started,) = _PROGRESS.unpack_from(self.progress, 0)
         if started != self.seen:
             self.seen, self.seen_at = int(started), now
-        return self.seen - 1, self.seen_at
+        return (self.seen - 1 if self.seen > 0 else -1), self.seen_at
 
     def kill(self) -> int:
         """SIGKILL and reap; the raw wait status."""
@@ -81,7 +82,7 @@ def _serve(
         for position, job in enumerate(batch):
             _PROGRESS.pack_into(progress, 0, position + 1)
             fragments.append(handle(job))
-        _PROGRESS.pack_into(progress, 0, 0)
+        _PROGRESS.pack_into(progress, 0, -1)
         results.send_bytes(("[" + ",".join(fragments) + "]").encode())
 
 
@@ -188,12 +189,36 @@ def run_in_workers(
                 position, started = worker.running(now)
                 late = position >= 0 and now - started > deadline
                 stalled = now - worker.sent_at > deadline * len(worker.batch) + 5.0
-                if late or stalled:
+                if late:
                     pool.retire(worker)
-                    _lose(worker, max(position, 0), "deadline" if late else "stalled", jobs, results, queue, lost)
+                    _lose(worker, position, "deadline", jobs, results, queue, lost)
+                elif stalled:
+                    _stalled(pool, worker, jobs, results, queue, lost)
     finally:
         pool.close()
     return results
+
+
+def _stalled(
+    pool: WorkerPool,
+    worker: _Worker,
+    jobs: Sequence[J],
+    results: list[Any],
+    queue: deque[list[int]],
+    lost: Callable[[J, str], Any],
+) -> None:
+    """A worker silent far past its batch's deadlines: stuck before its first unit (its
+    batch goes to another worker), or after its last (its units fail)."""
+    before_first = worker.seen == 0
+    pool.retire(worker)
+    if before_first:
+        pool.stillborn += 1
+        if pool.stillborn >= STILLBORN_LIMIT:
+            raise SandboxUnavailable("compute workers stop answering before their first unit")
+        queue.appendleft(worker.batch)
+        return
+    for index in worker.batch:
+        results[index] = lost(jobs[index], "its worker process stopped answering")
 
 
 def _next_check(pool: WorkerPool, deadline: float) -> float:
@@ -265,6 +290,8 @@ def _lose(
 def _death(status: int) -> str:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
+        if number == signal.SIGXCPU:
+            return "its worker process went over its CPU-time limit (SIGXCPU)"
         try:
             name = signal.Signals(number).name
         except ValueError:

@@ -252,6 +252,7 @@ def test_output_helpers_bound_what_they_return() -> None:
     assert serialise({"a": float("nan")}, limits).problem == (
         "a value that is not JSON data: Out of ran... (cut: 48 characters in all)"
     )
+    assert serialise({"a": 10**5000}, limits).problem == "an int of more than 4,300 digits"
     deep: list[Any] = []
     for _ in range(10_000):
         deep = [deep]

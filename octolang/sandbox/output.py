@@ -5,6 +5,7 @@ message is stored whole when it is huge."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -32,7 +33,12 @@ def serialise(value: Any, limits: WorkerLimits) -> Serialised:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except RecursionError:
         return Serialised(None, None, f"a value nested deeper than {limits.output_depth} levels")
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
+        if "integer string conversion" in safe_str(exc):
+            # Python's own bound on int-to-text (quadratic in the digits), kept as it is.
+            return Serialised(None, None, f"an int of more than {sys.get_int_max_str_digits():,} digits")
+        return Serialised(None, None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
+    except TypeError as exc:
         return Serialised(None, None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
     if len(text) > limits.output_bytes:  # ASCII only (ensure_ascii): characters are bytes
         return Serialised(

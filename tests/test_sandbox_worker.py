@@ -152,11 +152,17 @@ def _jobs(count: int) -> list[ComputeJob]:
     return [ComputeJob(f"n={i}", {"unit": {"n": i}}, None) for i in range(count)]
 
 
-def test_results_do_not_depend_on_the_workers(compile_text: Callable[..., Any]) -> None:
+def test_results_do_not_depend_on_the_workers(
+    compile_text: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     step = _compiled(compile_text, 500)
     one = run_compute(step, _jobs(500), 1)
     two = run_compute(step, _jobs(500), 2)
     assert one == two
+    from octolang.sandbox import worker
+
+    monkeypatch.setattr(worker, "FLUSH_CHARS", 100)  # a batch's outcomes in many messages
+    assert run_compute(step, _jobs(500), 2) == one
     assert [o.unit_id for o in one] == [f"n={i}" for i in range(500)]
     assert all(o.error is None for o in one)
 

@@ -34,6 +34,7 @@ J = TypeVar("J")
 # sees it, on its own clock.
 _PROGRESS = struct.Struct("q")
 MAX_BATCH = 256
+FLUSH_CHARS = 8_000_000  # a batch's outcomes go up in several messages past this size
 POLL_SECONDS = 0.1
 STILLBORN_LIMIT = 3  # workers in a row that die before their first unit: the boundary is broken
 
@@ -45,6 +46,7 @@ class _Worker:
     results: Connection  # child -> parent
     progress: mmap.mmap
     batch: list[int] = field(default_factory=list)  # job indices in flight
+    received: int = 0  # how many of them have their outcome
     sent_at: float = 0.0
     seen: int = 0  # the progress word when last read, and since when it has had that value
     seen_at: float = 0.0
@@ -71,17 +73,24 @@ class _Worker:
 def _serve(
     handle: Callable[[Any], str], jobs: Connection, results: Connection, progress: mmap.mmap, limits: WorkerLimits
 ) -> None:
-    """The child's loop: one batch in, one JSON array of fragments out, until EOF."""
+    """The child's loop: a batch in, its outcomes out as JSON arrays of consecutive
+    fragments (one array, or several when they are large), until EOF."""
     while True:
         try:
             batch = jobs.recv()
         except EOFError:
             return
         allow_cpu(limits.unit_seconds * len(batch) + 1.0)
-        fragments = []
+        fragments: list[str] = []
+        size = 0
         for position, job in enumerate(batch):
             _PROGRESS.pack_into(progress, 0, position + 1)
-            fragments.append(handle(job))
+            fragment = handle(job)
+            fragments.append(fragment)
+            size += len(fragment)
+            if size > FLUSH_CHARS and position + 1 < len(batch):
+                results.send_bytes(("[" + ",".join(fragments) + "]").encode())
+                fragments, size = [], 0
         _PROGRESS.pack_into(progress, 0, -1)
         results.send_bytes(("[" + ",".join(fragments) + "]").encode())
 
@@ -135,6 +144,7 @@ class WorkerPool:
     def send(self, batch: list[int], jobs: Sequence[Any]) -> None:
         worker = self.idle.pop() if self.idle else self._spawn()
         worker.batch = batch
+        worker.received = 0
         worker.sent_at = worker.seen_at = time.monotonic()
         worker.seen = 0
         _PROGRESS.pack_into(worker.progress, 0, 0)
@@ -215,9 +225,9 @@ def _stalled(
         pool.stillborn += 1
         if pool.stillborn >= STILLBORN_LIMIT:
             raise SandboxUnavailable("compute workers stop answering before their first unit")
-        queue.appendleft(worker.batch)
+        queue.appendleft(worker.batch[worker.received :])
         return
-    for index in worker.batch:
+    for index in worker.batch[worker.received :]:
         results[index] = lost(jobs[index], "its worker process stopped answering")
 
 
@@ -239,8 +249,9 @@ def _take(
     queue: deque[list[int]],
     lost: Callable[[J, str], Any],
 ) -> None:
+    left = len(worker.batch) - worker.received
     try:
-        data = worker.results.recv_bytes(pool.max_result_bytes * len(worker.batch) + 65536)
+        data = worker.results.recv_bytes(FLUSH_CHARS + pool.max_result_bytes + 65536)
         parsed = json.loads(data)
     except EOFError:
         position, _ = worker.running(time.monotonic())
@@ -249,7 +260,7 @@ def _take(
             pool.stillborn += 1
             if pool.stillborn >= STILLBORN_LIMIT:
                 raise SandboxUnavailable(f"compute workers die before their first unit ({_death(status)})") from None
-            queue.appendleft(worker.batch)
+            queue.appendleft(worker.batch[worker.received :])
             return
         _lose(worker, position, _death(status), jobs, results, queue, lost)
         return
@@ -258,16 +269,18 @@ def _take(
     if isinstance(parsed, dict) and "setup" in parsed:
         pool.retire(worker)
         raise SandboxUnavailable(str(parsed["setup"]))
-    if not isinstance(parsed, list) or len(parsed) != len(worker.batch):
+    if not isinstance(parsed, list) or not 0 < len(parsed) <= left:
         pool.retire(worker)  # only code that got past the policy can garble the channel
-        for index in worker.batch:
+        for index in worker.batch[worker.received :]:
             results[index] = lost(jobs[index], "sent a result the runner could not read")
         return
     pool.stillborn = 0
-    for index, result in zip(worker.batch, parsed, strict=True):
+    for index, result in zip(worker.batch[worker.received :], parsed, strict=False):
         results[index] = result
-    pool.busy.remove(worker)
-    pool.idle.append(worker)
+    worker.received += len(parsed)
+    if worker.received == len(worker.batch):
+        pool.busy.remove(worker)
+        pool.idle.append(worker)
 
 
 def _lose(
@@ -282,7 +295,7 @@ def _lose(
     position = min(position, len(worker.batch) - 1)
     index = worker.batch[position]
     results[index] = lost(jobs[index], why)
-    again = worker.batch[:position] + worker.batch[position + 1 :]
+    again = worker.batch[worker.received : position] + worker.batch[position + 1 :]
     if again:
         queue.appendleft(again)
 

@@ -67,6 +67,12 @@ class CompiledStep:
         self.rules = compile_rules(step, filename)
         self.limits = WorkerLimits(unit_seconds=self.timeout)
         self._limit: Any = None
+        # What units need is imported and built here, once, not by every forked worker
+        # inside its first unit's deadline: NumPy's SeedSequence for the streams, the
+        # schema's validator (used to explain an invalid output).
+        if self.uses_rng:
+            UnitRandom.for_unit(seed, "")
+        validate_schema({}, self.schema)
 
     # ------------------------------------------------------------ in the worker
     def handle(self, job: ComputeJob) -> str:

@@ -321,6 +321,7 @@ def test_a_signal_during_a_parallel_step_never_hangs(tmp_path: Path, signum: int
     octoc("run", "p.octo", "--workers", "2", cwd=reference)
     expected = octoc("report", "p.octo", "--json", cwd=reference).stdout
     (tmp_path / "p.octo").write_text(SPIN)
+    interrupted = 0
     for _ in range(SIGNAL_ROUNDS):
         process = subprocess.Popen(
             [sys.executable, "-m", "octolang", "run", "p.octo", "--workers", "2"],
@@ -344,10 +345,12 @@ def test_a_signal_during_a_parallel_step_never_hangs(tmp_path: Path, signum: int
             continue  # finished before the signal
         assert process.returncode == code, stderr
         assert "Traceback" not in stderr
+        interrupted += 1
         deadline = time.monotonic() + 5
         while _group_members(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _group_members(process.pid) == [], "a worker outlived octoc run"
+    assert interrupted, "every run finished before its signal; make the test pipeline bigger"
     octoc("run", "p.octo", "--workers", "2", cwd=tmp_path)
     assert octoc("report", "p.octo", "--json", cwd=tmp_path).stdout == expected
 

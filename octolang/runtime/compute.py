@@ -144,13 +144,16 @@ def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
     _, output, error, rng = result
     if not isinstance(output, dict):
         return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
-    return ComputeOutcome(job.unit_id, output, None, base64.b64decode(rng) if isinstance(rng, str) else None)
+    try:
+        state = base64.b64decode(rng, validate=True) if isinstance(rng, str) else None
+    except ValueError:
+        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
+    return ComputeOutcome(job.unit_id, output, None, state)
 
 
 def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
     """Outcomes in the order of `jobs`, whatever the number of workers: every unit runs in
     a worker process inside the boundary (octolang/sandbox/limits.py)."""
-
     results = run_in_workers(
         jobs,
         step.handle,

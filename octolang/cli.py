@@ -21,11 +21,15 @@ class _Guarded(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from octolang.runtime.store import StoreError
+        from octolang.sandbox.limits import SandboxUnavailable
 
         try:
             return super().invoke(ctx)
         except StoreError as exc:
             click.echo(f"octoc: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
+        except SandboxUnavailable as exc:
+            click.echo(f"octoc: compute code is not run without its OS boundary: {exc}", err=True)
             sys.exit(EXIT_ERRORS)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
             raise

@@ -114,3 +114,20 @@ def test_grouping_by_a_step_output_puts_units_without_it_in_a_none_group() -> No
     assert (groups["ship"].done, groups["water"].done) == (4, 3)
     assert (groups[None].failed, groups[None].pending, groups[None].done) == (1, 1, 0)
     json.loads(reports_json(result))  # a key of None is plain JSON, not an internal sentinel
+
+
+def test_an_int_too_large_for_a_float_is_left_out_with_a_note() -> None:
+    """10**400 as a step's output (a compute step may return it) used to be an
+    OverflowError in every `octoc report`."""
+    units = outcomes()
+    units[0] = UnitOutcome(units[0].unit_id, units[0].fields, "done", {"walk": {"outcome": "ship", "steps": 10**400}})
+    result = compute(units)
+    steps = result.reports[0].groups[0].statistics["mean_steps"]
+    assert (steps.n, steps.missing, steps.note) == (4, 1, "left out 1 value too large for a float")
+    assert steps.value == mean_t([4, 20, 16, 2]).value
+    assert json.loads(reports_json(result))["reports"][0]["groups"][0]["statistics"]["mean_steps"]["note"] == (
+        "left out 1 value too large for a float"
+    )
+    assert "  mean_steps: left out 1 value too large for a float" in reports_table(result).splitlines()
+    # Statistics without such a value keep their JSON as it was (no "note" key).
+    assert "note" not in json.loads(reports_json(result))["reports"][0]["groups"][1]["statistics"]["mean_steps"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from octolang import ir
 from octolang.diagnostics import Diagnostic, did_you_mean, error
-from octolang.schema import Schema, describe, fields_of, is_any, item_of, kind_of
+from octolang.schema import Schema, describe, fields_of, infer_schema, is_any, item_of, kind_of
 from octolang.source import Span
 
 # Methods a template or expression may call on values of these kinds.
@@ -52,6 +53,19 @@ class Scope:
                 _collect_fields(schema, names)
             self.declared = frozenset(names)
         return self.declared
+
+
+def program_fields(program: ir.Program) -> frozenset[str]:
+    """`Scope.declared_fields` of a checked program, for the runner: the same names, from
+    the resolved unit fields, step outputs and const values."""
+    names: set[str] = set()
+    for schema in (
+        *(f.type for f in program.unit_fields),
+        *(s.output_schema for s in program.steps if s.output_schema),
+        *(infer_schema([c.resolved]) for c in program.consts if c.resolved is not None),
+    ):
+        _collect_fields(schema, names)
+    return frozenset(names)
 
 
 def _collect_fields(schema: object, names: set[str]) -> None:

@@ -1,21 +1,29 @@
-"""Running `compute` steps: code compiled once per step, run per unit in the sandbox,
-on both cores when there are enough units. Each unit's `rng` is its own stream, so the
-results do not depend on how units are split between processes."""
+"""Running `compute` steps: code compiled once per step in the runner, run per unit in
+worker processes forked after compiling (octolang/sandbox/worker.py), each inside the OS
+boundary. Each unit's `rng` is its own stream, so the results do not depend on how units
+are split between processes, nor on a batch being run again after a worker was killed."""
 
 from __future__ import annotations
 
 import ast
+import base64
 import json
-import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from octolang import ir
+from octolang.check.scope import program_fields
+from octolang.runtime.llm_output import compile_rules, conforms, validate_schema
+from octolang.sandbox import Record, SandboxTimeout, TimeLimit, UnitRandom, code_free_names, compile_code, freeze
+from octolang.sandbox.limits import WorkerLimits
+from octolang.sandbox.output import cut, describe_failure, serialise
+from octolang.sandbox.worker import run_in_workers
 
-# Below this many units a step runs in-process: starting workers costs more than it saves.
-PARALLEL_THRESHOLD = 2000
 DEFAULT_TIMEOUT = 10.0
+# The worker's own SIGALRM stops Python code at `timeout`; the parent kills a worker whose
+# unit is still running this much later (a long C call does not see the signal).
+DEADLINE_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,6 @@ class ComputeOutcome:
 
 def reads_rng(step: ir.StepDecl) -> bool:
     """Whether a compute step's code uses `rng` (its generator is made only then)."""
-    from octolang.sandbox import code_free_names
 
     return step.kind == "compute" and step.code is not None and "rng" in code_free_names(ast.parse(step.code.value))
 
@@ -44,9 +51,6 @@ class CompiledStep:
     def __init__(
         self, step: ir.StepDecl, program: ir.Program, filename: str, *, seed: int, carry_rng: bool = False
     ) -> None:
-        from octolang.runtime.llm_output import compile_rules
-        from octolang.sandbox import compile_code, freeze
-
         assert step.code is not None
         self.step = step
         self.filename = filename
@@ -54,24 +58,53 @@ class CompiledStep:
         self.params = ["unit", "rng", *step.depends_on, *(c.name for c in program.consts)]
         self.consts = {c.name: freeze(c.resolved) for c in program.consts}
         self.code = compile_code(
-            step.code.value, filename=filename, first_line=step.code.first_line, params=self.params, name=step.name
+            step.code.value,
+            filename=filename,
+            first_line=step.code.first_line,
+            params=self.params,
+            name=step.name,
+            fields=program_fields(program),
         )
         self.uses_rng = reads_rng(step)
         self.carry_rng = carry_rng and self.uses_rng  # a later step continues this unit's stream
         self.timeout = step.timeout_seconds or DEFAULT_TIMEOUT
         self.schema = step.output_schema or {}
         self.rules = compile_rules(step, filename)
+        self.limits = WorkerLimits(unit_seconds=self.timeout)
+        self._limit: Any = None
+        # What units need is imported and built here, once, not by every forked worker
+        # inside its first unit's deadline: NumPy's SeedSequence for the streams, the
+        # schema's validator (used to explain an invalid output).
+        if self.uses_rng:
+            UnitRandom.for_unit(seed, "")
+        validate_schema({}, self.schema)
 
-    def run_all(self, jobs: Sequence[ComputeJob]) -> list[ComputeOutcome]:
-        from octolang.sandbox import TimeLimit
+    # ------------------------------------------------------------ in the worker
+    def handle(self, job: ComputeJob) -> str:
+        """One job, in a worker: its outcome as a JSON array `[id, output, error, rng]`.
+        Never raises: whatever the code does, the unit gets an outcome."""
+        if self._limit is None:  # the SIGALRM handler, installed once per worker
+            self._limit = TimeLimit(self.timeout).__enter__()
+        try:
+            text, error, state = self._run(job, self._limit)
+        except BaseException as exc:  # a unit's failure, whatever it raised
+            text, error, state = None, self._describe(exc), None
+        rng = base64.b64encode(state).decode() if state is not None else None
+        if error is None and rng is None:
+            return f"[{json.dumps(job.unit_id)},{text},null,null]"
+        return f"[{json.dumps(job.unit_id)},{text or 'null'},{json.dumps(error)},{json.dumps(rng)}]"
 
-        with TimeLimit(self.timeout) as limit:
-            return [self.run(job, limit) for job in jobs]
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, SandboxTimeout):
+            return self._late()
+        if isinstance(exc, MemoryError):
+            return f"step `{self.step.name}` went over its memory limit ({self.limits.memory_bytes >> 20:,} MB)"
+        return describe_failure(exc, self.filename, self.limits)
 
-    def run(self, job: ComputeJob, limit: Any) -> ComputeOutcome:
-        from octolang.runtime.llm_output import conforms, validate_schema
-        from octolang.sandbox import Record, SandboxTimeout, UnitRandom, describe_exception
+    def _late(self) -> str:
+        return f"step `{self.step.name}` ran longer than {self.timeout:g} s (set `timeout` on the step to allow more)"
 
+    def _run(self, job: ComputeJob, limit: Any) -> tuple[str | None, str | None, bytes | None]:
         rng = None
         if self.uses_rng:
             rng = (
@@ -82,65 +115,56 @@ class CompiledStep:
         kwargs: dict[str, Any] = {"unit": Record(job.context["unit"]), "rng": rng, **self.consts}
         for name in self.step.depends_on:
             kwargs[name] = Record(job.context[name])
-        try:
-            value = limit.call(self.code, kwargs)
-        except SandboxTimeout:
-            return ComputeOutcome(
-                job.unit_id,
-                None,
-                f"step `{self.step.name}` ran longer than {self.timeout:g} s (set `timeout` on the step to allow more)",
-                None,
-            )
-        except Exception as exc:
-            message, line = describe_exception(exc, self.filename)
-            where = f"{self.filename}:{line}: " if line else ""
-            return ComputeOutcome(job.unit_id, None, f"{where}{message}", None)
+        value = limit.call(self.code, kwargs)
         if not isinstance(value, dict):
-            return ComputeOutcome(
-                job.unit_id,
-                None,
-                f"step `{self.step.name}` returned {type(value).__name__}, not a dict of its output fields",
-                None,
-            )
-        try:
-            output = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            return ComputeOutcome(
-                job.unit_id, None, f"step `{self.step.name}` returned a value that is not JSON data: {exc}", None
-            )
+            kind = type(value).__name__
+            return None, f"step `{self.step.name}` returned {kind}, not a dict of its output fields", None
+        serialised = serialise(value, self.limits)
+        if serialised.text is None:
+            return None, f"step `{self.step.name}` returned {serialised.problem}", None
+        output = serialised.value
         # jsonschema takes ~50 us a value: run it only to explain a value the quick check rejects.
         problems = [] if conforms(output, self.schema) else validate_schema(output, self.schema)
         if not problems and self.rules.rules:
             context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on}, **self.consts}
             problems = self.rules.failures(output, context)
         if problems:
-            return ComputeOutcome(
-                job.unit_id, None, f"step `{self.step.name}` returned an invalid output: " + "; ".join(problems), None
-            )
+            text = cut("; ".join(problems), self.limits.message_chars)
+            return None, f"step `{self.step.name}` returned an invalid output: {text}", None
         state = rng.state() if self.carry_rng and rng is not None else None
-        return ComputeOutcome(job.unit_id, output, None, state)
+        return serialised.text, None, state
+
+    # ------------------------------------------------------------ in the parent
+    def lost(self, job: ComputeJob, why: str) -> list[Any]:
+        """The outcome of a job whose worker was killed at the deadline or died under it."""
+        if why == "deadline":
+            return [job.unit_id, None, self._late(), None]
+        return [job.unit_id, None, f"step `{self.step.name}` did not finish: {why}", None]
 
 
-_WORKER_STEP: CompiledStep | None = None
-
-
-def _init_worker(step: CompiledStep) -> None:
-    global _WORKER_STEP
-    _WORKER_STEP = step
-
-
-def _run_chunk(jobs: list[ComputeJob]) -> list[ComputeOutcome]:
-    assert _WORKER_STEP is not None
-    return _WORKER_STEP.run_all(jobs)
+def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
+    """A worker's result for `job`, checked: a worker is not trusted with the unit's id."""
+    if not isinstance(result, list) or len(result) != 4 or result[0] != job.unit_id:
+        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
+    _, output, error, rng = result
+    if not isinstance(output, dict):
+        return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
+    try:
+        state = base64.b64decode(rng, validate=True) if isinstance(rng, str) else None
+    except ValueError:
+        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
+    return ComputeOutcome(job.unit_id, output, None, state)
 
 
 def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
-    """Outcomes in the order of `jobs`, whatever the number of workers."""
-    if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
-        return step.run_all(jobs)
-    size = max(200, len(jobs) // (workers * 8))
-    chunks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=(step,)) as pool:
-        results = pool.map(_run_chunk, chunks)
-    return [outcome for chunk in results for outcome in chunk]
+    """Outcomes in the order of `jobs`, whatever the number of workers: every unit runs in
+    a worker process inside the boundary (octolang/sandbox/limits.py)."""
+    results = run_in_workers(
+        jobs,
+        step.handle,
+        workers=workers,
+        deadline=step.timeout + DEADLINE_GRACE,
+        limits=step.limits,
+        lost=step.lost,
+    )
+    return [_outcome(job, result) for job, result in zip(jobs, results, strict=True)]

@@ -122,9 +122,10 @@ class Statistic:
     high: float | None = None
     n: int | None = None
     missing: int = 0
+    note: str | None = None  # why values were left out, when it is not simply that they are absent
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "value": self.value,
             "low": self.low,
             "high": self.high,
@@ -132,6 +133,9 @@ class Statistic:
             "missing": self.missing,
             "kind": self.kind,
         }
+        if self.note is not None:
+            data["note"] = self.note
+        return data
 
 
 @dataclass
@@ -239,14 +243,17 @@ def _metric(metric: CompiledMetric, done: list[dict[str, Any]], scope: dict[str,
     for index, value in enumerate(values):
         scope[f"_agg{index}"] = value.value
     missing = sum(v.missing for v in values)
+    note = "; ".join(dict.fromkeys(v.note for v in values if v.note)) or None
     if any(v.value is None for v in values):
-        return Statistic(None, "expression", missing=missing)
+        return Statistic(None, "expression", missing=missing, note=note)
     result = _try(metric.code, scope)
     if result is _MISSING or (isinstance(result, float) and not math.isfinite(result)):
-        return Statistic(None, "expression", missing=missing)
+        return Statistic(None, "expression", missing=missing, note=note)
+    if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
+        return Statistic(None, "expression", missing=missing, note="the value has too many digits to show")
     kind = values[0].kind if len(values) == 1 and _is_plain(metric) else "expression"
     n = values[0].n if len(values) == 1 else None
-    return Statistic(_clean(result), kind, n=n, missing=missing)
+    return Statistic(_clean(result), kind, n=n, missing=missing, note=note)
 
 
 def _is_plain(metric: CompiledMetric) -> bool:
@@ -275,11 +282,11 @@ def _aggregate(aggregate: CompiledAggregate, done: list[dict[str, Any]]) -> Stat
         missing = len(raw) - len(flags)
         estimate = stats.proportion_wilson(flags)
         return Statistic(estimate.value, "proportion", estimate.low, estimate.high, estimate.n, missing)
-    numbers = [float(v) for v in raw if isinstance(v, (int, float)) and v is not _MISSING]
+    numbers, note = _floats(raw)
     missing = len(raw) - len(numbers)
     if function == "mean":
         estimate = stats.mean_t(numbers)
-        return Statistic(estimate.value, "mean", estimate.low, estimate.high, estimate.n, missing)
+        return Statistic(estimate.value, "mean", estimate.low, estimate.high, estimate.n, missing, note)
     value: Any
     if function == "sum":
         value = stats.total(numbers)
@@ -293,7 +300,28 @@ def _aggregate(aggregate: CompiledAggregate, done: list[dict[str, Any]]) -> Stat
         value = stats.minimum(numbers)
     else:
         value = stats.maximum(numbers)
-    return Statistic(_clean(value), function, n=len(numbers), missing=missing)
+    return Statistic(_clean(value), function, n=len(numbers), missing=missing, note=note)
+
+
+# Ints past this many bits (about 4,000 digits) are not turned into text: Python refuses to
+# past 4,300 digits (sys.get_int_max_str_digits), and no report needs them.
+_LONGEST_INT_BITS = 13_000
+
+
+def _floats(raw: list[Any]) -> tuple[list[float], str | None]:
+    """The numbers among `raw` as floats, and a note on the ints too large to be floats
+    (10**400 from JSON data or code): those are left out, as missing values are."""
+    numbers = []
+    oversized = 0
+    for v in raw:
+        if isinstance(v, (int, float)) and v is not _MISSING:
+            try:
+                numbers.append(float(v))
+            except OverflowError:
+                oversized += 1
+    if not oversized:
+        return numbers, None
+    return numbers, f"left out {oversized:,} value{'s' if oversized != 1 else ''} too large for a float"
 
 
 # ---------------------------------------------------------------- rendering
@@ -403,5 +431,12 @@ def reports_table(result: ReportsResult) -> str:
         ]
         if notes:
             lines.append(f"  {', '.join(notes)}: not in the statistics; see `octoc status`")
+        why = {
+            name: group.statistics[name].note
+            for group in report.groups
+            for name in names
+            if group.statistics[name].note
+        }
+        lines += [f"  {name}: {note}" for name, note in why.items()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -58,7 +58,7 @@ class Scope:
 def program_fields(program: ir.Program) -> frozenset[str]:
     """`Scope.declared_fields` of a checked program, for the runner: the same names, from
     the resolved unit fields, step outputs and const values."""
-    names: set[str] = set()
+    names = {f.name for f in program.unit_fields}
     for schema in (
         *(f.type for f in program.unit_fields),
         *(s.output_schema for s in program.steps if s.output_schema),

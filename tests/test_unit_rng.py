@@ -50,3 +50,30 @@ def test_neighbouring_ids_are_not_correlated() -> None:
     same_side = sum(1 for a, b in itertools.pairwise(firsts) if (a >= 0.5) == (b >= 0.5))
     _, _, p_pairs = chi_square_gof([same_side, len(firsts) - 1 - same_side], [0.5, 0.5])
     assert p_pairs > 0.001
+
+
+def test_stream_seeds_are_numpys_seed_sequence_for_every_unit() -> None:
+    """The batch derivation is NumPy's SeedSequence, word for word: streams never change."""
+    import hashlib
+    import random
+
+    from numpy.random import SeedSequence
+
+    from octolang.sandbox.rng import stream_seeds
+
+    def numpy_seed(seed: int, unit_id: str) -> int:
+        digest = hashlib.sha256(unit_id.encode("utf-8")).digest()
+        key = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4))
+        words = SeedSequence(entropy=seed & (2**128 - 1), spawn_key=key).generate_state(8, dtype="uint32")
+        return int.from_bytes(b"".join(int(w).to_bytes(4, "little") for w in words), "little")
+
+    picker = random.Random(20261129)
+    print("seed of this test: 20261129")
+    ids = ["", "start=5/trial=1", "é/ü", *(f"row={picker.getrandbits(64)}" for _ in range(200))]
+    for seed in (0, 1, 42, 2**32, 2**64 + 5, 2**127 - 1, 2**128 + 3, -1, picker.getrandbits(128)):
+        assert stream_seeds(seed, ids) == [numpy_seed(seed, unit_id) for unit_id in ids], seed
+    assert stream_seeds(42, []) == []
+
+
+def test_known_units_keep_their_first_draws() -> None:
+    assert UnitRandom.for_unit(42, "start=2/trial=1").random() == 0.5660420049395464

@@ -18,6 +18,7 @@ from octolang.runtime.llm_output import compile_rules, conforms, validate_schema
 from octolang.sandbox import Record, SandboxTimeout, TimeLimit, UnitRandom, code_free_names, compile_code, freeze
 from octolang.sandbox.limits import WorkerLimits
 from octolang.sandbox.output import cut, describe_failure, serialise
+from octolang.sandbox.rng import stream_seeds
 from octolang.sandbox.worker import run_in_workers
 
 DEFAULT_TIMEOUT = 10.0
@@ -72,6 +73,9 @@ class CompiledStep:
         self.rules = compile_rules(step, filename)
         self.limits = WorkerLimits(unit_seconds=self.timeout)
         self._limit: Any = None
+        # Each new stream's seed, derived for all of a step's jobs at once before the
+        # workers are forked (they inherit it): one NumPy pass instead of one per unit.
+        self.stream_seeds: dict[str, int] = {}
         # What units need is imported and built here, once, not by every forked worker
         # inside its first unit's deadline: NumPy's SeedSequence for the streams, the
         # schema's validator (used to explain an invalid output).
@@ -107,11 +111,11 @@ class CompiledStep:
     def _run(self, job: ComputeJob, limit: Any) -> tuple[str | None, str | None, bytes | None]:
         rng = None
         if self.uses_rng:
-            rng = (
-                UnitRandom.from_state(job.rng_state)
-                if job.rng_state is not None
-                else UnitRandom.for_unit(self.seed, job.unit_id)
-            )
+            if job.rng_state is not None:
+                rng = UnitRandom.from_state(job.rng_state)
+            else:
+                derived = self.stream_seeds.get(job.unit_id)
+                rng = UnitRandom(derived) if derived is not None else UnitRandom.for_unit(self.seed, job.unit_id)
         kwargs: dict[str, Any] = {"unit": Record(job.context["unit"]), "rng": rng, **self.consts}
         for name in self.step.depends_on:
             kwargs[name] = Record(job.context[name])
@@ -159,6 +163,9 @@ def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
 def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
     """Outcomes in the order of `jobs`, whatever the number of workers: every unit runs in
     a worker process inside the boundary (octolang/sandbox/limits.py)."""
+    if step.uses_rng:
+        fresh = [job.unit_id for job in jobs if job.rng_state is None]
+        step.stream_seeds = dict(zip(fresh, stream_seeds(step.seed, fresh), strict=True))
     results = run_in_workers(
         jobs,
         step.handle,

@@ -13,6 +13,10 @@ from typing import Any
 from octolang.sandbox.limits import WorkerLimits
 
 
+# Built once: json.dumps with arguments of its own builds an encoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Serialised:
     text: str | None  # the output as compact JSON, or None with `problem`
@@ -30,7 +34,7 @@ def cut(text: str, limit: int) -> str:
 def serialise(value: Any, limits: WorkerLimits) -> Serialised:
     """One JSON serialisation of a returned value, within the output limits."""
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except RecursionError:
         return Serialised(None, None, f"a value nested deeper than {limits.output_depth} levels")
     except ValueError as exc:

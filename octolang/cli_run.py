@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_OK, main
+from octolang.cli import EXIT_ERRORS, EXIT_OK, allow_options, grant_allowance, main
 
 
 def compile_or_exit(path: str, before: str = "running") -> Any:
@@ -73,6 +73,7 @@ _run_dir = click.option(
 )
 @click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
 @_run_dir
+@allow_options
 def run(
     file: str,
     fresh: bool,
@@ -88,12 +89,15 @@ def run(
     dry_run: bool,
     resume_cancelled: bool,
     run_dir: str | None,
+    allow_host: tuple[str, ...] = (),
+    allow_key_env: tuple[str, ...] = (),
 ) -> None:
     """Run FILE to completion (or one tick), resuming its latest run."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
+    grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file)
     options = RunOptions(
         workers=workers or min(2, os.cpu_count() or 1),
@@ -302,13 +306,17 @@ _run_option = click.option("--run", "run_id", help="A run id (default: the lates
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_option
 @_run_dir
-def cancel(file: str, run_id: str | None, run_dir: str | None) -> None:
+@allow_options
+def cancel(
+    file: str, run_id: str | None, run_dir: str | None, allow_host: tuple[str, ...], allow_key_env: tuple[str, ...]
+) -> None:
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
+    grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, before="cancelling")
     if not _resumable(file, run_dir, fresh=False):
         click.echo(f"no run of {file} found; nothing to cancel", err=True)
@@ -340,6 +348,7 @@ def cancel(file: str, run_id: str | None, run_dir: str | None) -> None:
 @click.option("--budget", help="Stop submitting once spend would pass this many USD.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
 @_run_dir
+@allow_options
 @click.pass_context
 def tick(
     ctx: click.Context,
@@ -349,6 +358,8 @@ def tick(
     budget: str | None,
     as_json: bool,
     run_dir: str | None,
+    allow_host: tuple[str, ...],
+    allow_key_env: tuple[str, ...],
 ) -> None:
     """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
     ctx.invoke(
@@ -367,4 +378,6 @@ def tick(
         dry_run=False,
         resume_cancelled=False,
         run_dir=run_dir,
+        allow_host=allow_host,
+        allow_key_env=allow_key_env,
     )

@@ -390,3 +390,16 @@ def test_the_registry_refuses_even_when_the_check_was_skipped(monkeypatch: pytes
     monkeypatch.setenv(ALLOW_KEY_ENV_VAR, "OPENAI_API_KEY")
     monkeypatch.setenv(ALLOW_HOST_VAR, "10.9.8.7")
     assert api_key(model) == FAKE_KEY
+
+
+def test_tick_takes_the_allowance_too(tmp_path: Path, attacker: Attacker) -> None:
+    path = pipeline(tmp_path, the_attack(attacker))
+    env = user_env(OPENAI_API_KEY=FAKE_KEY)
+    refused = octoc("tick", path.name, cwd=tmp_path, env=env, check=False)
+    assert refused.returncode == 1 and attacker.requests == [] and not (tmp_path / ".octo").exists()
+    flags = ("--allow-key-env", "OPENAI_API_KEY", "--allow-host", attacker.host)
+    for _ in range(3):  # the first tick records the requests, a later one makes the calls
+        octoc("tick", path.name, *flags, cwd=tmp_path, env=env)
+        if attacker.requests:
+            break
+    assert attacker.requests and all(h.get("authorization") == f"Bearer {FAKE_KEY}" for _, h in attacker.requests)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -403,3 +405,19 @@ def test_tick_takes_the_allowance_too(tmp_path: Path, attacker: Attacker) -> Non
         if attacker.requests:
             break
     assert attacker.requests and all(h.get("authorization") == f"Bearer {FAKE_KEY}" for _, h in attacker.requests)
+
+
+def test_the_check_before_a_run_loads_no_http_client() -> None:
+    """Models without `api_key_env` are checked without parsing a URL: opening a run costs
+    no httpx import (0.3 s cold) before its folder is made."""
+    code = (
+        "import sys\n"
+        "from tests.conftest import compile_file\n"
+        "from octolang.providers.registry import missing_keys\n"
+        "program = compile_file('examples/npc_dialogue.octo').program\n"
+        "missing_keys(program.models)\n"
+        "assert 'httpx' not in sys.modules, 'httpx was imported'\n"
+    )
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

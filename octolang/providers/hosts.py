@@ -166,7 +166,6 @@ class Destination:
     model: str
     provider: str
     url: str | None  # None: nothing is called (mock)
-    origin: Origin | None
     key_vars: tuple[str, ...]  # the variables the key is read from, first set wins; () for no key
     refusal: Refusal | None = None
 
@@ -175,23 +174,24 @@ def destination(model: ir.ModelDecl, allow: Allowance) -> Destination:
     """Where `model`'s requests go, which variable its key is read from, and whether the
     user allows that key to go there."""
     if model.provider == "mock":
-        return Destination(model.name, model.provider, None, None, ())
+        return Destination(model.name, model.provider, None, ())
     named = model.setting("api_key_env")
     if model.provider in BUILT_IN:
         url = allow.provider_url(model.provider)
         own = KEY_VARS[model.provider]
     else:
         url, own = str(model.setting("base_url") or ""), ()
-    where = origin(url)
     key_vars = (str(named),) if named else own
-    refusal = None if not named else _refusal(model.provider, str(named), url, where, allow)
-    return Destination(model.name, model.provider, url, where, key_vars, refusal)
+    # only a variable the file names needs a look at the address (which loads httpx's parser)
+    refusal = None if not named else _refusal(str(named), url, allow)
+    return Destination(model.name, model.provider, url, key_vars, refusal)
 
 
-def _refusal(provider: str, var: str, url: str, where: Origin | None, allow: Allowance) -> Refusal | None:
-    """None when the key in `var` may be sent to `where`: it is a built-in provider's own
+def _refusal(var: str, url: str, allow: Allowance) -> Refusal | None:
+    """None when the key in `var` may be sent to `url`: it is a built-in provider's own
     variable going to that provider's host, or the user allowed both the variable and the host
     (a built-in provider's host, official or set in the environment, counts as allowed)."""
+    where = origin(url)
     origins = allow.provider_origins()
     if where is not None and any(var in KEY_VARS[p] and origins.get(p) == where for p in BUILT_IN):
         return None
@@ -279,8 +279,9 @@ def hosts_summary(program: ir.Program, allow: Allowance, environ: Mapping[str, s
         dest = destination(model, allow)
         if dest.url is None:
             continue
-        name = str(dest.origin) if dest.origin is not None else dest.url
-        use = hosts.setdefault(name, HostUse(name, dest.origin.scheme if dest.origin else None))
+        where = origin(dest.url)
+        name = str(where) if where is not None else dest.url
+        use = hosts.setdefault(name, HostUse(name, where.scheme if where else None))
         use.models.append(model.name)
         if dest.key_vars and dest.refusal is None:
             var = next((v for v in dest.key_vars if env.get(v, "").strip()), None)

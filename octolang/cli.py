@@ -79,6 +79,35 @@ def main() -> None:
     """octoc: check, draw and run .octo pipelines."""
 
 
+def allow_options(command: Any) -> Any:
+    """`--allow-host` and `--allow-key-env`: where the user lets a file's models send keys."""
+    command = click.option(
+        "--allow-key-env",
+        "allow_key_env",
+        multiple=True,
+        metavar="VAR",
+        help="Let a model's `api_key_env` read VAR (also OCTO_ALLOW_KEY_ENV). Repeatable.",
+    )(command)
+    return click.option(
+        "--allow-host",
+        "allow_host",
+        multiple=True,
+        metavar="HOST",
+        help="Let keys be sent to HOST or HOST:PORT named by a file's `base_url` (also OCTO_ALLOW_HOST). Repeatable.",
+    )(command)
+
+
+def grant_allowance(hosts: tuple[str, ...], key_envs: tuple[str, ...]) -> None:
+    """The flags of `allow_options`, added to this process's allowance; a HOST that is not
+    one is a usage error."""
+    from octolang.providers.hosts import HostRule, grant
+
+    for host in hosts:
+        if HostRule.parse(host) is None:
+            raise click.BadParameter(f"`{host}` is not a host; write e.g. 127.0.0.1:8000", param_hint="--allow-host")
+    grant(hosts, key_envs)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (see docs/cli.md).")
@@ -89,6 +118,7 @@ def main() -> None:
 @click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
 @click.option("--exact", is_flag=True, help="Count Claude and Gemini tokens on a sample with the providers (keys).")
 @allow_outside_option
+@allow_options
 def check(
     files: tuple[str, ...],
     as_json: bool,
@@ -99,10 +129,14 @@ def check(
     budget: str | None,
     exact: bool,
     allow_outside: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    allow_key_env: tuple[str, ...],
 ) -> None:
-    """Parse and check FILES; print diagnostics, a summary and, for llm steps, the cost estimate."""
+    """Parse and check FILES; print diagnostics, a summary (with the hosts a run talks to and
+    the keys each gets) and, for llm steps, the cost estimate."""
     from octolang.cli_run import _budget
 
+    grant_allowance(allow_host, allow_key_env)
     limit = _budget(budget)
     access = file_access(allow_outside)
     results: list[dict[str, Any]] = []
@@ -153,6 +187,12 @@ def _check_one(
         return failure, render_all([source], {}, colour=colour)
     compilation = compile_source(source, access)
     diagnostics = compilation.diagnostics
+    if compilation.program is not None:  # what the user's allowance refuses (the environment, not the file)
+        from octolang.diagnostics import sort_diagnostics
+        from octolang.providers.hosts import Allowance, key_diagnostics
+
+        refused = key_diagnostics(compilation.program, Allowance.from_env())
+        diagnostics = sort_diagnostics(diagnostics + refused) if refused else diagnostics
     if strict:
         diagnostics = [d.model_copy(update={"severity": Severity.ERROR}) for d in diagnostics]
     errors = sum(1 for d in diagnostics if d.is_error)

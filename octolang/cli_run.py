@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_OK, EXIT_PAUSED, allow_outside_option, file_access, main
+from octolang.cli import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_PAUSED,
+    allow_options,
+    allow_outside_option,
+    file_access,
+    grant_allowance,
+    main,
+)
 
 
 def compile_or_exit(path: str, before: str = "running", allow_outside: tuple[str, ...] = ()) -> Any:
@@ -86,6 +95,7 @@ _run_dir = click.option(
 @click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
 @_run_dir
 @allow_outside_option
+@allow_options
 def run(
     file: str,
     fresh: bool,
@@ -102,12 +112,15 @@ def run(
     resume_cancelled: bool,
     run_dir: str | None,
     allow_outside: tuple[str, ...] = (),
+    allow_host: tuple[str, ...] = (),
+    allow_key_env: tuple[str, ...] = (),
 ) -> None:
     """Run FILE to completion (or one tick), resuming its latest run."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
+    grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, allow_outside=allow_outside)
     root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
@@ -334,13 +347,22 @@ _run_option = click.option("--run", "run_id", help="A run id (default: the lates
 @_run_option
 @_run_dir
 @allow_outside_option
-def cancel(file: str, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...] = ()) -> None:
+@allow_options
+def cancel(
+    file: str,
+    run_id: str | None,
+    run_dir: str | None,
+    allow_outside: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    allow_key_env: tuple[str, ...],
+) -> None:
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.session import RunRefused, open_session
     from octolang.runtime.store import StoreError
 
+    grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, before="cancelling", allow_outside=allow_outside)
     root = runs_root(file, run_dir, allow_outside)
     if not _resumable(file, root, fresh=False):
@@ -372,6 +394,7 @@ def cancel(file: str, run_id: str | None, run_dir: str | None, allow_outside: tu
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
 @_run_dir
 @allow_outside_option
+@allow_options
 @click.pass_context
 def tick(
     ctx: click.Context,
@@ -382,6 +405,8 @@ def tick(
     as_json: bool,
     run_dir: str | None,
     allow_outside: tuple[str, ...],
+    allow_host: tuple[str, ...],
+    allow_key_env: tuple[str, ...],
 ) -> None:
     """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
     ctx.invoke(
@@ -401,4 +426,6 @@ def tick(
         resume_cancelled=False,
         run_dir=run_dir,
         allow_outside=allow_outside,
+        allow_host=allow_host,
+        allow_key_env=allow_key_env,
     )

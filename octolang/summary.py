@@ -8,6 +8,7 @@ from typing import Any
 
 from octolang import ir
 from octolang.expressions import to_python
+from octolang.providers.hosts import Allowance, hosts_summary
 
 
 def expression_text(node: ir.Expr) -> str:
@@ -59,6 +60,7 @@ def summarize(program: ir.Program) -> dict[str, Any]:
             }
             for r in program.reports
         ],
+        "hosts": [use.to_json() for use in hosts_summary(program, Allowance.from_env())],
     }
 
 
@@ -99,6 +101,12 @@ def summary_text(program: ir.Program) -> str:
     for report in data["reports"]:
         group = f" by {', '.join(report['group_by'])}" if report["group_by"] else ""
         lines.append(f"  report   {report['name']}{group}: {', '.join(report['statistics'])}")
+    for index, host in enumerate(data["hosts"]):
+        keys = [f"{k} (not set)" if k in host["unset"] else k for k in host["keys"]]
+        sent = f"key{'s' if len(keys) > 1 else ''} {', '.join(keys)}" if keys else "no key"
+        scheme = f" ({host['scheme']})" if host["scheme"] else ""
+        label = "hosts   " if index == 0 else "        "
+        lines.append(f"  {label} {host['host']}{scheme}: {', '.join(host['models'])}; {sent}")
     return "\n".join(lines)
 
 

@@ -110,7 +110,8 @@ def test_the_estimate_matches_what_openai_bills(tmp_path: Path) -> None:
 
 
 def test_an_openai_compatible_server_end_to_end(tmp_path: Path) -> None:
-    """A local server (here the OpenAI emulator) named by `base_url`, its key by `api_key_env`;
+    """A local server (here the OpenAI emulator) named by `base_url`, its key by `api_key_env`
+    (both allowed by the user's environment);
     called in realtime whatever the mode, and answers priced at nothing (no known price)."""
     path = npc_pipeline(tmp_path, "openai")
     with serving("openai", seed=5, faults=Faults(malformed_rate=0.25)) as emulator:
@@ -123,6 +124,8 @@ def test_an_openai_compatible_server_end_to_end(tmp_path: Path) -> None:
             k: v for k, v in environment("openai", emulator).items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
         }
         env["LOCAL_KEY"] = API_KEY
+        # a file's server gets a key only from a variable and a host the user allowed
+        env.update(OCTO_ALLOW_KEY_ENV="LOCAL_KEY", OCTO_ALLOW_HOST=emulator.base_url)
         octoc("run", path.name, "--poll", "0.02", cwd=tmp_path, env=env)
         status = json.loads(octoc("status", path.name, "--json", cwd=tmp_path, env=env).stdout)
         created, billed = emulator.batches_created, len(emulator.billed)

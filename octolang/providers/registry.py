@@ -2,8 +2,9 @@
 
 A *route* names where a chunk of requests goes, and is recorded with the chunk so that a
 resumed run polls the same place: `mock`, or `<model name>:batch` / `<model name>:realtime`.
-Keys come from the environment when a provider is made, live only in its HTTP client's
-headers, and are never written to the run state, logs or reports.
+Keys come from the environment when a provider is made, only to the addresses the user
+allowed (hosts.py), live only in its HTTP client's headers, and are never written to the
+run state, logs or reports.
 """
 
 from __future__ import annotations
@@ -15,26 +16,18 @@ from typing import Any, Literal
 
 from octolang import ir
 from octolang.providers.base import BatchProvider, BatchState, ProviderError, RealtimeClient, Request, Result
+from octolang.providers.hosts import Allowance, destination
 
 Mode = Literal["batch", "realtime"]
-
-KEY_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "openai_compatible": (),  # local servers rarely want one; `api_key_env` names it when they do
-}
-# The official SDKs read these too; tests point them at the loopback emulators.
-BASE_URL_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_BASE_URL",),
-    "anthropic": ("ANTHROPIC_BASE_URL",),
-    "gemini": ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
-}
 DEFAULT_AUTO_THRESHOLD = 100
 
 
 class KeyMissing(Exception):
     """A provider's key is not in the environment."""
+
+
+class KeyRefused(KeyMissing):
+    """The file would send a key where the user has not allowed it (see hosts.py)."""
 
 
 def mode_for(model: ir.ModelDecl, requests: int) -> Mode:
@@ -58,14 +51,13 @@ def route_mode(route: str) -> Mode:
     return "realtime" if route.endswith(":realtime") else "batch"
 
 
-def key_vars(model: ir.ModelDecl) -> tuple[str, ...]:
-    named = model.setting("api_key_env")
-    return (str(named),) if named else KEY_VARS.get(model.provider, ())
-
-
-def api_key(model: ir.ModelDecl) -> str | None:
-    """The model's key from the environment; KeyMissing when the provider needs one."""
-    names = key_vars(model)
+def api_key(model: ir.ModelDecl, allow: Allowance | None = None) -> str | None:
+    """The model's key from the environment; KeyRefused when the user has not allowed it to
+    go where the model's requests go, KeyMissing when the provider needs one and it is not set."""
+    dest = destination(model, allow or Allowance.from_env())
+    if dest.refusal is not None:
+        raise KeyRefused(f"model `{model.name}`: {dest.refusal.message}; {dest.refusal.help}")
+    names = dest.key_vars
     for name in names:
         value = os.environ.get(name, "").strip()
         if value:
@@ -79,10 +71,12 @@ def api_key(model: ir.ModelDecl) -> str | None:
 
 
 def missing_keys(models: list[ir.ModelDecl]) -> list[str]:
+    """Why each of `models` cannot be given its key: refused by the user's allowance, or not set."""
+    allow = Allowance.from_env()
     out = []
     for model in models:
         try:
-            api_key(model)
+            api_key(model, allow)
         except KeyMissing as exc:
             out.append(str(exc))
     return out
@@ -100,7 +94,7 @@ def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -
 
     key = "" if settings.dry_run else api_key(model)
     if route_mode(route) == "batch":
-        kwargs = _base_url(model.provider)
+        kwargs = _base_url(model)
         if model.provider == "openai":
             from octolang.providers.openai import OpenAIBatch
 
@@ -120,8 +114,9 @@ def make_provider(route: str, model: ir.ModelDecl, settings: ProviderSettings) -
 
 
 def realtime_client(model: ir.ModelDecl, key: str | None) -> RealtimeClient:
-    """The model's provider called one request at a time (also what counts tokens exactly)."""
-    kwargs = _base_url(model.provider)
+    """The model's provider called one request at a time (also what counts tokens exactly).
+    `key` must come from `api_key`, which checked that it may go to this address."""
+    kwargs = _base_url(model)
     if model.provider == "openai":
         from octolang.providers.openai import OpenAIRealtime
 
@@ -137,7 +132,7 @@ def realtime_client(model: ir.ModelDecl, key: str | None) -> RealtimeClient:
     if model.provider == "openai_compatible":
         from octolang.providers.openai import OpenAICompatibleRealtime
 
-        return OpenAICompatibleRealtime(key, base_url=str(model.setting("base_url")))
+        return OpenAICompatibleRealtime(key, **kwargs)
     raise ValueError(f"no realtime client for provider {model.provider}")
 
 
@@ -161,11 +156,11 @@ def exact_counter() -> Callable[[ir.ModelDecl, list[dict[str, Any]]], list[int]]
     return count
 
 
-def _base_url(provider: str) -> dict[str, Any]:
-    """The base URL override from the environment, as a keyword argument of the clients."""
-    urls = (os.environ.get(name, "").strip() for name in BASE_URL_VARS.get(provider, ()))
-    base_url = next((url for url in urls if url), None)
-    return {"base_url": base_url} if base_url else {}
+def _base_url(model: ir.ModelDecl) -> dict[str, Any]:
+    """The address the model's key was checked against, as a keyword argument of the clients:
+    a built-in provider's official URL or the user's override, an `openai_compatible` model's
+    `base_url`."""
+    return {"base_url": destination(model, Allowance.from_env()).url or ""}
 
 
 class ProviderPool:

@@ -72,7 +72,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
         return facts
     nodes = list(ast.walk(tree))  # one walk, shared by the policy and the name checks below
     allow_list: list[Diagnostic] = []
-    for violation in find_violations(tree, nodes, scope.declared_fields()):
+    for violation in find_violations(tree, nodes, scope.allowed_fields()):
         (allow_list if violation.code == "E0609" else facts.diagnostics).append(
             error(
                 violation.code,

@@ -57,7 +57,7 @@ def shape(node: ir.Expr) -> str:
 
 def check_expression(node: ir.Expr, scope: Scope, *, where: str, report: ReportContext | None = None) -> ExprFacts:
     facts = ExprFacts()
-    refused = policy_diagnostics(node, scope.declared_fields(), where=where)
+    refused = policy_diagnostics(node, scope.allowed_fields(), where=where)
     if any(d.code == "E0608" for d in refused):  # the names it reads are not worth resolving
         facts.diagnostics.extend(d for d in refused if d.code == "E0608")
         return facts
@@ -76,7 +76,7 @@ def not_explained(refusals: list[Diagnostic], others: list[Diagnostic]) -> list[
     ]
 
 
-def policy_diagnostics(node: ir.Expr, fields: Collection[str], *, where: str) -> list[Diagnostic]:
+def policy_diagnostics(node: ir.Expr, fields: Collection[str] | None, *, where: str) -> list[Diagnostic]:
     """The sandbox's attribute allow-list over an expression: E0608 for what no user code
     may read (`__self__`, `format`, frame attributes), E0609 for what is not on the list."""
     out: list[Diagnostic] = []

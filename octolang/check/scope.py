@@ -48,11 +48,25 @@ class Scope:
         """Every field name the program declares, at any depth (unit fields, step outputs,
         records in consts): the names the sandbox's attribute allow-list adds."""
         if self.declared is None:
-            names: set[str] = set()
-            for schema in (self.unit, *self.steps.values(), *self.consts.values()):
-                _collect_fields(schema, names)
-            self.declared = frozenset(names)
+            if not self.unit or not all(self.steps.values()):
+                self.declared = _UNKNOWN_FIELDS
+            else:
+                names: set[str] = set()
+                for schema in (self.unit, *self.steps.values(), *self.consts.values()):
+                    _collect_fields(schema, names)
+                self.declared = frozenset(names)
         return self.declared
+
+    def allowed_fields(self) -> frozenset[str] | None:
+        """The field names for the sandbox's allow-list; None when an earlier error left the
+        units' or a step's fields unknown (then only what is never allowed is refused, and
+        that error is the one to fix)."""
+        declared = self.declared_fields()
+        return None if declared is _UNKNOWN_FIELDS else declared
+
+
+# What `declared_fields` holds when a schema it needs is unknown (compared by identity).
+_UNKNOWN_FIELDS: frozenset[str] = frozenset({"<unknown>"})
 
 
 def program_fields(program: ir.Program) -> frozenset[str]:

@@ -12,7 +12,6 @@ from typing import Any
 
 from octolang.sandbox.limits import WorkerLimits
 
-
 # Built once: json.dumps with arguments of its own builds an encoder on every call.
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 

@@ -51,8 +51,40 @@ def _set(values: Any = ()) -> set[Any]:
     return set(values)
 
 
+# Bounds on what one operation may make. They matter where a single C call would run or
+# allocate unchecked (`sum(range(10**13))`, `"x" * 10**10`): no time limit can stop those,
+# and rules, gates and reports run in the runner's own process.
+MAX_RANGE = 10_000_000  # numbers a `range` may hold
+MAX_REPEAT = 10_000_000  # items or characters a `*` may make
+MAX_POWER_BITS = 1_000_000  # bits an int `**` may make
+
+
 def _range(*bounds: int) -> range:
-    return range(*bounds)
+    numbers = range(*bounds)
+    if len(numbers) > MAX_RANGE:
+        raise ValueError(f"range() of more than {MAX_RANGE:,} numbers")
+    return numbers
+
+
+def times(left: Any, right: Any) -> Any:
+    """`left * right`, refusing a repetition past `MAX_REPEAT` items."""
+    for sized, count in ((left, right), (right, left)):
+        if isinstance(sized, (str, list, tuple)) and isinstance(count, int) and len(sized) * count > MAX_REPEAT:
+            raise ValueError(f"`*` would make more than {MAX_REPEAT:,} items")
+    return left * right
+
+
+def power(base: Any, exponent: Any) -> Any:
+    """`base ** exponent`, refusing an int result past `MAX_POWER_BITS` bits."""
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and base.bit_length() * exponent > MAX_POWER_BITS
+    ):
+        raise ValueError(f"`**` would make an int of more than {MAX_POWER_BITS:,} bits")
+    return base**exponent
 
 
 def _reversed(values: Any) -> Any:
@@ -110,6 +142,7 @@ _COMPARE = {
 }
 _BINARY = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod, "**": ast.Pow}
 _UNARY = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}
+_BOUNDED = {"*": "__octo_times", "**": "__octo_power"}
 MAX_STATIC_POWER = 4096
 
 
@@ -151,7 +184,11 @@ def _convert(node: ir.Expr, rename: Mapping[str, str]) -> ast.expr:
     elif isinstance(node, ir.Unary):
         out = ast.UnaryOp(op=_UNARY[node.op](), operand=c(node.operand))
     elif isinstance(node, ir.Binary):
-        out = ast.BinOp(left=c(node.left), op=_BINARY[node.op](), right=c(node.right))
+        if node.op in _BOUNDED:  # through the bounded functions, named as no user name can be
+            bounded = ast.Name(id=_BOUNDED[node.op], ctx=ast.Load())
+            out = ast.Call(func=bounded, args=[c(node.left), c(node.right)], keywords=[])
+        else:
+            out = ast.BinOp(left=c(node.left), op=_BINARY[node.op](), right=c(node.right))
     elif isinstance(node, ir.BoolOp):
         out = ast.BoolOp(op=ast.And() if node.op == "and" else ast.Or(), values=[c(v) for v in node.values])
     elif isinstance(node, ir.Compare):
@@ -202,7 +239,7 @@ def scope_with(names: Mapping[str, Any]) -> dict[str, Any]:
     (lists and dicts among them frozen: an expression cannot change a const)."""
     from octolang.sandbox.compile import FrozenList
 
-    scope: dict[str, Any] = {"__builtins__": {}}
+    scope: dict[str, Any] = {"__builtins__": {}, _BOUNDED["*"]: times, _BOUNDED["**"]: power}
     scope.update(EXPRESSION_FUNCTIONS)
     for name, value in names.items():
         scope[name] = _frozen(value) if isinstance(value, (list, dict)) and not isinstance(value, FrozenList) else value

@@ -108,3 +108,33 @@ def test_lookalike_names_are_refused(name: str) -> None:
     compilation = compile_at(pipeline(rule=f'"x".{name} == 1'))
     assert "E0002" in {d.code for d in compilation.diagnostics}  # expression names are ASCII
     assert not attribute_allowed(name, frozenset({name}))  # and the policy normalises anyway
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    ["sum(range(10**13)) > 0", 'len("x" * 10**10) > 0', "len([0] * 10**9) > 0", "len(str(7 ** (10**7))) > 0"],
+)
+def test_a_single_huge_operation_in_a_rule_is_refused_at_once(bomb: str) -> None:
+    """Rules, gates and reports run in the runner's process, where no time limit stops one
+    long C call: `range`, `*` and `**` refuse sizes no expression needs, before any work."""
+    import time
+
+    from octolang.expressions import scope_with
+
+    compilation = compile_at(pipeline(rule=bomb))
+    assert compilation.program is not None, compilation.diagnostics
+    rule = compilation.program.steps[0].validate_rules[0].condition
+    code = compile_expression(rule, "attack.octo")
+    started = time.process_time()
+    with pytest.raises(ValueError, match=r"more than [\d,]+ (numbers|items|bits)"):
+        eval(code, scope_with({"s": {"v": 1}, "unit": {"k": 1}}))
+    assert time.process_time() - started < 1.0
+
+
+def test_bounded_operations_still_compute() -> None:
+    from octolang.expressions import evaluate
+
+    compilation = compile_at(pipeline(const='[len("ab" * 3), 2 ** 10, sum(range(5)), [1] * 2, 3 * 4, 2.0 ** 0.5]'))
+    assert compilation.program is not None
+    assert compilation.program.consts[0].resolved == [6, 1024, 10, [1, 1], 12, 2.0**0.5]
+    assert evaluate(compilation.program.consts[0].value, {}) == [6, 1024, 10, [1, 1], 12, 2.0**0.5]

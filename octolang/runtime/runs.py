@@ -129,7 +129,10 @@ def list_runs(root: str, pipeline_file: str | None = None, *, damaged: bool = Fa
         state = os.path.join(folder, STATE_FILE)
         try:
             if not os.path.isfile(state):
-                raise StoreError(f"{state} is missing")
+                raise StoreError(
+                    f"its state {state} is missing (deleted or moved); put it back, or start a new run with "
+                    "`--fresh` (the folder stays)"
+                )
             store = RunStore.reader(state)
             try:
                 meta = store.meta()
@@ -202,10 +205,7 @@ def choose_run(root: str, pipeline_file: str, pipeline: str | None, run_id: str 
     prefix = f"{pipeline or 'pipeline'}-"
     for info in runs:
         if info.damaged and info.id.startswith(prefix):
-            raise StateUnusable(
-                f"run {info.id} may be the run of {name}, and it cannot be read: {info.damaged}\n"
-                f"Nothing was started. `--fresh` starts a new run (that one stays in its folder)."
-            )
+            raise StateUnusable(f"run {info.id} may be the run of {name}, and it cannot be read: {info.damaged}")
     for info in reversed(runs):
         if not info.damaged and info.pipeline == pipeline and _unfinished(info):
             made_from = info.meta.get("file_from_root") or info.meta.get("file")

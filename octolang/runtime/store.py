@@ -59,7 +59,10 @@ class StateUnusable(StoreError):
 def _explain(exc: sqlite3.Error, path: str) -> str:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
-        return f"the run folder is read-only: cannot write {path}"
+        return (
+            f"the run folder is read-only: cannot write {path} (`octoc status` and `report` still read it); "
+            "make it writable and run again (nothing saved was lost)"
+        )
     if "disk is full" in text or "database or disk is full" in text:
         return f"the disk is full: cannot write {path}; free some space and run again (nothing was lost)"
     if "not a database" in text or "malformed" in text or "no such table" in text:
@@ -203,7 +206,7 @@ def _check_is_a_run(db: sqlite3.Connection, path: str) -> None:
     if not rows:
         size = os.path.getsize(path) if os.path.exists(path) else 0
         raise StateUnusable(
-            f"the run state {path} is damaged: it holds no run ({size:,} bytes, no run id); nothing was changed. "
+            f"the run state {path} is damaged: {size:,} bytes and no run id in it; nothing was changed. "
             "Restore it from a copy, or start a new run with `--fresh` (the damaged run stays in its folder)"
         )
 

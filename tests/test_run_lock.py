@@ -65,7 +65,7 @@ def test_two_writers_racing_on_one_run_never_send_a_chunk_twice(tmp_path: Path) 
     refused = 0
     with SlowUpload(seed=7, faults=faults()) as emulator:
         env = environment("openai", emulator)
-        deadline = time.monotonic() + 90  # a bound for a loaded machine: 20 rounds take about 25 s alone
+        deadline = time.monotonic() + 300  # a guard against a hang, not a speed target (the machine may be busy)
         for round_ in range(ROUNDS):
             assert time.monotonic() < deadline, f"round {round_}: the race took too long"
             waiting = ("--wait",) if round_ in (3, 11) else ()  # two rounds where both queue behind each other

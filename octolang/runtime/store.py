@@ -77,7 +77,15 @@ def _explain(exc: sqlite3.Error, path: str) -> str:
 
 def _error(exc: sqlite3.Error, path: str) -> StoreError:
     text = str(exc)
-    unusable = ("readonly", "read-only", "not a database", "malformed", "no such table", "disk is full")
+    unusable = (
+        "readonly",
+        "read-only",
+        "not a database",
+        "malformed",
+        "no such table",
+        "disk is full",
+        "unable to open",
+    )
     if any(word in text for word in unusable):
         return StateUnusable(_explain(exc, path))
     return StoreError(_explain(exc, path))
@@ -92,6 +100,9 @@ class RunStore:
         self.inode: int | None = None
         try:
             if existing:
+                folder = os.path.dirname(os.path.abspath(path))
+                if not (os.access(folder, os.W_OK) and os.access(path, os.W_OK)) and os.path.exists(path):
+                    raise sqlite3.OperationalError("attempt to write a readonly database")
                 self.db = sqlite3.connect(_uri(path, "rw"), uri=True, isolation_level=None, timeout=30.0)
                 _check_is_a_run(self.db, path)
             else:

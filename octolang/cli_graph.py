@@ -114,26 +114,15 @@ def _costs(program: Any) -> dict[str, str]:
 
 def _run_status(program: Any, file: str, run_dir: str | None, run_id: str) -> Any:
     """The latest run of FILE (or run RUN_ID), found and counted as `octoc status` does."""
-    from octolang.cli_run import refuse, runs_root
-    from octolang.runtime.runs import RunRefused, choose_run
+    from octolang.cli_run import find_run_or_exit
     from octolang.runtime.status import run_status
-    from octolang.runtime.store import RunStore, StoreError
+    from octolang.runtime.store import RunStore
 
-    pipeline = program.pipeline.name if program.pipeline else None
+    info = find_run_or_exit(program, file, run_dir, run_id or None)
+    store = RunStore.reader(info.state_path)
     try:
-        info = choose_run(runs_root(file, run_dir), os.path.abspath(file), pipeline, run_id or None)
-        if info is None:
-            click.echo(f"no run of {file} found; start one with `octoc run {file}`", err=True)
-            sys.exit(EXIT_ERRORS)
-        store = RunStore.reader(info.state_path)
-        try:
-            status = run_status(program, store)
-        finally:
-            store.close()
-    except RunRefused as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_ERRORS)
-    except StoreError as exc:
-        refuse("graph", exc)
+        status = run_status(program, store)
+    finally:
+        store.close()
     click.echo(f"colours from run {info.id}", err=True)
     return status

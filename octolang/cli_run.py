@@ -173,6 +173,26 @@ def run(
     _finish(program, file, session.info, result, as_json=as_json, once=once)
 
 
+def find_run_or_exit(program: Any, file: str, run_dir: str | None, run_id: str | None) -> Any:
+    """The run a reader reads: run ID, else FILE's latest; or why not, and exit (1, or 6 when
+    a run that may be FILE's cannot be read)."""
+    from octolang.runtime.runs import RunRefused, choose_run
+    from octolang.runtime.store import StoreError
+
+    pipeline = program.pipeline.name if program.pipeline else None
+    try:
+        info = choose_run(runs_root(file, run_dir), os.path.abspath(file), pipeline, run_id)
+    except RunRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_ERRORS)
+    except StoreError as exc:
+        refuse("", exc)
+    if info is None:
+        click.echo(f"no run of {file} found; start one with `octoc run {file}`", err=True)
+        sys.exit(EXIT_ERRORS)
+    return info
+
+
 def _resumable(program: Any, file: str, run_dir: str | None, fresh: bool) -> bool:
     """FILE has a run to resume (or one that cannot be read, which open_session refuses)."""
     from octolang.runtime.runs import RunRefused, choose_run

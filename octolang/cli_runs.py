@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from octolang.cli import EXIT_ERRORS, EXIT_USAGE, main
-from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, refuse, runs_root
+from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
 
 
 def _cost_lines(program: Any, store: Any) -> str:
@@ -25,24 +25,11 @@ def _cost_lines(program: Any, store: Any) -> str:
 
 def _open_existing(file: str, run_dir: str | None, run_id: str | None) -> tuple[Any, Any, Any]:
     """FILE's latest run (or run ID), opened to read: no lock, nothing written."""
-    import os
-
-    from octolang.runtime.runs import RunRefused, choose_run
-    from octolang.runtime.store import RunStore, StoreError
+    from octolang.runtime.store import RunStore
 
     program = compile_or_exit(file)
-    pipeline = program.pipeline.name if program.pipeline else None
-    try:
-        info = choose_run(runs_root(file, run_dir), os.path.abspath(file), pipeline, run_id)
-        if info is None:
-            click.echo(f"no run of {file} found; start one with `octoc run {file}`", err=True)
-            sys.exit(EXIT_ERRORS)
-        return program, info, RunStore.reader(info.state_path)
-    except RunRefused as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_ERRORS)
-    except StoreError as exc:
-        refuse("", exc)
+    info = find_run_or_exit(program, file, run_dir, run_id)
+    return program, info, RunStore.reader(info.state_path)
 
 
 @main.command()

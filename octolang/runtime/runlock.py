@@ -59,17 +59,9 @@ def is_live(held: Any) -> bool:
     return True
 
 
-def open_lock(folder: str, *, create: bool = False) -> int:
-    """A descriptor of the run folder's lock file (made when `create`, or missing in a run
-    made before locks existed)."""
+def open_lock(folder: str) -> int:
+    """A descriptor of the run folder's lock file, made if missing (a run made before locks)."""
     path = os.path.join(folder, LOCK_FILE)
-    try:
-        return os.open(path, os.O_RDONLY | (os.O_CREAT if create else 0), 0o644)
-    except FileNotFoundError:
-        if create:
-            raise
-    except OSError as exc:
-        raise StateUnusable(f"cannot open the run's lock {path}: {exc.strerror or exc}") from exc
     try:
         return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError as exc:

@@ -190,7 +190,7 @@ def _create(
     building = os.path.join(root, f".new-{run_id}")
     try:
         os.makedirs(building)
-        lock_fd = open_lock(building, create=True)
+        lock_fd = open_lock(building)
     except OSError as exc:
         raise RunRefused(f"cannot create a run folder under {root}: {exc.strerror or exc}") from exc
     try:

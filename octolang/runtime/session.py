@@ -99,8 +99,9 @@ def open_session(
     try:
         if not locked:
             if not wait:
-                raise RunBusy(_busy(info, file))
-            try_lock(lock_fd, wait=True)
+                locked = _busy(info, file, lock_fd)
+            if not locked:
+                try_lock(lock_fd, wait=True)
         store = RunStore.open_existing(info.state_path)
     except BaseException:
         os.close(lock_fd)
@@ -155,9 +156,10 @@ def _open_locked(
     return Session(info, store, runner, resumed, lock_fd, mine, notes)
 
 
-def _busy(info: RunInfo, file: str) -> str:
-    """Who holds the run: its lease, waited for a moment when the holder has only just taken
-    the lock (the lease is written right after)."""
+def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
+    """Raise RunBusy naming the holder, from its lease (waited for a moment: a holder that has
+    just taken the lock writes it right after). True when the holder let go meanwhile and the
+    lock is now this process's."""
     held = None
     for _ in range(40):
         try:
@@ -170,9 +172,11 @@ def _busy(info: RunInfo, file: str) -> str:
             held = None
         if is_live(held):
             break
+        if try_lock(lock_fd, wait=False):
+            return True  # the holder closed the run while we looked
         time.sleep(0.05)
     name = os.path.basename(file)
-    return (
+    raise RunBusy(
         f"run {info.id} is being run by another octoc ({describe_holder(held)}); one process writes a run at a "
         f"time. Wait for it to finish, or pass `--wait` to go on when it does (`octoc status {name}` shows its "
         "progress meanwhile)."

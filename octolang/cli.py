@@ -12,22 +12,24 @@ import click
 ISSUES_URL = "https://github.com/octolang/octolang/issues"
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PAUSED = 4  # `octoc run`: the run is paused (an account stop, a persistent error); nothing failed
+EXIT_BUSY = 5  # another octoc process is writing the run
+EXIT_STATE = 6  # the run's state is damaged, gone, or cannot be written
 
 
 class _Guarded(click.Group):
-    """The last line of defence for every command: a state that cannot be written is one
-    line and exit 1; anything else unexpected is a bug, said as one (exit 3), never a
-    Python traceback."""
+    """The last line of defence for every command: a state that cannot be used is one line
+    and exit 6 (another error of the state's database: exit 1); anything else unexpected is
+    a bug, said as one (exit 3), never a Python traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from octolang.runtime.store import StoreError
+        from octolang.runtime.store import StateUnusable, StoreError
         from octolang.sandbox.limits import SandboxUnavailable
 
         try:
             return super().invoke(ctx)
         except StoreError as exc:
             click.echo(f"octoc: {exc}", err=True)
-            sys.exit(EXIT_ERRORS)
+            sys.exit(EXIT_STATE if isinstance(exc, StateUnusable) else EXIT_ERRORS)
         except SandboxUnavailable as exc:
             click.echo(f"octoc: compute code is not run without its OS boundary: {exc}", err=True)
             sys.exit(EXIT_ERRORS)

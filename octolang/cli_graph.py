@@ -117,22 +117,15 @@ def _costs(program: Any) -> dict[str, str]:
 
 def _run_status(program: Any, file: str, run_dir: str | None, run_id: str, allow_outside: tuple[str, ...]) -> Any:
     """The latest run of FILE (or run RUN_ID), found and counted as `octoc status` does."""
-    from octolang.cli_run import runs_root
-    from octolang.runtime.runs import list_runs
+    from octolang.cli_run import find_run_or_exit
     from octolang.runtime.status import run_status
     from octolang.runtime.store import RunStore
 
-    runs = list_runs(runs_root(file, run_dir, allow_outside), file)
-    if run_id:
-        runs = [r for r in runs if r.id == run_id]
-    if not runs:
-        which = f"no run `{run_id}`" if run_id else "no run"
-        click.echo(f"{which} of {file} found; start one with `octoc run {file}`", err=True)
-        sys.exit(EXIT_ERRORS)
-    store = RunStore(runs[-1].state_path)
+    info = find_run_or_exit(program, file, run_dir, run_id or None, allow_outside)
+    store = RunStore.reader(info.state_path)
     try:
         status = run_status(program, store)
     finally:
         store.close()
-    click.echo(f"colours from run {runs[-1].id}", err=True)
+    click.echo(f"colours from run {info.id}", err=True)
     return status

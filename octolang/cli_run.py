@@ -6,14 +6,16 @@ import json
 import os
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from octolang.cli import (
+    EXIT_BUSY,
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_PAUSED,
+    EXIT_STATE,
     allow_options,
     allow_outside_option,
     file_access,
@@ -73,6 +75,16 @@ def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str
 _run_dir = click.option(
     "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
 )
+_run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
+
+
+def refuse(command: str, exc: Exception) -> NoReturn:
+    """Say why a run cannot be opened, and exit with the code that says which kind of why."""
+    from octolang.runtime.runlock import RunBusy
+    from octolang.runtime.store import StateUnusable
+
+    click.echo(f"octoc{' ' + command if command else ''}: {exc}", err=True)
+    sys.exit(EXIT_BUSY if isinstance(exc, RunBusy) else EXIT_STATE if isinstance(exc, StateUnusable) else EXIT_ERRORS)
 
 
 @main.command()
@@ -93,6 +105,8 @@ _run_dir = click.option(
     help="Run compute steps, write the first requests each provider would get to files, send nothing.",
 )
 @click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
+@click.option("--wait", is_flag=True, help="When another octoc is running this run, wait for it, then go on.")
+@_run_option
 @_run_dir
 @allow_outside_option
 @allow_options
@@ -110,14 +124,18 @@ def run(
     as_json: bool,
     dry_run: bool,
     resume_cancelled: bool,
+    wait: bool,
+    run_id: str | None,
     run_dir: str | None,
     allow_outside: tuple[str, ...] = (),
     allow_host: tuple[str, ...] = (),
     allow_key_env: tuple[str, ...] = (),
 ) -> None:
-    """Run FILE to completion (or one tick), resuming its latest run."""
+    """Run FILE to completion (or one tick), resuming its latest run (or --run ID)."""
+    from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
-    from octolang.runtime.session import RunRefused, open_session
+    from octolang.runtime.runs import RunRefused
+    from octolang.runtime.session import open_session
     from octolang.runtime.store import StoreError
 
     grant_allowance(allow_host, allow_key_env)
@@ -135,13 +153,22 @@ def run(
         _dry_run(program, file, options, root)
         return
     # A new run is estimated (and refused above its budget); a resumed run keeps the estimate it started with.
-    estimate = None if _resumable(file, root, fresh) else _estimate_or_refuse(program, options, over_budget)
+    resumable = run_id is not None or _resumable(program, file, root, fresh)
+    estimate = None if resumable else _estimate_or_refuse(program, options, over_budget)
     try:
-        session = open_session(program, file, runs_root=root, fresh=fresh, options=options)
-    except (RunRefused, StoreError) as exc:
-        click.echo(f"octoc run: {exc}", err=True)
-        sys.exit(EXIT_ERRORS)
-    if estimate is not None:
+        session = open_session(
+            program,
+            file,
+            runs_root=root,
+            fresh=fresh,
+            options=options,
+            run_id=run_id,
+            wait=wait,
+            keep_sample=once,
+        )
+    except (RunRefused, RunBusy, StoreError) as exc:
+        refuse("run", exc)
+    if estimate is not None and not session.resumed:
         from octolang.runtime.status import record_estimate
 
         record_estimate(session.store, estimate)
@@ -163,6 +190,8 @@ def run(
         f"{'resuming' if session.resumed else 'started'} run {session.info.id} "
         f"(seed {session.info.meta['seed']}) in {session.info.folder}"
     )
+    for note in session.notes:
+        say(note)
     interval = (
         poll_interval if poll_interval is not None else (0.05 if provider == "mock" or _all_mock(program) else 30.0)
     )
@@ -170,8 +199,7 @@ def run(
     try:
         result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
     except StoreError as exc:
-        click.echo(f"octoc run: {exc}", err=True)
-        sys.exit(EXIT_ERRORS)
+        refuse("run", exc)
     except KeyboardInterrupt:
         again = f"octoc run {file}" + (" --provider mock" if provider else "")
         click.echo(f"\ninterrupted; the run is saved. Resume with `{again}`.", err=True)
@@ -181,10 +209,40 @@ def run(
     _finish(program, file, session.info, result, as_json=as_json, once=once)
 
 
-def _resumable(file: str, root: str, fresh: bool) -> bool:
-    from octolang.runtime.runs import list_runs
+def find_run_or_exit(
+    program: Any, file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...] = ()
+) -> Any:
+    """The run a reader reads: run ID, else FILE's latest; or why not, and exit (1, or 6 when
+    a run that may be FILE's cannot be read)."""
+    from octolang.runtime.runs import RunRefused, choose_run
+    from octolang.runtime.store import StoreError
 
-    return not fresh and bool(list_runs(root, file))
+    pipeline = program.pipeline.name if program.pipeline else None
+    try:
+        info = choose_run(runs_root(file, run_dir, allow_outside), os.path.abspath(file), pipeline, run_id)
+    except RunRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_ERRORS)
+    except StoreError as exc:
+        refuse("", exc)
+    if info is None:
+        click.echo(f"no run of {file} found; start one with `octoc run {file}`", err=True)
+        sys.exit(EXIT_ERRORS)
+    return info
+
+
+def _resumable(program: Any, file: str, root: str, fresh: bool) -> bool:
+    """FILE has a run to resume (or one that cannot be read, which open_session refuses)."""
+    from octolang.runtime.runs import RunRefused, choose_run
+    from octolang.runtime.store import StoreError
+
+    if fresh:
+        return False
+    try:
+        pipeline = program.pipeline.name if program.pipeline else None
+        return choose_run(root, os.path.abspath(file), pipeline, None) is not None
+    except (RunRefused, StoreError):
+        return True
 
 
 def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
@@ -206,15 +264,15 @@ def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
 def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
     """One tick in a throwaway run under `.octo/dry-runs/`: compute steps run, and every
     request the tick would send is written, as the provider would receive it."""
-    from octolang.runtime.session import RunRefused, drive, open_session
+    from octolang.runtime.runs import RunRefused
+    from octolang.runtime.session import drive, open_session
     from octolang.runtime.store import StoreError
 
     root = os.path.join(os.path.dirname(runs), "dry-runs")
     try:
         session = open_session(program, file, runs_root=root, fresh=True, options=options)
     except (RunRefused, StoreError) as exc:
-        click.echo(f"octoc run: {exc}", err=True)
-        sys.exit(EXIT_ERRORS)
+        refuse("run", exc)
     try:
         drive(session, once=True, poll_interval=0)
         written = session.runner.providers.written()
@@ -268,7 +326,7 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
     from octolang.runtime.status import run_status
     from octolang.runtime.store import RunStore
 
-    store = RunStore(info.state_path)
+    store = RunStore.reader(info.state_path)
     try:
         status = run_status(program, store)
         reports = _reports(program, store)
@@ -339,9 +397,6 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
     return reports_json(result), reports_table(result), reports_csv(result)
 
 
-_run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
-
-
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_option
@@ -358,21 +413,22 @@ def cancel(
 ) -> None:
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
+    from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
-    from octolang.runtime.session import RunRefused, open_session
+    from octolang.runtime.runs import RunRefused
+    from octolang.runtime.session import open_session
     from octolang.runtime.store import StoreError
 
     grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, before="cancelling", allow_outside=allow_outside)
     root = runs_root(file, run_dir, allow_outside)
-    if not _resumable(file, root, fresh=False):
+    if run_id is None and not _resumable(program, file, root, fresh=False):
         click.echo(f"no run of {file} found; nothing to cancel", err=True)
         sys.exit(EXIT_ERRORS)
     try:
         session = open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
-    except (RunRefused, StoreError) as exc:
-        click.echo(f"octoc cancel: {exc}", err=True)
-        sys.exit(EXIT_ERRORS)
+    except (RunRefused, RunBusy, StoreError) as exc:
+        refuse("cancel", exc)
     try:
         said = session.runner.cancel()
     finally:
@@ -424,6 +480,8 @@ def tick(
         as_json=as_json,
         dry_run=False,
         resume_cancelled=False,
+        wait=False,
+        run_id=None,
         run_dir=run_dir,
         allow_outside=allow_outside,
         allow_host=allow_host,

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from octolang.cli import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
-from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, runs_root
+from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
 
 
 def _cost_lines(program: Any, store: Any) -> str:
@@ -26,22 +26,12 @@ def _cost_lines(program: Any, store: Any) -> str:
 def _open_existing(
     file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...]
 ) -> tuple[Any, Any, Any]:
-    from octolang.runtime.runs import list_runs
-    from octolang.runtime.store import RunStore, StoreError
+    """FILE's latest run (or run ID), opened to read: no lock, nothing written."""
+    from octolang.runtime.store import RunStore
 
     program = compile_or_exit(file, allow_outside=allow_outside)
-    runs = list_runs(runs_root(file, run_dir, allow_outside), file)
-    if run_id is not None:
-        runs = [r for r in runs if r.id == run_id]
-    if not runs:
-        which = f"no run `{run_id}`" if run_id else "no run"
-        click.echo(f"{which} of {file} found; start one with `octoc run {file}`", err=True)
-        sys.exit(EXIT_ERRORS)
-    try:
-        return program, runs[-1], RunStore(runs[-1].state_path)
-    except StoreError as exc:
-        click.echo(f"octoc: {exc}", err=True)
-        sys.exit(EXIT_ERRORS)
+    info = find_run_or_exit(program, file, run_dir, run_id, allow_outside)
+    return program, info, RunStore.reader(info.state_path)
 
 
 @main.command()
@@ -118,10 +108,10 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
 def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
     """List the runs of FILE (or of every pipeline in the runs folder)."""
     from octolang.runtime.runs import list_runs
-    from octolang.runtime.store import RunStore
+    from octolang.runtime.store import RunStore, StoreError
 
     root = runs_root(file or "pipeline.octo", run_dir, allow_outside)
-    found = list_runs(root, file)
+    found = list_runs(root, file, damaged=True)
     if not found:
         click.echo(f"no runs under {root}")
         return
@@ -131,23 +121,39 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
     import time
 
     for info in found:
-        store = RunStore(info.state_path)
         try:
-            counts = dict(store.query("SELECT status, COUNT(*) FROM units GROUP BY status"))
-            spend = sum(
-                (Decimal(c) for (c,) in store.query("SELECT cost FROM attempts WHERE cost IS NOT NULL")), Decimal(0)
-            )
-            meta = store.meta()
-        finally:
-            store.close()
-        state = "running" if counts.get("pending") else "finished"
+            if info.damaged:
+                raise StoreError(info.damaged)
+            store = RunStore.reader(info.state_path)
+            try:
+                counts = dict(store.query("SELECT status, COUNT(*) FROM units GROUP BY status"))
+                spend = sum(
+                    (Decimal(c) for (c,) in store.query("SELECT cost FROM attempts WHERE cost IS NOT NULL")),
+                    Decimal(0),
+                )
+                meta = store.meta()
+            finally:
+                store.close()
+        except StoreError as exc:
+            click.echo(f"{info.id:<40} {'-':<20} {'damaged':<8} {'-':>7} {'-':>7} {'-':>10} {'-':>9}  {exc}")
+            continue
+        state = "running" if counts.get("pending") or not counts else "finished"
         created = float(meta.get("created_at", 0))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created))
         duration = _duration(float(meta.get("updated_at", created)) - created)
         click.echo(
             f"{info.id:<40} {started:<20} {state:<8} {counts.get('done', 0):>7,} "
-            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {meta.get('file')}"
+            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {_where(meta, root)}"
         )
+
+
+def _where(meta: dict[str, Any], root: str) -> str:
+    """The pipeline file of a run, where it is now (found from the folder of runs)."""
+    import os
+
+    if "file_from_root" in meta:
+        return os.path.normpath(os.path.join(root, str(meta["file_from_root"])))
+    return str(meta.get("file"))
 
 
 def _duration(seconds: float) -> str:

@@ -232,6 +232,26 @@ def test_vary_problems() -> None:
     expect(c, "E0503", "`vary` values can only use consts and literals, not `x`", (3, 79, 3, 82), text="[x]")
 
 
+def test_values_that_make_the_same_unit_id_are_duplicates(compile_text) -> None:
+    """A unit id holds values as text: 1 and "1" (or true and "True") would be one unit,
+    silently merged; both rows, or both values, are named."""
+    c = compile_text(
+        HEAD + 'units u from "d.jsonl" { key id }\n' + TAIL,
+        files={"d.jsonl": '{"id": 1, "w": "a"}\n{"id": 2, "w": "b"}\n{"id": "1", "w": "c"}\n'},
+    )
+    expect(c, "E0204", "key `id` gives 1 in row 1 and '1' in row 3: both make the unit id `id=1`", (3, 30, 3, 32))
+    c = compile_at(HEAD + 'units u { vary x in [1, "1", true, "True"] }\n' + TAIL)
+    expect(
+        c,
+        "E0205",
+        "`vary x` lists 1 and '1': both make the unit id `x=1`",
+        (3, 21),
+        help="keep one of the two values",
+    )
+    c = compile_at(HEAD + 'units u { vary x in [true, "True"] }\n' + TAIL)
+    expect(c, "E0205", "`vary x` lists True and 'True': both make the unit id `x=True`", (3, 21))
+
+
 def test_vary_name_clashes_with_a_column_and_trials_zero(compile_text) -> None:
     c = compile_text(HEAD + 'units u from "npcs.csv" { vary name in [1] trials 0 }\n' + TAIL, files={"npcs.csv": NPCS})
     expect(c, "E0101", "unit field `name` is defined twice", (3, 32, 3, 36))

@@ -105,7 +105,7 @@ def _read_only_round_trip(tmp_path: Path) -> None:
     finally:
         for p, mode in modes.items():
             p.chmod(mode)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 6 and "Traceback" not in result.stderr
     assert "read-only" in result.stderr or "cannot" in result.stderr
     octoc("run", "f.octo", cwd=tmp_path)
     assert_same_as_an_untouched_run(tmp_path)
@@ -118,7 +118,7 @@ def _read_only_round_trip(tmp_path: Path) -> None:
 def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path, error: str, said: str) -> None:
     """The disk fills up or the folder turns read-only (simulated: SQLite's own error from
     the store's 5th transaction; the real read-only case runs above for non-root users):
-    one clean line, exit 1, and the next run finishes with the untouched run's results."""
+    one clean line, exit 6, and the next run finishes with the untouched run's results."""
     (tmp_path / "f.octo").write_text(FAULTY.format())
     (tmp_path / "full_disk.py").write_text(
         "import sqlite3, sys\n"
@@ -128,7 +128,7 @@ def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path,
         "def failing(self):\n"
         "    calls[0] += 1\n"
         "    if calls[0] == 5:\n"
-        f"        raise store.StoreError(store._explain(sqlite3.OperationalError({error!r}), self.path))\n"
+        f"        raise store._error(sqlite3.OperationalError({error!r}), self.path)\n"
         "    return original(self)\n"
         "store.RunStore.transaction = failing\n"
         "from octolang.cli import main\n"
@@ -138,7 +138,7 @@ def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path,
     crashed = subprocess.run(
         [sys.executable, "full_disk.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
-    assert crashed.returncode == 1, crashed.stderr
+    assert crashed.returncode == 6, crashed.stderr  # the state cannot be written
     assert said in crashed.stderr and "Traceback" not in crashed.stderr
     octoc("run", "f.octo", cwd=tmp_path)
     assert_same_as_an_untouched_run(tmp_path)

@@ -170,22 +170,31 @@ def _rows(
                 )
             )
         else:
-            seen: dict[Any, int] = {}
+            seen: dict[str, tuple[int, Any]] = {}
             for index, record in enumerate(rows, start=1):
                 value = record.get(units.key)
-                marker = repr(value)
+                marker = str(value)  # the unit id holds the value as text: 1 and "1" are one id
                 if value is None or marker in seen:
-                    what = "is empty" if value is None else f"repeats `{value}` (first in row {seen[marker]})"
+                    first_row, earlier = seen.get(marker, (0, None))
+                    if value is None:
+                        what = f"is empty in row {index}"
+                    elif repr(earlier) == repr(value):
+                        what = f"repeats `{value}` (first in row {first_row}) in row {index}"
+                    else:
+                        what = (
+                            f"gives {earlier!r} in row {first_row} and {value!r} in row {index}: "
+                            f"both make the unit id `{units.key}={value}`"
+                        )
                     facts.diagnostics.append(
                         error(
                             "E0204",
-                            f"key `{units.key}` {what} in row {index}",
+                            f"key `{units.key}` {what}",
                             units.key_span or units.span,
                             help="unit ids are built from the key, so every row needs its own value",
                         )
                     )
                     break
-                seen[marker] = index
+                seen[marker] = (index, value)
     return rows, fields
 
 
@@ -226,6 +235,9 @@ def _read_source(
     return rows
 
 
+_NONE = object()
+
+
 def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[Any] | None:
     result = evaluate_static(vary.values, values, facts.diagnostics, what="`vary` values")
     if result is None:
@@ -246,7 +258,7 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
     if not items:
         facts.diagnostics.append(error("E0205", f"`vary {vary.name}` has no values", vary.values.span))
         return None
-    seen: list[tuple[type, Any]] = []
+    seen: dict[str, Any] = {}  # by the text a unit id holds: 1 and "1", or true and "True", are one id
     for item in items:
         if not isinstance(item, (str, int, float, bool)) or (isinstance(item, float) and not math.isfinite(item)):
             facts.diagnostics.append(
@@ -257,15 +269,20 @@ def _vary_values(vary: ir.Vary, values: StaticValues, facts: UnitFacts) -> list[
                 )
             )
             return None
-        if (type(item), item) in seen:  # 1 and True are different values here
+        earlier = seen.get(str(item), _NONE)
+        if earlier is not _NONE:
+            same = (type(earlier), earlier) == (type(item), item)
             facts.diagnostics.append(
                 error(
                     "E0205",
-                    f"`vary {vary.name}` lists {item!r} twice",
+                    f"`vary {vary.name}` lists {item!r} twice"
+                    if same
+                    else f"`vary {vary.name}` lists {earlier!r} and {item!r}: both make the unit id "
+                    f"`{vary.name}={item}`",
                     vary.values.span,
-                    help="each value makes its own units; list it once",
+                    help="each value makes its own units; list it once" if same else "keep one of the two values",
                 )
             )
             return None
-        seen.append((type(item), item))
+        seen[str(item)] = item
     return items

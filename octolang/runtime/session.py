@@ -6,30 +6,32 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from octolang import __version__, ir
 from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
+from octolang.runtime.runlock import RunBusy, creating, describe_holder, is_live, lease, open_lock, try_lock
 from octolang.runtime.runner import Runner, RunOptions, TickResult
 from octolang.runtime.runs import (
     STATE_FILE,
     RunInfo,
+    RunRefused,
+    choose_run,
+    clear_unfinished_creations,
     describe_changes,
-    list_runs,
-    new_run_folder,
+    file_from_root,
+    new_run_id,
     program_fingerprint,
 )
-from octolang.runtime.store import RunStore, now
-from octolang.runtime.unitset import enumerate_units
+from octolang.runtime.store import RunStore, StoreError, now
+from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
 
 UNIT_BATCH = 20_000
-
-
-class RunRefused(Exception):
-    """A run that cannot start or resume, with the reason for the user."""
 
 
 @dataclass
@@ -38,65 +40,205 @@ class Session:
     store: RunStore
     runner: Runner
     resumed: bool
+    lock_fd: int
+    lease: dict[str, Any]
+    notes: list[str] = field(default_factory=list)  # said once when the run opens (a writer that died)
+
+    def heartbeat(self) -> None:
+        """The end of a tick: the time of the last tick and the lease's heartbeat."""
+        self.lease["heartbeat"] = now()
+        with self.store.transaction() as db:
+            self.store.set_meta(db, updated_at=now(), lease=self.lease)
 
     def close(self) -> None:
-        self.runner.providers.close()
-        self.store.close()
+        try:
+            self.runner.providers.close()
+            try:
+                with self.store.transaction() as db:
+                    self.store.set_meta(db, lease=None)  # closed cleanly: the next writer has nothing to report
+            except StoreError:
+                pass  # the state is gone or cannot be written: already said by whoever found out
+            self.store.close()
+        finally:
+            os.close(self.lock_fd)  # releases the run's lock
 
 
 def open_session(
-    program: ir.Program, file: str, *, runs_root: str, fresh: bool, options: RunOptions, run_id: str | None = None
+    program: ir.Program,
+    file: str,
+    *,
+    runs_root: str,
+    fresh: bool,
+    options: RunOptions,
+    run_id: str | None = None,
+    wait: bool = False,
+    keep_sample: bool = True,
 ) -> Session:
+    """Open FILE's run to write it: run `run_id`, else FILE's latest, else (or with `fresh`) a
+    new one. The run's lock is held until `Session.close` (or the process's end); another
+    writer makes this raise RunBusy, or wait for it with `wait`. Without `keep_sample`, a run
+    started with `--max-units` gets the rest of its units unless `options.max_units` says."""
     file = os.path.abspath(file)
     missing = [] if options.dry_run else missing_keys(used_models(program, options))
     if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
         raise RunRefused("\n".join(missing))
     fingerprint = program_fingerprint(program)
-    runs = list_runs(runs_root, file)
-    if run_id is not None:
-        runs = [r for r in runs if r.id == run_id]
-        if not runs:
-            raise RunRefused(f"no run `{run_id}` of {file} under {runs_root}")
-    info = runs[-1] if runs and not fresh else None
-    resumed = info is not None
-    if info is not None:
-        changes = describe_changes(info.meta.get("fingerprint", {}), fingerprint)
-        if changes:
-            raise RunRefused(
-                f"{os.path.basename(file)} has changed since run {info.id} started: "
-                + "; ".join(changes)
-                + ".\nResuming would mix results of two different pipelines. Start a new run with `--fresh` "
-                "(the old run stays in its folder), or undo the change."
-            )
-        store = RunStore(info.state_path)
-    else:
-        try:
-            os.makedirs(runs_root, exist_ok=True)
-            info = new_run_folder(runs_root, program)
-        except OSError as exc:
-            raise RunRefused(f"cannot create a run folder under {runs_root}: {exc.strerror or exc}") from exc
-        store = RunStore(os.path.join(info.folder, STATE_FILE))
-        seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
-        with store.transaction() as db:
-            store.set_meta(
-                db,
-                file=file,
-                run_id=info.id,
-                created_at=now(),
-                seed=seed,
-                fingerprint=fingerprint,
-                octolang=__version__,
-                pipeline=program.pipeline.name if program.pipeline else None,
-                seed_given=program.seed is not None,
-                max_units=options.max_units,
-            )
-        info.meta = store.meta()
-    if options.max_units is None:  # a sample stays a sample on resume unless told otherwise
+    pipeline = program.pipeline.name if program.pipeline else None
+    try:
+        os.makedirs(runs_root, exist_ok=True)
+    except OSError as exc:
+        raise RunRefused(f"cannot create a run folder under {runs_root}: {exc.strerror or exc}") from exc
+    with creating(runs_root):
+        clear_unfinished_creations(runs_root)
+        info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id)
+        if info is None:
+            info, lock_fd = _create(runs_root, program, file, fingerprint, options)
+            resumed, locked = False, True
+        else:
+            lock_fd = open_lock(info.folder)
+            resumed, locked = True, try_lock(lock_fd, wait=False)
+    try:
+        if not locked:
+            if not wait:
+                locked = _busy(info, file, lock_fd)
+            if not locked:
+                try_lock(lock_fd, wait=True)
+        store = RunStore.open_existing(info.state_path)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    try:
+        return _open_locked(program, file, runs_root, info, store, lock_fd, fingerprint, options, resumed, keep_sample)
+    except BaseException:
+        store.close()
+        os.close(lock_fd)
+        raise
+
+
+def _open_locked(
+    program: ir.Program,
+    file: str,
+    runs_root: str,
+    info: RunInfo,
+    store: RunStore,
+    lock_fd: int,
+    fingerprint: dict[str, str],
+    options: RunOptions,
+    resumed: bool,
+    keep_sample: bool,
+) -> Session:
+    info.meta = store.meta()
+    changes = describe_changes(info.meta.get("fingerprint", {}), fingerprint)
+    if changes:
+        raise RunRefused(
+            f"{os.path.basename(file)} has changed since run {info.id} started: "
+            + "; ".join(changes)
+            + ".\nResuming would mix results of two different pipelines. Start a new run with `--fresh` "
+            "(the old run stays in its folder), or undo the change."
+        )
+    notes = []
+    held = info.meta.get("lease")
+    if resumed and isinstance(held, dict):
+        notes.append(
+            f"the last process that ran {info.id} ({describe_holder(held)}) stopped without closing it "
+            "(killed or crashed); going on from its last saved state"
+        )
+    if options.max_units is None and keep_sample:  # a tick goes on with the sample; `octoc run` adds the rest
         options.max_units = info.meta.get("max_units")
+    mine = lease()
+    with store.transaction() as db:  # the run is found from where FILE is now, wherever it was made
+        store.set_meta(
+            db, lease=mine, file=file, file_from_root=file_from_root(file, runs_root), max_units=options.max_units
+        )
+    info.meta = store.meta()
     _add_units(store, program, options.max_units)
     providers = ProviderPool(ProviderSettings(folder=info.folder, dry_run=options.dry_run), seed=int(info.meta["seed"]))
     runner = Runner(program, store, providers, options, run_id=info.id, seed=int(info.meta["seed"]), filename=file)
-    return Session(info, store, runner, resumed)
+    return Session(info, store, runner, resumed, lock_fd, mine, notes)
+
+
+def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
+    """Raise RunBusy naming the holder, from its lease (waited for a moment: a holder that has
+    just taken the lock writes it right after). True when the holder let go meanwhile and the
+    lock is now this process's."""
+    held = None
+    for _ in range(40):
+        try:
+            reader = RunStore.reader(info.state_path)
+            try:
+                held = reader.meta().get("lease")
+            finally:
+                reader.close()
+        except StoreError:
+            held = None
+        if is_live(held):
+            break
+        if try_lock(lock_fd, wait=False):
+            return True  # the holder closed the run while we looked
+        time.sleep(0.05)
+    name = os.path.basename(file)
+    raise RunBusy(
+        f"run {info.id} is being run by another octoc ({describe_holder(held)}); one process writes a run at a "
+        f"time. Wait for it to finish, or pass `--wait` to go on when it does (`octoc status {name}` shows its "
+        "progress meanwhile)."
+    )
+
+
+def _create(
+    root: str, program: ir.Program, file: str, fingerprint: dict[str, str], options: RunOptions
+) -> tuple[RunInfo, int]:
+    """A new run, made whole in `.new-<id>` and renamed into place once its metadata is
+    committed: a kill at any moment leaves either no run or a complete one. Returns it locked."""
+    run_id = new_run_id(program)
+    while os.path.exists(os.path.join(root, run_id)):
+        run_id = new_run_id(program)
+    building = os.path.join(root, f".new-{run_id}")
+    try:
+        os.makedirs(building)
+        lock_fd = open_lock(building)
+    except OSError as exc:
+        raise RunRefused(f"cannot create a run folder under {root}: {exc.strerror or exc}") from exc
+    try:
+        try_lock(lock_fd, wait=False)
+        store = RunStore(os.path.join(building, STATE_FILE))
+        seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
+        try:
+            with store.transaction() as db:
+                store.set_meta(
+                    db,
+                    file=file,
+                    file_from_root=file_from_root(file, root),
+                    run_id=run_id,
+                    created_at=now(),
+                    seed=seed,
+                    fingerprint=fingerprint,
+                    octolang=__version__,
+                    pipeline=program.pipeline.name if program.pipeline else None,
+                    seed_given=program.seed is not None,
+                    max_units=options.max_units,
+                    lease=lease(),
+                )
+        finally:
+            store.close()
+        folder = os.path.join(root, run_id)
+        os.rename(building, folder)
+        _sync_folder(root)
+    except BaseException:
+        os.close(lock_fd)
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return RunInfo(run_id, folder, {}), lock_fd
+
+
+def _sync_folder(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a file system that cannot sync a folder: the rename is still atomic
 
 
 def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
@@ -111,25 +253,27 @@ def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
         return  # nothing changed since the last tick: skip reading every unit back
     existing = dict(store.query("SELECT id, fields FROM units"))
     next_ordinal = int(store.query("SELECT COALESCE(MAX(ordinal) + 1, 0) FROM units")[0][0])
-    changed: list[str] = []
+    changed: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    added: list[Unit] = []
     batch: list[tuple[str, int, str]] = []
+    seen: set[str] = set()
     for unit in enumerate_units(program, limit):
+        if unit.id in seen:  # the checker refuses such data (E0204, E0205); never merge two units into one
+            raise RunRefused(f"two units have the id `{unit.id}`; run `octoc check` on the file")
+        seen.add(unit.id)
         fields = json.dumps(unit.fields, separators=(",", ":"))
         old = existing.get(unit.id)
         if old is None:
+            added.append(unit)
             batch.append((unit.id, next_ordinal, fields))
             next_ordinal += 1
-            if len(batch) >= UNIT_BATCH:
+            if len(batch) >= UNIT_BATCH and not changed:
                 _insert(store, batch)
                 batch = []
         elif old != fields:
-            changed.append(unit.id)
+            changed.append((unit.id, json.loads(old), unit.fields))
     if changed:
-        raise RunRefused(
-            f"the data of {len(changed)} unit(s) changed since the run started (first: `{changed[0]}`): "
-            "rows moved or were edited. Give the units a `key` column so that rows keep their identity, "
-            "or start a new run with `--fresh`."
-        )
+        raise RunRefused(explain_changed(program.units[0], changed, added))
     if batch:
         _insert(store, batch)
     with store.transaction() as db:
@@ -168,8 +312,7 @@ def drive(
     """Tick until every unit is terminal (or once). Returns the last tick's result."""
     while True:
         result = session.runner.tick()
-        with session.store.transaction() as db:
-            session.store.set_meta(db, updated_at=now())
+        session.heartbeat()
         if on_tick is not None:
             on_tick(result)
         if once or result.budget_stop or result.provider_stop or result.paused:

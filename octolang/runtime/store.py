@@ -9,6 +9,7 @@ the last transactions, which the runner then redoes; providers are reconciled by
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -50,46 +51,129 @@ class StoreError(Exception):
     """The state cannot be read or written (read-only folder, full disk, corrupt file)."""
 
 
+class StateUnusable(StoreError):
+    """The run's state is damaged, gone or cannot be written: the run stops (exit 6) and is
+    never replaced by a new one without `--fresh`."""
+
+
 def _explain(exc: sqlite3.Error, path: str) -> str:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
-        return f"the run folder is read-only: cannot write {path}"
+        return (
+            f"the run folder is read-only: cannot write {path} (`octoc status` and `report` still read it); "
+            "make it writable and run again (nothing saved was lost)"
+        )
     if "disk is full" in text or "database or disk is full" in text:
         return f"the disk is full: cannot write {path}; free some space and run again (nothing was lost)"
-    if "not a database" in text or "malformed" in text:
-        return f"{path} is not a readable run state ({text})"
+    if "not a database" in text or "malformed" in text or "no such table" in text:
+        return (
+            f"the run state {path} is damaged ({text}); nothing was changed. Restore it from a copy, "
+            "or start a new run with `--fresh` (the damaged run stays in its folder)"
+        )
     if "locked" in text:
         return f"another octoc process is using {path}; wait for it to finish"
     return f"cannot use the run state {path}: {text}"
 
 
+def _error(exc: sqlite3.Error, path: str) -> StoreError:
+    text = str(exc)
+    unusable = (
+        "readonly",
+        "read-only",
+        "not a database",
+        "malformed",
+        "no such table",
+        "disk is full",
+        "unable to open",
+    )
+    if any(word in text for word in unusable):
+        return StateUnusable(_explain(exc, path))
+    return StoreError(_explain(exc, path))
+
+
 class RunStore:
-    def __init__(self, path: str) -> None:
+    """A run's state. `RunStore(path)` makes it or opens it to write; `open_existing` opens
+    a run that must already be there (to write), `reader` opens one only to read."""
+
+    def __init__(self, path: str, *, existing: bool = False) -> None:
         self.path = path
+        self.inode: int | None = None
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            if existing:
+                folder = os.path.dirname(os.path.abspath(path))
+                if not (os.access(folder, os.W_OK) and os.access(path, os.W_OK)) and os.path.exists(path):
+                    raise sqlite3.OperationalError("attempt to write a readonly database")
+                self.db = sqlite3.connect(_uri(path, "rw"), uri=True, isolation_level=None, timeout=30.0)
+                _check_is_a_run(self.db, path)
+            else:
+                self.db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=OFF")
             self.db.executescript(_SCHEMA)
+            self.inode = os.stat(path).st_ino
         except sqlite3.Error as exc:
-            raise StoreError(_explain(exc, path)) from exc
+            raise _error(exc, path) from exc
+        except OSError as exc:
+            raise StateUnusable(f"cannot open the run state {path}: {exc.strerror or exc}") from exc
+
+    @classmethod
+    def open_existing(cls, path: str) -> RunStore:
+        return cls(path, existing=True)
+
+    @classmethod
+    def reader(cls, path: str) -> RunStore:
+        """Open to read only: no lock, no write, works in a read-only folder."""
+        store = cls.__new__(cls)
+        store.path, store.inode = path, None
+        try:
+            try:
+                store.db = sqlite3.connect(_uri(path, "ro"), uri=True, isolation_level=None, timeout=30.0)
+                _check_is_a_run(store.db, path)
+            except sqlite3.OperationalError as exc:
+                if "unable to open" not in str(exc) or not os.path.isfile(path):
+                    raise
+                # a read-only folder without the WAL's files: nothing can be writing, read the file as it is
+                store.db = sqlite3.connect(_uri(path, "ro") + "&immutable=1", uri=True, isolation_level=None)
+                _check_is_a_run(store.db, path)
+        except sqlite3.Error as exc:
+            if "unable to open" in str(exc):
+                raise StateUnusable(f"the run state {path} cannot be opened: it is missing or unreadable") from exc
+            raise _error(exc, path) from exc
+        return store
+
+    def check_present(self) -> None:
+        """Stop when the state file was deleted, moved or replaced under a live run: writes
+        would go to a file nobody will read again."""
+        if self.inode is None:
+            return
+        try:
+            present = os.stat(self.path).st_ino == self.inode
+        except OSError:
+            present = False
+        if not present:
+            raise StateUnusable(
+                f"the run state {self.path} disappeared while the run was going (deleted, moved or replaced); "
+                "nothing more was written. If it was moved, put it back and run again; otherwise start a new run "
+                "with `--fresh`"
+            )
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.check_present()
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(_explain(exc, self.path)) from exc
+            raise _error(exc, self.path) from exc
         try:
             yield self.db
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
-            raise StoreError(_explain(exc, self.path)) from exc
+            raise _error(exc, self.path) from exc
         except BaseException:
             self._rollback()
             raise
@@ -104,7 +188,7 @@ class RunStore:
         try:
             return self.db.execute(sql, tuple(args)).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(_explain(exc, self.path)) from exc
+            raise _error(exc, self.path) from exc
 
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
@@ -113,6 +197,28 @@ class RunStore:
     def set_meta(self, db: sqlite3.Connection, **values: Any) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+        )
+
+
+def _uri(path: str, mode: str) -> str:
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode={mode}"
+
+
+def _check_is_a_run(db: sqlite3.Connection, path: str) -> None:
+    """A state file that exists but holds no run (emptied, overwritten) is damaged, not new."""
+    try:
+        rows = db.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        rows = []
+    if not rows:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        raise StateUnusable(
+            f"the run state {path} is damaged: {size:,} bytes and no run id in it; nothing was changed. "
+            "Restore it from a copy, or start a new run with `--fresh` (the damaged run stays in its folder)"
         )
 
 

@@ -1,0 +1,101 @@
+"""One writer per run: an OS lock on the run folder, and a lease in the state that names
+the holder.
+
+The lock is `fcntl.flock` on the file `lock` in the run folder, taken by the process that
+moves the run (`octoc run`, `tick`, `cancel`) and held until it exits: the kernel releases
+it when the process dies, whatever kills it. The lease (`meta.lease`: pid, host, start,
+last heartbeat) is what another process reads to say who holds the run, and, when the
+lock is free but a lease is left, that the last writer died without closing the run.
+Creating runs is serialised by the same kind of lock on the folder of runs itself.
+Readers (status, report, inspect, runs) take neither.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from octolang.runtime.store import StateUnusable
+
+LOCK_FILE = "lock"
+
+
+class RunBusy(Exception):
+    """Another live process writes this run."""
+
+
+def lease() -> dict[str, Any]:
+    """This process's lease, to be stored in the run's meta."""
+    stamp = time.time()
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": stamp, "heartbeat": stamp}
+
+
+def describe_holder(held: Any) -> str:
+    """`pid 123 on host h, last seen 4 s ago`, from a stored lease (or a vaguer phrase)."""
+    if not isinstance(held, dict) or "pid" not in held:
+        return "another octoc process"
+    ago = max(0.0, time.time() - float(held.get("heartbeat", time.time())))
+    return f"pid {held['pid']} on host {held.get('host', '?')}, last seen {ago:.0f} s ago"
+
+
+def is_live(held: Any) -> bool:
+    """A lease whose process still exists (on another host: assumed to)."""
+    if not isinstance(held, dict) or "pid" not in held:
+        return False
+    if held.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(held["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return True
+
+
+def open_lock(folder: str) -> int:
+    """A descriptor of the run folder's lock file, made if missing (a run made before locks)."""
+    path = os.path.join(folder, LOCK_FILE)
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise StateUnusable(
+                f"the run folder {folder} is read-only: octoc run cannot write its state there "
+                "(`octoc status` and `report` still read it); make it writable and run again"
+            ) from exc
+        raise StateUnusable(f"cannot open the run's lock {path}: {exc.strerror or exc}") from exc
+
+
+def try_lock(fd: int, *, wait: bool) -> bool:
+    """Take the exclusive lock on `fd`; False when another process holds it and not `wait`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise StateUnusable(f"cannot lock the run: {exc.strerror or exc}") from exc
+    return True
+
+
+@contextmanager
+def creating(root: str) -> Iterator[None]:
+    """Hold the folder of runs while a process finds or makes its run: two `octoc run` started
+    at the same instant on a file without a run make one run."""
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise StateUnusable(f"cannot open the folder of runs {root}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

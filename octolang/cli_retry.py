@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from octolang.cli import EXIT_ERRORS, allow_outside_option, main
+from octolang.cli import EXIT_BUSY, EXIT_ERRORS, allow_outside_option, main
 from octolang.cli_run import _run_dir, _run_option
 
 
@@ -30,8 +31,16 @@ def retry(
     then sends what they still need."""
     from octolang.cli_runs import _open_existing
     from octolang.runtime.retry import failure_summary, reopen_failed
+    from octolang.runtime.runlock import open_lock, try_lock
+    from octolang.runtime.store import RunStore
 
-    program, info, store = _open_existing(file, run_dir, run_id, allow_outside)
+    program, info, reader = _open_existing(file, run_dir, run_id, allow_outside)
+    reader.close()
+    lock = open_lock(info.folder)  # retry writes the run: it is a writer like `octoc run`
+    if not try_lock(lock, wait=False):
+        click.echo(f"octoc retry: another process is writing run {info.id}; retry once it has stopped", err=True)
+        sys.exit(EXIT_BUSY)
+    store = RunStore.open_existing(info.state_path)
     try:
         if step_name is not None and program.step(step_name) is None:
             names = ", ".join(f"`{n}`" for n in program.order)
@@ -41,6 +50,7 @@ def retry(
         left = failure_summary(store)
     finally:
         store.close()
+        os.close(lock)
     if reopened.units == 0:
         which = " matching" if step_name or reason else ""
         click.echo(f"run {info.id}: no{which} failed units to reopen", err=True)

@@ -77,3 +77,24 @@ def test_retry_without_a_run_says_none_is_found(tmp_path: Path) -> None:
     setup(tmp_path)
     result = octoc("retry", "npc.octo", cwd=tmp_path, check=False)
     assert result.returncode == 1 and "no run of npc.octo found" in result.stderr
+
+
+def test_retry_is_a_writer_and_waits_for_no_one(tmp_path: Path) -> None:
+    """Another process writing the run (here: this test holding its lock) makes retry exit 5
+    and change nothing."""
+    import os
+
+    from octolang.runtime.runlock import open_lock, try_lock
+
+    setup(tmp_path)
+    octoc("run", "npc.octo", "--provider", "mock", "--mock-invalid-rate", "1", cwd=tmp_path)
+    [run] = (tmp_path / ".octo" / "runs").iterdir()
+    lock = open_lock(str(run))
+    try:
+        assert try_lock(lock, wait=False)
+        busy = octoc("retry", "npc.octo", cwd=tmp_path, check=False)
+    finally:
+        os.close(lock)
+    assert busy.returncode == 5 and "another process is writing run" in busy.stderr
+    assert status(tmp_path)["failed"] == 6
+    assert "reopened 6 failed units" in octoc("retry", "npc.octo", cwd=tmp_path).stderr

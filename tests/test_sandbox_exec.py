@@ -14,7 +14,6 @@ from octolang.sandbox import (
     TimeLimit,
     code_free_names,
     compile_code,
-    describe_exception,
     find_violations,
     run_with_timeout,
 )
@@ -87,9 +86,11 @@ def test_a_runtime_error_names_the_octo_line() -> None:
     code = compile_code(source, filename="/tmp/p.octo", first_line=20, params=[], name="s")
     with pytest.raises(ZeroDivisionError) as raised:
         code()
-    message, line = describe_exception(raised.value, "/tmp/p.octo")
-    assert message == "ZeroDivisionError: division by zero"
-    assert line == 22
+    from octolang.sandbox.limits import WorkerLimits
+    from octolang.sandbox.output import describe_failure
+
+    message = describe_failure(raised.value, "/tmp/p.octo", WorkerLimits(unit_seconds=1.0))
+    assert message == "/tmp/p.octo:22: ZeroDivisionError: division by zero"
 
 
 def test_an_endless_loop_is_stopped() -> None:

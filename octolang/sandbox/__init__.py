@@ -9,7 +9,6 @@ from octolang.sandbox.compile import (
     SandboxViolation,
     TimeLimit,
     compile_code,
-    describe_exception,
     freeze,
     run_with_timeout,
 )
@@ -30,7 +29,6 @@ __all__ = [
     "Violation",
     "code_free_names",
     "compile_code",
-    "describe_exception",
     "find_violations",
     "freeze",
     "run_with_timeout",

@@ -8,7 +8,7 @@ import difflib
 import signal
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 from octolang.sandbox.policy import Violation, find_violations, safe_builtins
@@ -220,15 +220,3 @@ class TimeLimit:
             return function(**kwargs)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-def describe_exception(exc: BaseException, filename: str) -> tuple[str, int | None]:
-    """`ZeroDivisionError: division by zero` and the deepest line of `filename` in the traceback."""
-    line: int | None = None
-    trace: TracebackType | None = exc.__traceback__
-    while trace is not None:
-        if trace.tb_frame.f_code.co_filename == filename:
-            line = trace.tb_lineno
-        trace = trace.tb_next
-    text = str(exc)
-    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__), line

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, allow_outside_option, main
+from octolang.cli_base import EXIT_ERRORS, allow_outside_option, main
 
 INSTALL_GRAPHVIZ = """\
 Install Graphviz, which provides `dot`:

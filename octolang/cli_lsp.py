@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from octolang.cli import allow_outside_option, file_access, main
+from octolang.cli_base import allow_outside_option, file_access, main
 
 
 @main.command()

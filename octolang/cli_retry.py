@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from octolang.cli import EXIT_BUSY, EXIT_ERRORS, allow_outside_option, main
+from octolang.cli_base import EXIT_BUSY, EXIT_ERRORS, allow_outside_option, main
 from octolang.cli_run import _run_dir, _run_option
 
 

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from octolang.cli import (
+from octolang.cli_base import (
     EXIT_BUSY,
     EXIT_ERRORS,
     EXIT_OK,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from octolang.cli import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
+from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
 from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
 
 

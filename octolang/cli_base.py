@@ -1,0 +1,126 @@
+"""The `octoc` command group every command hangs on: its exit codes, the guard that turns
+anything unexpected into one line instead of a traceback, and the options several
+commands share. The commands live in the cli_*.py modules; cli.py gathers them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+ISSUES_URL = "https://github.com/octolang/octolang/issues"
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_PAUSED = 4  # `octoc run`: the run is paused (an account stop, a persistent error); nothing failed
+EXIT_BUSY = 5  # another octoc process is writing the run
+EXIT_STATE = 6  # the run's state is damaged, gone, or cannot be written
+
+
+class _Guarded(click.Group):
+    """The last line of defence for every command: a state that cannot be used is one line
+    and exit 6 (another error of the state's database: exit 1); anything else unexpected is
+    a bug, said as one (exit 3), never a Python traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from octolang.runtime.store import StateUnusable, StoreError
+        from octolang.sandbox.limits import SandboxUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            click.echo(f"octoc: {exc}", err=True)
+            sys.exit(EXIT_STATE if isinstance(exc, StateUnusable) else EXIT_ERRORS)
+        except SandboxUnavailable as exc:
+            click.echo(f"octoc: compute code is not run without its OS boundary: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:
+            # The reader went away (`octoc inspect ... | head`): stop quietly, as Unix tools do.
+            _silence_stdout()
+            sys.exit(EXIT_OK)
+        except Exception as exc:
+            internal_error(exc, f"`octoc {ctx.invoked_subcommand or ''}`")
+            sys.exit(EXIT_INTERNAL)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+allow_outside_option = click.option(
+    "--allow-outside",
+    "allow_outside",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True),
+    help="Let the pipeline read data, and keep its runs, in PATH outside its folder (repeatable).",
+)
+
+
+def file_access(allow_outside: tuple[str, ...]) -> Any:
+    """The `FileAccess` the user gives (`--allow-outside`, OCTO_ALLOW_OUTSIDE, OCTO_MAX_DATA_MB)."""
+    from octolang import paths
+
+    try:
+        return paths.file_access(allow_outside)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="octolang", prog_name="octoc")
+def main() -> None:
+    """octoc: check, draw and run .octo pipelines."""
+
+
+def allow_options(command: Any) -> Any:
+    """`--allow-host` and `--allow-key-env`: where the user lets a file's models send keys."""
+    command = click.option(
+        "--allow-key-env",
+        "allow_key_env",
+        multiple=True,
+        metavar="VAR",
+        help="Let a model's `api_key_env` read VAR (also OCTO_ALLOW_KEY_ENV). Repeatable.",
+    )(command)
+    return click.option(
+        "--allow-host",
+        "allow_host",
+        multiple=True,
+        metavar="HOST",
+        help="Let keys be sent to HOST or HOST:PORT named by a file's `base_url` (also OCTO_ALLOW_HOST). Repeatable.",
+    )(command)
+
+
+def grant_allowance(hosts: tuple[str, ...], key_envs: tuple[str, ...]) -> None:
+    """The flags of `allow_options`, added to this process's allowance; a HOST that is not
+    one is a usage error."""
+    from octolang.providers.hosts import HostRule, grant
+
+    for host in hosts:
+        if HostRule.parse(host) is None:
+            raise click.BadParameter(f"`{host}` is not a host; write e.g. 127.0.0.1:8000", param_hint="--allow-host")
+    grant(hosts, key_envs)
+
+
+def internal_error(exc: BaseException, path: str) -> None:
+    import traceback
+
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    location = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    click.echo(
+        f"internal error: octoc failed on {path} ({type(exc).__name__}: {exc}{location}).\n"
+        f"This is a bug in octoc, not in your file. Please report it at {ISSUES_URL} "
+        "with the file attached; set OCTO_DEBUG=1 for the full trace.",
+        err=True,
+    )
+    if os.environ.get("OCTO_DEBUG"):
+        traceback.print_exception(exc)

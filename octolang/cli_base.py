@@ -5,6 +5,7 @@ commands share. The commands live in the cli_*.py modules; cli.py gathers them."
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -15,6 +16,26 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PAUSED = 4  # `octoc run`: the run is paused (an account stop, a persistent error); nothing failed
 EXIT_BUSY = 5  # another octoc process is writing the run
 EXIT_STATE = 6  # the run's state is damaged, gone, or cannot be written
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # Ctrl-C, SIGTERM: the shells' 128 + signal number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interruption like Ctrl-C: what is done is saved, exit 143."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def stop_at_next_signal() -> None:
+    """After the first Ctrl-C or SIGTERM, while what is done is being saved: a second one
+    exits at once."""
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_INTERRUPTED))
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(EXIT_TERMINATED))
 
 
 class _Guarded(click.Group):
@@ -26,15 +47,20 @@ class _Guarded(click.Group):
         from octolang.runtime.store import StateUnusable, StoreError
         from octolang.sandbox.limits import SandboxUnavailable
 
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # a command with something to save says so itself first
+            stop_at_next_signal()
+            click.echo("\ninterrupted", err=True)
+            sys.exit(interrupted_exit_code(exc))
         except StoreError as exc:
             click.echo(f"octoc: {exc}", err=True)
             sys.exit(EXIT_STATE if isinstance(exc, StateUnusable) else EXIT_ERRORS)
         except SandboxUnavailable as exc:
             click.echo(f"octoc: compute code is not run without its OS boundary: {exc}", err=True)
             sys.exit(EXIT_ERRORS)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:
             # The reader went away (`octoc inspect ... | head`): stop quietly, as Unix tools do.

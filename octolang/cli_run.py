@@ -20,7 +20,9 @@ from octolang.cli_base import (
     allow_outside_option,
     file_access,
     grant_allowance,
+    interrupted_exit_code,
     main,
+    stop_at_next_signal,
 )
 
 
@@ -200,10 +202,11 @@ def run(
         result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
     except StoreError as exc:
         refuse("run", exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli_base.Terminated)
+        stop_at_next_signal()
         again = f"octoc run {file}" + (" --provider mock" if provider else "")
         click.echo(f"\ninterrupted; the run is saved. Resume with `{again}`.", err=True)
-        sys.exit(130)
+        sys.exit(interrupted_exit_code(exc))
     finally:
         session.close()
     _finish(program, file, session.info, result, as_json=as_json, once=once)

@@ -121,8 +121,10 @@ class WorkerPool:
             if pid == 0:  # pragma: no cover - the child; measured through its results
                 code = 0
                 try:
+                    # Both are the parent's to handle: it stops the workers itself, and a
+                    # worker killed by a group-wide SIGTERM would fail the unit it ran.
                     signal.signal(signal.SIGINT, signal.SIG_IGN)
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
                     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                     try:
                         enter_boundary(parent, (jobs_in.fileno(), results_out.fileno()), self.limits)

@@ -9,6 +9,7 @@ traffic.py.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,13 @@ from octolang.runtime.snapshot import Snapshot, load_snapshot
 from octolang.runtime.store import RunStore
 from octolang.runtime.traffic import ProviderTraffic
 from octolang.summary import expression_text
+
+# A compute step's ready units are run and committed in slices, so that a kill loses one
+# slice at most: the first of FIRST_COMMIT_UNITS, then sized to take about COMMIT_SECONDS.
+# Results do not depend on the slicing (each unit has its own stream).
+FIRST_COMMIT_UNITS = 2000
+MAX_COMMIT_UNITS = 100_000
+COMMIT_SECONDS = 3.0
 
 
 @dataclass
@@ -277,27 +285,41 @@ class Runner(ProviderTraffic):
                     uid: bytes(state)
                     for uid, state in self.store.query("SELECT id, rng FROM units WHERE rng IS NOT NULL")
                 }
-            jobs = [ComputeJob(uid, self._context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
-            outcomes = run_compute(compiled, jobs, self.options.workers)
-            with self.store.transaction() as db:
-                done = [
-                    (o.unit_id, step.name, json.dumps(o.output, separators=(",", ":")), 1)
-                    for o in outcomes
-                    if o.output is not None
-                ]
-                db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
-                if step.name in self.rng_carry:
-                    db.executemany(
-                        "UPDATE units SET rng = ? WHERE id = ?",
-                        [(o.rng_state, o.unit_id) for o in outcomes if o.output is not None],
-                    )
-                for outcome in outcomes:
-                    if outcome.output is None:
-                        self._fail(db, outcome.unit_id, step.name, outcome.error or "failed", snap)
-            for outcome in outcomes:
-                if outcome.output is not None:
-                    snap.results[step.name][outcome.unit_id] = outcome.output
+            size = FIRST_COMMIT_UNITS
+            position = 0
+            while position < len(ready):  # committed slice by slice: a kill loses one slice at most
+                part = ready[position : position + size]
+                began = time.monotonic()
+                self._compute_slice(snap, step, compiled, part, states)
+                position += len(part)
+                took = max(time.monotonic() - began, 1e-3)
+                size = max(FIRST_COMMIT_UNITS // 4, min(MAX_COMMIT_UNITS, int(len(part) * COMMIT_SECONDS / took)))
         return changed
+
+    def _compute_slice(
+        self, snap: Snapshot, step: ir.StepDecl, compiled: CompiledStep, ready: list[str], states: dict[str, bytes]
+    ) -> None:
+        """Run `ready` units of a compute step and commit their outcomes in one transaction."""
+        jobs = [ComputeJob(uid, self._context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
+        outcomes = run_compute(compiled, jobs, self.options.workers)
+        with self.store.transaction() as db:
+            done = [
+                (o.unit_id, step.name, json.dumps(o.output, separators=(",", ":")), 1)
+                for o in outcomes
+                if o.output is not None
+            ]
+            db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
+            if step.name in self.rng_carry:
+                db.executemany(
+                    "UPDATE units SET rng = ? WHERE id = ?",
+                    [(o.rng_state, o.unit_id) for o in outcomes if o.output is not None],
+                )
+            for outcome in outcomes:
+                if outcome.output is None:
+                    self._fail(db, outcome.unit_id, step.name, outcome.error or "failed", snap)
+        for outcome in outcomes:
+            if outcome.output is not None:
+                snap.results[step.name][outcome.unit_id] = outcome.output
 
     # ------------------------------------------------------------ finishing units
     def _finish(self, snap: Snapshot) -> bool:

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from octolang import interrupts
+
 ISSUES_URL = "https://github.com/octolang/octolang/issues"
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PAUSED = 4  # `octoc run`: the run is paused (an account stop, a persistent error); nothing failed
@@ -19,16 +21,8 @@ EXIT_STATE = 6  # the run's state is damaged, gone, or cannot be written
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # Ctrl-C, SIGTERM: the shells' 128 + signal number
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an interruption like Ctrl-C: what is done is saved, exit 143."""
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
-    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    return EXIT_TERMINATED if isinstance(exc, interrupts.Terminated) else EXIT_INTERRUPTED
 
 
 def stop_at_next_signal() -> None:
@@ -47,7 +41,7 @@ class _Guarded(click.Group):
         from octolang.runtime.store import StateUnusable, StoreError
         from octolang.sandbox.limits import SandboxUnavailable
 
-        signal.signal(signal.SIGTERM, _terminate)
+        interrupts.install()
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:  # a command with something to save says so itself first

@@ -202,7 +202,7 @@ def run(
         result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
     except StoreError as exc:
         refuse("run", exc)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (cli_base.Terminated)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
         stop_at_next_signal()
         again = f"octoc run {file}" + (" --provider mock" if provider else "")
         click.echo(f"\ninterrupted; the run is saved. Resume with `{again}`.", err=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from octolang import ir
 from octolang.expressions import compile_expression, scope_with
+from octolang.interrupts import raise_pending
 from octolang.providers.registry import ProviderPool
 from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
 from octolang.runtime.requests import CompiledPrompt
@@ -291,6 +292,7 @@ class Runner(ProviderTraffic):
                 part = ready[position : position + size]
                 began = time.monotonic()
                 self._compute_slice(snap, step, compiled, part, states)
+                raise_pending()
                 position += len(part)
                 took = max(time.monotonic() - began, 1e-3)
                 size = max(FIRST_COMMIT_UNITS // 4, min(MAX_COMMIT_UNITS, int(len(part) * COMMIT_SECONDS / took)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from octolang import __version__, ir
+from octolang.interrupts import raise_pending
 from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
 from octolang.runtime.runlock import RunBusy, creating, describe_holder, is_live, lease, open_lock, try_lock
@@ -311,6 +312,7 @@ def drive(
 ) -> TickResult:
     """Tick until every unit is terminal (or once). Returns the last tick's result."""
     while True:
+        raise_pending()
         result = session.runner.tick()
         session.heartbeat()
         if on_tick is not None:

@@ -277,7 +277,7 @@ pipeline spin "spin"
 seed 3
 units u {
   vary k in [1, 2]
-  trials 600
+  trials 3000
 }
 step s = compute {
   output { x: int }

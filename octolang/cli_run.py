@@ -404,23 +404,35 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_option
 @_run_dir
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="When another process runs the run: how many seconds to wait for it to cancel.",
+)
 @allow_outside_option
 @allow_options
 def cancel(
     file: str,
     run_id: str | None,
     run_dir: str | None,
+    timeout: float,
     allow_outside: tuple[str, ...],
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
 ) -> None:
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
-    batch in flight and send nothing new. What they finished is taken in by `octoc run`."""
-    from octolang.runtime.runlock import RunBusy
+    batch in flight and send nothing new. What they finished is taken in by `octoc run`.
+    When another process is running the run, that process is asked to cancel it, before it
+    sends anything more."""
+    import time
+
+    from octolang.runtime.runlock import RunBusy, cancel_requested, clear_cancel_request, request_cancel
     from octolang.runtime.runner import RunOptions
-    from octolang.runtime.runs import RunRefused
+    from octolang.runtime.runs import STATE_FILE, RunRefused
     from octolang.runtime.session import open_session
-    from octolang.runtime.store import StoreError
+    from octolang.runtime.store import RunStore, StoreError
 
     grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, before="cancelling", allow_outside=allow_outside)
@@ -428,10 +440,52 @@ def cancel(
     if run_id is None and not _resumable(program, file, root, fresh=False):
         click.echo(f"no run of {file} found; nothing to cancel", err=True)
         sys.exit(EXIT_ERRORS)
+
+    def opened() -> Any:
+        return open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
+
+    busy: RunBusy | None = None
     try:
-        session = open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
-    except (RunRefused, RunBusy, StoreError) as exc:
+        session = opened()
+    except RunBusy as exc:
+        busy = exc
+    except (RunRefused, StoreError) as exc:
         refuse("cancel", exc)
+    if busy is not None:  # the live writer cancels, before it sends anything more
+        folder = busy.folder
+        request_cancel(folder)
+        deadline = time.monotonic() + timeout
+        while cancel_requested(folder):
+            if time.monotonic() >= deadline:
+                click.echo(
+                    f"octoc cancel: asked the process running this run to cancel it; it has not answered in "
+                    f"{timeout:g} s (it acts before it sends anything more). {busy}",
+                    err=True,
+                )
+                sys.exit(EXIT_BUSY)
+            try:  # the writer ended without taking the request: cancel here
+                session = opened()
+            except RunBusy:
+                time.sleep(0.1)
+                continue
+            except (RunRefused, StoreError) as exc:
+                refuse("cancel", exc)
+            clear_cancel_request(folder)
+            break
+        else:
+            reader = RunStore.reader(os.path.join(folder, STATE_FILE))
+            try:
+                said = reader.meta().get("cancel_said") or []
+            finally:
+                reader.close()
+            for line in said:
+                click.echo(line, err=True)
+            click.echo(
+                f"run {os.path.basename(folder)} cancelled by the process running it: nothing new will be sent; it "
+                f"takes in what the providers finished. `octoc run {file} --resume-cancelled` goes on with the rest",
+                err=True,
+            )
+            return
     try:
         said = session.runner.cancel()
     finally:

@@ -116,7 +116,7 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
         click.echo(f"no runs under {root}")
         return
     click.echo(
-        f"{'run':<40} {'started (UTC)':<20} {'state':<8} {'done':>7} {'failed':>7} {'spend':>10} {'duration':>9}  file"
+        f"{'run':<40} {'started (UTC)':<20} {'state':<10} {'done':>7} {'failed':>7} {'spend':>10} {'duration':>9}  file"
     )
     import time
 
@@ -135,16 +135,30 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
             finally:
                 store.close()
         except StoreError as exc:
-            click.echo(f"{info.id:<40} {'-':<20} {'damaged':<8} {'-':>7} {'-':>7} {'-':>10} {'-':>9}  {exc}")
+            click.echo(f"{info.id:<40} {'-':<20} {'damaged':<10} {'-':>7} {'-':>7} {'-':>10} {'-':>9}  {exc}")
             continue
-        state = "running" if counts.get("pending") or not counts else "finished"
+        state = _state(meta, counts)
         created = float(meta.get("created_at", 0))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created))
         duration = _duration(float(meta.get("updated_at", created)) - created)
         click.echo(
-            f"{info.id:<40} {started:<20} {state:<8} {counts.get('done', 0):>7,} "
+            f"{info.id:<40} {started:<20} {state:<10} {counts.get('done', 0):>7,} "
             f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {_where(meta, root)}"
         )
+
+
+def _state(meta: dict[str, Any], counts: dict[str, int]) -> str:
+    """What a run is doing: running (a live process holds it), paused, cancelled,
+    unfinished (nobody runs it; `octoc run` goes on) or finished."""
+    from octolang.runtime.runlock import is_live
+
+    if is_live(meta.get("lease")):
+        return "running"
+    if isinstance(meta.get("paused"), dict):
+        return "paused"
+    if counts.get("pending") or not counts:
+        return "cancelled" if meta.get("cancelled_at") is not None else "unfinished"
+    return "finished"
 
 
 def _where(meta: dict[str, Any], root: str) -> str:

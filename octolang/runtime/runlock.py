@@ -8,6 +8,10 @@ last heartbeat) is what another process reads to say who holds the run, and, whe
 lock is free but a lease is left, that the last writer died without closing the run.
 Creating runs is serialised by the same kind of lock on the folder of runs itself.
 Readers (status, report, inspect, runs) take neither.
+
+`octoc cancel` on a run another process writes cannot take the lock; it leaves the file
+`cancel-request` in the run folder instead, and the writer acts on it before it sends
+anything more (before each chunk, each tick, and while it waits for batches).
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ from typing import Any
 from octolang.runtime.store import StateUnusable
 
 LOCK_FILE = "lock"
+CANCEL_REQUEST = "cancel-request"
 
 
 class RunBusy(Exception):
-    """Another live process writes this run."""
+    """Another live process writes this run (in `folder`)."""
+
+    def __init__(self, message: str, folder: str = "") -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 def lease() -> dict[str, Any]:
@@ -99,3 +108,23 @@ def creating(root: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def request_cancel(folder: str) -> None:
+    """Ask the live writer of the run in `folder` to cancel it (see `cancel_requested`)."""
+    path = os.path.join(folder, CANCEL_REQUEST)
+    partial = f"{path}.{os.getpid()}"
+    with open(partial, "w", encoding="utf-8") as out:
+        out.write(f"{os.getpid()} {socket.gethostname()} {time.time()}\n")
+    os.replace(partial, path)
+
+
+def cancel_requested(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, CANCEL_REQUEST))
+
+
+def clear_cancel_request(folder: str) -> None:
+    try:
+        os.unlink(os.path.join(folder, CANCEL_REQUEST))
+    except FileNotFoundError:
+        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -74,6 +75,7 @@ class Runner(ProviderTraffic):
         self.run_id = run_id
         self.seed = seed
         self.filename = filename
+        self.cancel_asked: Callable[[], bool] = lambda: False  # an `octoc cancel` waits for this writer
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}

@@ -16,7 +16,17 @@ from octolang import __version__, ir
 from octolang.interrupts import raise_pending
 from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
-from octolang.runtime.runlock import RunBusy, creating, describe_holder, is_live, lease, open_lock, try_lock
+from octolang.runtime.runlock import (
+    RunBusy,
+    cancel_requested,
+    clear_cancel_request,
+    creating,
+    describe_holder,
+    is_live,
+    lease,
+    open_lock,
+    try_lock,
+)
 from octolang.runtime.runner import Runner, RunOptions, TickResult
 from octolang.runtime.runs import (
     STATE_FILE,
@@ -155,6 +165,7 @@ def _open_locked(
     _add_units(store, program, options.max_units)
     providers = ProviderPool(ProviderSettings(folder=info.folder, dry_run=options.dry_run), seed=int(info.meta["seed"]))
     runner = Runner(program, store, providers, options, run_id=info.id, seed=int(info.meta["seed"]), filename=file)
+    runner.cancel_asked = lambda: cancel_requested(info.folder)
     return Session(info, store, runner, resumed, lock_fd, mine, notes)
 
 
@@ -181,7 +192,8 @@ def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
     raise RunBusy(
         f"run {info.id} is being run by another octoc ({describe_holder(held)}); one process writes a run at a "
         f"time. Wait for it to finish, or pass `--wait` to go on when it does (`octoc status {name}` shows its "
-        "progress meanwhile)."
+        "progress meanwhile).",
+        info.folder,
     )
 
 
@@ -313,6 +325,7 @@ def drive(
     """Tick until every unit is terminal (or once). Returns the last tick's result."""
     while True:
         raise_pending()
+        take_cancel_request(session)
         result = session.runner.tick()
         session.heartbeat()
         if on_tick is not None:
@@ -326,4 +339,18 @@ def drive(
         if not result.progressed and result.in_flight == 0:
             return result  # nothing can move: reported by the caller as stuck units
         if not result.progressed:
-            time.sleep(poll_interval)
+            deadline = time.monotonic() + poll_interval
+            while time.monotonic() < deadline and not cancel_requested(session.info.folder):
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def take_cancel_request(session: Session) -> list[str]:
+    """Act on an `octoc cancel` that found this run busy: cancel it as that command would
+    have, and leave what was done in the meta (`cancel_said`) for the command to print."""
+    if not cancel_requested(session.info.folder):
+        return []
+    said = session.runner.cancel()
+    with session.store.transaction() as db:
+        session.store.set_meta(db, cancel_said=said)
+    clear_cancel_request(session.info.folder)
+    return said

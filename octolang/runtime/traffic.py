@@ -13,7 +13,7 @@ state, declared below for the type checker.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from octolang import ir
@@ -46,6 +46,7 @@ class ProviderTraffic(Setbacks):
     filename: str
     _prompts: dict[str, CompiledPrompt]
     _wire: dict[str, bytes]  # encodings made while chunking, taken by the submission
+    cancel_asked: Callable[[], bool]
 
     if TYPE_CHECKING:  # the runner's own, used here
 
@@ -194,6 +195,8 @@ class ProviderTraffic(Setbacks):
                 result.provider_stop = str(exc)
                 return changed
             for chunk in _chunks(provider, requests, self._wire):
+                if self.cancel_asked():  # the requests rendered so far are rendered again if resumed
+                    return changed
                 self._record_and_submit(step, model, route, chunk, snap, result)
                 if result.provider_stop or result.paused:
                     return changed

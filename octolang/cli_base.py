@@ -122,12 +122,26 @@ def allow_options(command: Any) -> Any:
 
 def grant_allowance(hosts: tuple[str, ...], key_envs: tuple[str, ...]) -> None:
     """The flags of `allow_options`, added to this process's allowance; a HOST that is not
-    one is a usage error."""
-    from octolang.providers.hosts import HostRule, grant
+    one, or a key variable that is not a variable name, is a usage error (in the flags and in
+    OCTO_ALLOW_HOST / OCTO_ALLOW_KEY_ENV alike: an entry that would be ignored is never silent)."""
+    import re
+
+    from octolang.providers.hosts import ALLOW_HOST_VAR, ALLOW_KEY_ENV_VAR, HostRule, grant, words
 
     for host in hosts:
         if HostRule.parse(host) is None:
             raise click.BadParameter(f"`{host}` is not a host; write e.g. 127.0.0.1:8000", param_hint="--allow-host")
+    for var in key_envs:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            raise click.BadParameter(
+                f"`{var}` is not an environment variable name; write e.g. MY_PROXY_KEY", param_hint="--allow-key-env"
+            )
+    for host in words(os.environ.get(ALLOW_HOST_VAR, "")):
+        if HostRule.parse(host) is None:
+            raise click.UsageError(f"{ALLOW_HOST_VAR}: `{host}` is not a host; write e.g. 127.0.0.1:8000")
+    for var in words(os.environ.get(ALLOW_KEY_ENV_VAR, "")):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            raise click.UsageError(f"{ALLOW_KEY_ENV_VAR}: `{var}` is not an environment variable name")
     grant(hosts, key_envs)
 
 

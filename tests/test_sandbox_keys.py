@@ -240,6 +240,26 @@ def test_a_bad_allow_host_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "is not a host" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("OCTO_ALLOW_HOST", "127.0.0.1:8000, http://", "OCTO_ALLOW_HOST: `http://` is not a host"),
+        ("OCTO_ALLOW_KEY_ENV", "MY_KEY OPENAI-KEY", "OCTO_ALLOW_KEY_ENV: `OPENAI-KEY` is not an environment variable"),
+    ],
+)
+def test_a_bad_allowance_in_the_environment_is_never_ignored(
+    tmp_path: Path, variable: str, value: str, said: str
+) -> None:
+    """An entry of OCTO_ALLOW_HOST or OCTO_ALLOW_KEY_ENV that could not mean anything is a
+    usage error naming it (it used to be dropped without a word, so the key stayed refused
+    and the user did not know why)."""
+    path = pipeline(tmp_path, 'model m = mock "echo"')
+    result = octoc("check", path.name, cwd=tmp_path, env=user_env(**{variable: value}), check=False)
+    assert result.returncode == 2 and said in result.stderr
+    flagged = octoc("check", path.name, "--allow-key-env", "A-B", cwd=tmp_path, env=user_env(), check=False)
+    assert flagged.returncode == 2 and "`A-B` is not an environment variable name" in flagged.stderr
+
+
 # ---------------------------------------------------------------- what check says
 
 

@@ -99,7 +99,8 @@ class HostRule:
         return self.host == where.host and self.port in (None, where.port)
 
 
-def _words(value: str) -> list[str]:
+def words(value: str) -> list[str]:
+    """The entries of a list variable (commas or spaces between)."""
     return [w for w in re.split(r"[\s,]+", value.strip()) if w]
 
 
@@ -114,7 +115,7 @@ class Allowance:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Allowance:
         env = os.environ if environ is None else environ
-        rules = (HostRule.parse(w) for w in _words(env.get(ALLOW_HOST_VAR, "")))
+        rules = (HostRule.parse(w) for w in words(env.get(ALLOW_HOST_VAR, "")))
         base_urls = {}
         for provider, names in BASE_URL_VARS.items():
             url = next((v for v in (env.get(n, "").strip() for n in names) if v), None)
@@ -122,7 +123,7 @@ class Allowance:
                 base_urls[provider] = url
         return cls(
             hosts=tuple(r for r in rules if r is not None),
-            key_envs=frozenset(_words(env.get(ALLOW_KEY_ENV_VAR, ""))),
+            key_envs=frozenset(words(env.get(ALLOW_KEY_ENV_VAR, ""))),
             base_urls=base_urls,
         )
 
@@ -147,7 +148,7 @@ def grant(hosts: Iterable[str] = (), key_envs: Iterable[str] = ()) -> None:
     (the flags mean exactly what the environment variables mean)."""
     for var, extra in ((ALLOW_HOST_VAR, list(hosts)), (ALLOW_KEY_ENV_VAR, list(key_envs))):
         if extra:
-            os.environ[var] = ",".join(_words(os.environ.get(var, "")) + extra)
+            os.environ[var] = ",".join(words(os.environ.get(var, "")) + extra)
 
 
 @dataclass(frozen=True)

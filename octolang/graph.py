@@ -192,7 +192,7 @@ def _step_lines(program: ir.Program, step: ir.StepDecl) -> tuple[list[str], list
     head = [f"<b>{_esc(step.name)}</b>"]
     model = program.model(step.model or "") if step.kind == "llm" else None
     if model is not None:
-        mode = str(model.setting("mode", "batch"))
+        mode = model.mode
         head.append(f"llm {_esc(model.name)}")
         head.append(f'<font point-size="9">{_esc(f"{model.provider} {model.model_id} · {mode}")}</font>')
     else:

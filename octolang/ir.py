@@ -283,6 +283,15 @@ class ModelDecl(Node):
                 return s.value
         return default
 
+    @property
+    def mode(self) -> str:
+        """How the model is called: `batch` (the default), `realtime`, or `auto` (decided per
+        run by the number of requests). OpenAI-compatible servers are always called in
+        realtime: few of them implement the batch endpoints."""
+        if self.provider == "openai_compatible":
+            return "realtime"
+        return str(self.setting("mode", "batch"))
+
 
 class TypeDecl(Node):
     name: str

@@ -151,7 +151,7 @@ def price_for(model: ir.ModelDecl) -> Price | None:
 
 def is_batch(model: ir.ModelDecl) -> bool:
     """Batch is the default mode; `auto` is priced as batch until the runner decides per run."""
-    return str(model.setting("mode", "batch")) != "realtime"
+    return model.mode != "realtime"
 
 
 def usage_cost(model: ir.ModelDecl, usage: Mapping[str, int], *, batch: bool | None = None) -> Decimal:

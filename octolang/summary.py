@@ -88,7 +88,7 @@ def summary_text(program: ir.Program) -> str:
         label = "steps   " if index == 0 else "        "
         if step["kind"] == "llm" and step["model"] in models:
             model = models[step["model"]]
-            kind = f"llm {model.name} ({model.provider} {model.model_id}, {model.setting('mode', 'batch')})"
+            kind = f"llm {model.name} ({model.provider} {model.model_id}, {model.mode})"
         else:
             kind = step["kind"]
         reads = ", ".join(step["depends_on"]) or "unit"

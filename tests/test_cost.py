@@ -77,6 +77,22 @@ def test_price_override_wins_over_the_table() -> None:
     assert step.cost_batch == expected and step.price_source == "price given in the pipeline"
 
 
+def test_an_openai_compatible_server_is_priced_and_shown_as_realtime() -> None:
+    """It is always called one request at a time, so a price given for it is paid in full
+    (it used to be estimated at the batch half, and `octoc check` called it batch)."""
+    program = program_of(
+        one_step(
+            'model m = openai_compatible "llama3" '
+            '{ base_url = "http://127.0.0.1:8000/v1", price in = $1/M, out = $3/M }'
+        )
+    )
+    model = program.models[0]
+    assert model.mode == "realtime"
+    step = estimate_cost(program).steps[0]
+    assert step.mode == "realtime" and step.cost == step.cost_realtime + step.extra_realtime
+    assert step.cost_realtime == 2 * step.cost_batch
+
+
 def test_unknown_model_warns_in_check_and_in_the_estimate() -> None:
     text = one_step('model m = openai "gpt-nonesuch"')
     diagnostics = compile_source(SourceFile("test.octo", text)).diagnostics

@@ -113,7 +113,7 @@ def output_fields(program: ir.Program, step: ir.StepDecl) -> list[tuple[str, str
 
 
 def _model(model: ir.ModelDecl) -> str:
-    mode = str(model.setting("mode", "batch"))
+    mode = model.mode
     lines = [
         f"```octo\nmodel {model.name} = {model.provider} {json.dumps(model.model_id)}\n```",
         f"provider `{model.provider}`, model id `{model.model_id}`, mode `{mode}`",

@@ -33,9 +33,7 @@ class KeyRefused(KeyMissing):
 def mode_for(model: ir.ModelDecl, requests: int) -> Mode:
     """How `requests` requests of this model are sent. OpenAI-compatible servers are called
     one request at a time (few of them implement the batch endpoints)."""
-    if model.provider == "openai_compatible":
-        return "realtime"
-    mode = str(model.setting("mode", "batch"))
+    mode = model.mode
     if mode == "auto":
         return "batch" if requests >= int(model.setting("auto_threshold", DEFAULT_AUTO_THRESHOLD)) else "realtime"
     return "realtime" if mode == "realtime" else "batch"

@@ -451,11 +451,19 @@ def cancel(
         busy = exc
     except (RunRefused, StoreError) as exc:
         refuse("cancel", exc)
+    said: list[str] | None = None
     if busy is not None:  # the live writer cancels, before it sends anything more
         folder = busy.folder
         request_cancel(folder)
         deadline = time.monotonic() + timeout
-        while cancel_requested(folder):
+        while said is None:
+            if not cancel_requested(folder):  # taken: the writer left what it did in the meta
+                reader = RunStore.reader(os.path.join(folder, STATE_FILE))
+                try:
+                    said = list(reader.meta().get("cancel_said") or [])
+                finally:
+                    reader.close()
+                break
             if time.monotonic() >= deadline:
                 click.echo(
                     f"octoc cancel: asked the process running this run to cancel it; it has not answered in "
@@ -472,28 +480,18 @@ def cancel(
                 refuse("cancel", exc)
             clear_cancel_request(folder)
             break
-        else:
-            reader = RunStore.reader(os.path.join(folder, STATE_FILE))
-            try:
-                said = reader.meta().get("cancel_said") or []
-            finally:
-                reader.close()
-            for line in said:
-                click.echo(line, err=True)
-            click.echo(
-                f"run {os.path.basename(folder)} cancelled by the process running it: nothing new will be sent; it "
-                f"takes in what the providers finished. `octoc run {file} --resume-cancelled` goes on with the rest",
-                err=True,
-            )
-            return
-    try:
-        said = session.runner.cancel()
-    finally:
-        session.close()
+    relayed = said is not None  # the running process cancelled the run
+    run = os.path.basename(busy.folder) if busy is not None else session.info.id
+    if said is None:
+        try:
+            said = session.runner.cancel()
+        finally:
+            session.close()
     for line in said:
         click.echo(line, err=True)
+    by = " by the process running it" if relayed else ""
     click.echo(
-        f"run {session.info.id} cancelled: nothing new will be sent. `octoc run {file}` takes in what the "
+        f"run {run} cancelled{by}: nothing new will be sent. `octoc run {file}` takes in what the "
         f"providers finished; `octoc run {file} --resume-cancelled` goes on with the rest",
         err=True,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result, openai_reasoning_model
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 from octolang.schema import strict_variant
 
@@ -41,7 +42,8 @@ def chat_body(body: dict[str, Any], *, structured: bool = True) -> dict[str, Any
     messages.append({"role": "user", "content": prompt})
     model = str(body["model"])
     chat: dict[str, Any] = {"model": model, "messages": messages}
-    for name, value in (body.get("params") or {}).items():
+    provider = str(body.get("provider") or "openai")
+    for name, value in sendable(provider, model, body.get("params") or {}).items():
         if name == "max_tokens" and openai_reasoning_model(model):  # they refuse `max_tokens`
             name = "max_completion_tokens"
         chat[name] = value

@@ -106,7 +106,7 @@ def check_declarations(program: ir.Program) -> list[Diagnostic]:
         if decl.name in ("string", "int", "float", "bool", "list"):
             out.append(error("E0111", f"`{decl.name}` is a built-in type and cannot be redeclared", decl.name_span))
     for model in program.models:
-        out += _check_model(model)
+        out += check_model(model)
     models = {m.name for m in program.models}
     for step in program.steps:
         out += _check_step_shape(step, models)
@@ -134,7 +134,7 @@ def _duplicates(entries: Iterable[tuple[str, Span, str]]) -> list[Diagnostic]:
     return out
 
 
-def _check_model(model: ir.ModelDecl) -> list[Diagnostic]:
+def check_model(model: ir.ModelDecl) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if model.provider not in PROVIDERS:
         out.append(

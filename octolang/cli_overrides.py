@@ -5,8 +5,8 @@ The override rewrites the checked program's model declarations: the run then pri
 checks keys and hosts, encodes and fingerprints the models it will really call. A model
 given another provider keeps its sampling settings (checked again against the new model's
 rules: a parameter it refuses is an error) and its `mode`, `concurrency` and
-`failure_rate`; it loses what belonged to the old provider (`base_url`, `api_key_env`,
-`invalid_rate`, a `price`: the price table's entry for the new model is used).
+`failure_rate`, where the new provider has a use for them; it loses the rest (`base_url`,
+`api_key_env`, `invalid_rate`, a `price`: the price table's entry for the new model is used).
 `--provider mock` is the runtime's own replacement (RunOptions.provider) in `octoc run`.
 """
 
@@ -94,7 +94,7 @@ def apply_overrides(
             update={
                 "provider": to_provider,
                 "model_id": model_id,
-                "settings": [s for s in model.settings if same or s.name in _KEPT or _sampling(s.name)],
+                "settings": [s for s in model.settings if same or _carried(s.name, to_provider)],
                 "price": model.price if same and model_id == model.model_id else None,
             }
         )
@@ -111,10 +111,14 @@ def apply_overrides(
     return program.model_copy(update={"models": changed}), diagnostics
 
 
-def _sampling(name: str) -> bool:
+def _carried(setting: str, provider: str) -> bool:
+    """A setting a model keeps when it moves to `provider`: a sampling setting or one of
+    `_KEPT`, where the provider has a use for it (`seed` is not carried to Anthropic)."""
+    from octolang.check.declarations import SETTINGS
     from octolang.providers.parameters import SAMPLING
 
-    return name in SAMPLING
+    rule = SETTINGS.get(setting)
+    return (setting in SAMPLING or setting in _KEPT) and rule is not None and provider in rule.providers
 
 
 def override_args(provider: str | None, models: tuple[str, ...]) -> str:

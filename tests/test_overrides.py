@@ -112,3 +112,31 @@ def test_a_run_resumes_only_with_the_models_it_started_with(tmp_path: Path) -> N
     assert "this time: --model writer=mock:w --model critic=mock:c2" in refused.stderr
     again = octoc("run", "npc_dialogue.octo", *mocks, "--poll", "0.01", cwd=tmp_path, check=False)
     assert again.returncode in (0, 1) and "resuming run" in again.stderr, again.stderr
+
+
+REFUSED_BY_CLAUDE = ("temperature", "top_p", "top_k", "seed")
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("example", ["npc_dialogue", "qa_eval", "blackjack"])
+def test_every_example_dry_runs_on_every_provider_without_a_refused_parameter(
+    tmp_path: Path, example: str, provider: str
+) -> None:
+    for path in EXAMPLES.iterdir():
+        if path.suffix in (".octo", ".csv", ".jsonl"):
+            shutil.copy(path, tmp_path / path.name)
+    octoc("run", f"{example}.octo", "--dry-run", "--provider", provider, "--max-units", "3", cwd=tmp_path)
+    lines = [line for step in written(tmp_path).values() for line in step]
+    assert lines
+    for line in lines:
+        if provider == "anthropic":  # a batch entry's params, or a realtime body
+            params = line.get("params", line)
+            assert isinstance(params, dict) and not set(REFUSED_BY_CLAUDE) & set(params), params
+            assert str(params["model"]) == "claude-haiku-4-5"
+        elif provider == "openai":
+            body = line.get("body", line)
+            # a model already on OpenAI keeps its id (qa_eval's grader, gpt-4.1); the others get the default
+            assert isinstance(body, dict) and "top_k" not in body and body["model"] in ("gpt-4.1-mini", "gpt-4.1")
+        else:
+            request = line.get("request", line)
+            assert isinstance(request, dict) and "contents" in request

@@ -110,6 +110,8 @@ def test_a_run_resumes_only_with_the_models_it_started_with(tmp_path: Path) -> N
     assert refused.returncode == 1
     assert "has changed since run" in refused.stderr and ": model critic changed." in refused.stderr
     assert "this time: --model writer=mock:w --model critic=mock:c2" in refused.stderr
+    ticked = octoc("tick", "npc_dialogue.octo", *mocks, cwd=tmp_path, check=False)  # tick takes them too
+    assert ticked.returncode == 0 and "resuming run" in ticked.stderr, ticked.stderr
     again = octoc("run", "npc_dialogue.octo", *mocks, "--poll", "0.01", cwd=tmp_path, check=False)
     assert again.returncode in (0, 1) and "resuming run" in again.stderr, again.stderr
 

@@ -31,7 +31,7 @@ def generate(steps: int) -> str:
         "seed 1",
         "const LIMIT = 200",
         'model writer = openai "gpt-4.1-mini" { temperature = 0.7, max_tokens = 300 }',
-        'model judge = anthropic "claude-haiku-4-5" { temperature = 0 }',
+        'model judge = anthropic "claude-haiku-4-5" { max_tokens = 300 }',  # Claude takes no temperature (W0109)
         "type Answer {",
         '  text: string[1..400] "the answer"',
         '  tone: "warm" | "curt" | "neutral"',

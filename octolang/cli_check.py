@@ -20,6 +20,7 @@ from octolang.cli_base import (
     internal_error,
     main,
 )
+from octolang.cli_overrides import OverrideError, apply_overrides, override_options
 
 
 @main.command()
@@ -31,6 +32,7 @@ from octolang.cli_base import (
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
 @click.option("--exact", is_flag=True, help="Count Claude and Gemini tokens on a sample with the providers (keys).")
+@override_options
 @allow_outside_option
 @allow_options
 def check(
@@ -42,12 +44,15 @@ def check(
     quiet: bool,
     budget: str | None,
     exact: bool,
+    provider: str | None,
+    model_overrides: tuple[str, ...],
     allow_outside: tuple[str, ...],
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
 ) -> None:
     """Parse and check FILES; print diagnostics, a summary (with the hosts a run talks to and
-    the keys each gets) and, for llm steps, the cost estimate."""
+    the keys each gets) and, for llm steps, the cost estimate. With --provider or --model,
+    of the models as the override makes them."""
     from octolang.cli_run import _budget
 
     grant_allowance(allow_host, allow_key_env)
@@ -59,8 +64,19 @@ def check(
     for path in files:
         try:
             result, text = _check_one(
-                path, strict=strict, colour=colour, quiet=quiet, emit=emit, budget=limit, exact=exact, access=access
+                path,
+                strict=strict,
+                colour=colour,
+                quiet=quiet,
+                emit=emit,
+                budget=limit,
+                exact=exact,
+                access=access,
+                overrides=(provider, model_overrides),
             )
+        except OverrideError as exc:
+            click.echo(f"octoc check: {path}: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
         except Exception as exc:
             internal_error(exc, path)
             sys.exit(EXIT_INTERNAL)
@@ -83,6 +99,7 @@ def _check_one(
     budget: Any = None,
     exact: bool = False,
     access: Any = None,
+    overrides: tuple[str | None, tuple[str, ...]] = (None, ()),
 ) -> tuple[dict[str, Any], str]:
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, Severity, render_all, summary_line
@@ -101,17 +118,18 @@ def _check_one(
         return failure, render_all([source], {}, colour=colour)
     compilation = compile_source(source, access)
     diagnostics = compilation.diagnostics
-    if compilation.program is not None:  # what the user's allowance refuses (the environment, not the file)
+    program = compilation.program
+    if program is not None:  # the overrides, then what the user's allowance refuses (the environment, not the file)
         from octolang.diagnostics import sort_diagnostics
         from octolang.providers.hosts import Allowance, key_diagnostics
 
-        refused = key_diagnostics(compilation.program, Allowance.from_env())
+        program, changed = apply_overrides(program, *overrides)
+        refused = changed + key_diagnostics(program, Allowance.from_env())
         diagnostics = sort_diagnostics(diagnostics + refused) if refused else diagnostics
     if strict:
         diagnostics = [d.model_copy(update={"severity": Severity.ERROR}) for d in diagnostics]
     errors = sum(1 for d in diagnostics if d.is_error)
-    ok = compilation.program is not None and errors == 0
-    program = compilation.program
+    ok = program is not None and errors == 0
     result: dict[str, Any] = {
         "file": path,
         "ok": ok,

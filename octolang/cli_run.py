@@ -24,6 +24,7 @@ from octolang.cli_base import (
     main,
     stop_at_next_signal,
 )
+from octolang.cli_overrides import overridden_or_exit, override_args, override_options, with_resume_hint
 
 
 def compile_or_exit(path: str, before: str = "running", allow_outside: tuple[str, ...] = ()) -> Any:
@@ -93,7 +94,7 @@ def refuse(command: str, exc: Exception) -> NoReturn:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming the latest one.")
 @click.option("--once", is_flag=True, help="Do one tick and exit (for cron-style use).")
-@click.option("--provider", type=click.Choice(["mock"]), help="Answer every llm step with this provider.")
+@override_options
 @click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
 @click.option("--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for compute steps.")
@@ -104,7 +105,7 @@ def refuse(command: str, exc: Exception) -> NoReturn:
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Run compute steps, write the first requests each provider would get to files, send nothing.",
+    help="Write every request each llm step would send to files (later steps get mock answers); send nothing.",
 )
 @click.option("--resume-cancelled", is_flag=True, help="Go on with a run that `octoc cancel` stopped.")
 @click.option("--wait", is_flag=True, help="When another octoc is running this run, wait for it, then go on.")
@@ -117,6 +118,7 @@ def run(
     fresh: bool,
     once: bool,
     provider: str | None,
+    model_overrides: tuple[str, ...],
     mock_invalid_rate: float | None,
     max_units: int | None,
     workers: int | None,
@@ -141,11 +143,11 @@ def run(
     from octolang.runtime.store import StoreError
 
     grant_allowance(allow_host, allow_key_env)
-    program = compile_or_exit(file, allow_outside=allow_outside)
+    program = overridden_or_exit(compile_or_exit(file, allow_outside=allow_outside), file, provider, model_overrides)
     root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
         workers=workers or min(2, os.cpu_count() or 1),
-        provider=provider,
+        provider="mock" if provider == "mock" else None,
         invalid_rate=mock_invalid_rate,
         budget=_budget(budget),
         max_units=max_units,
@@ -169,7 +171,7 @@ def run(
             keep_sample=once,
         )
     except (RunRefused, RunBusy, StoreError) as exc:
-        refuse("run", exc)
+        refuse("run", with_resume_hint(exc, provider, model_overrides))
     if estimate is not None and not session.resumed:
         from octolang.runtime.status import record_estimate
 
@@ -195,7 +197,7 @@ def run(
     for note in session.notes:
         say(note)
     interval = (
-        poll_interval if poll_interval is not None else (0.05 if provider == "mock" or _all_mock(program) else 30.0)
+        poll_interval if poll_interval is not None else (0.05 if options.provider or _all_mock(program) else 30.0)
     )
     session.runner.options.retry_backoff = max(interval, 0.01)  # a failed request waits a poll, then doubling
     try:
@@ -204,7 +206,7 @@ def run(
         refuse("run", exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
         stop_at_next_signal()
-        again = f"octoc run {file}" + (" --provider mock" if provider else "")
+        again = f"octoc run {file}" + override_args(provider, model_overrides)
         click.echo(f"\ninterrupted; the run is saved. Resume with `{again}`.", err=True)
         sys.exit(interrupted_exit_code(exc))
     finally:
@@ -265,8 +267,9 @@ def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
 
 
 def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
-    """One tick in a throwaway run under `.octo/dry-runs/`: compute steps run, and every
-    request the tick would send is written, as the provider would receive it."""
+    """A throwaway run under `.octo/dry-runs/`: compute steps run, every llm request is
+    written as the provider would receive it, and answered by the mock (valid answers) so
+    that the steps after it get theirs written too. Nothing is sent."""
     from octolang.runtime.runs import RunRefused
     from octolang.runtime.session import drive, open_session
     from octolang.runtime.store import StoreError
@@ -277,14 +280,18 @@ def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
     except (RunRefused, StoreError) as exc:
         refuse("run", exc)
     try:
-        drive(session, once=True, poll_interval=0)
+        drive(session, once=False, poll_interval=0)
         written = session.runner.providers.written()
     finally:
         session.close()
     if not written:
-        click.echo("dry run: no llm requests are ready in the first tick (nothing would be sent)")
+        click.echo("dry run: the pipeline makes no llm requests (nothing would be sent)")
     else:
-        click.echo(f"dry run: nothing was sent; the first tick would send {sum(n for _, n, _ in written):,} requests:")
+        total = sum(n for _, n, _ in written)
+        click.echo(
+            f"dry run: nothing was sent; the run would send {total:,} requests "
+            "(after the first llm step, to prompts made of mock answers):"
+        )
         for path, count, size in written:
             click.echo(f"  {os.path.relpath(path)}  {count:,} requests, {size:,} bytes")
     click.echo(f"the dry run's state is in {os.path.relpath(session.info.folder)} (delete it when done)")
@@ -499,7 +506,7 @@ def cancel(
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--provider", type=click.Choice(["mock"]), help="Answer every llm step with this provider.")
+@override_options
 @click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
 @click.option("--budget", help="Stop submitting once spend would pass this many USD.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
@@ -511,6 +518,7 @@ def tick(
     ctx: click.Context,
     file: str,
     provider: str | None,
+    model_overrides: tuple[str, ...],
     mock_invalid_rate: float | None,
     budget: str | None,
     as_json: bool,
@@ -526,6 +534,7 @@ def tick(
         once=True,
         fresh=False,
         provider=provider,
+        model_overrides=model_overrides,
         mock_invalid_rate=mock_invalid_rate,
         max_units=None,
         workers=None,

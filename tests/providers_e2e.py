@@ -73,8 +73,8 @@ def npc_pipeline(folder: Path, provider: str, *, mode: str = "batch", seed: int 
     text = (ROOT / "examples" / "npc_dialogue.octo").read_text(encoding="utf-8")
     model = PROVIDERS[provider][0]
     text = re.sub(
-        r'^model (\w+) = \w+ "[^"]+" \{ (.*?) \}',
-        lambda m: f'model {m[1]} = {provider} "{model}" {{ {m[2]}, mode = {mode} }}',
+        r'^model (\w+) = \w+ "[^"]+"(?: \{ (.*?) \})?',
+        lambda m: f'model {m[1]} = {provider} "{model}" {{ {m[2] + ", " if m[2] else ""}mode = {mode} }}',
         text,
         flags=re.M,
     )

@@ -18,7 +18,8 @@ def check(model: str):
     "model",
     [
         'model m = openai "gpt-4.1-mini" { temperature = 0.2, max_tokens = 300, seed = 7, mode = realtime }',
-        'model m = anthropic "claude-haiku-4-5" { temperature = 0, top_p = 1 }',
+        'model m = anthropic "claude-haiku-4-5" { max_tokens = 300, mode = realtime }',
+        'model m = gemini "gemini-2.5-flash" { temperature = 2, top_p = 0.5, top_k = 40, seed = 1 }',
         'model m = gemini "gemini-2.5-flash-lite" { mode = auto, auto_threshold = 100 }',
         'model m = openai "gpt-9" { price in = $1/M, out = $2/M }',
         'model m = openai_compatible "llama" { base_url = "http://127.0.0.1:8000/v1", api_key_env = "K" }',
@@ -102,15 +103,34 @@ def test_model_id_and_openai_compatible_and_price_shape() -> None:
     expect(c, "E0804", "a price override needs both `in` and `out`", (3, 58, 3, 73), text="price in = $1/M")
 
 
-def test_a_reasoning_model_with_a_temperature_is_warned() -> None:
+def test_a_reasoning_model_with_a_temperature_is_an_error_with_its_rule() -> None:
     c = check('model m = openai "gpt-5-mini" { temperature = 0.2, top_p = 1 }')
-    expect(
+    d = expect(
         c,
-        "W0108",
-        "OpenAI's reasoning model `gpt-5-mini` takes only the default `temperature` (1)",
+        "E0812",
+        "openai `gpt-5-mini` refuses `temperature` other than the default (1)",
         (3, 33, 3, 50),
-        label="OpenAI refuses every request with another value",
+        label="the provider answers every such request with an error",
     )
-    assert codes(c) == ["W0108"]  # top_p = 1 is the default: nothing to say
+    assert "rule: OpenAI reasoning models" in d.help and "source: openai 3.57" in d.help
+    assert codes(c) == ["E0812"]  # top_p = 1 is the default: nothing to say
     assert codes(check('model m = openai "gpt-5-chat-latest" { temperature = 0.2 }')) == ["W0102"]  # unpriced only
     assert_clean(check('model m = openai "gpt-4.1-mini" { temperature = 0.2 }'))
+
+
+def test_a_newer_claude_refuses_sampling_and_an_older_one_ignores_it() -> None:
+    c = check('model m = anthropic "claude-opus-4-7" { temperature = 1.5 }')
+    d = expect(c, "E0812", "anthropic `claude-opus-4-7` refuses `temperature`", (3, 41, 3, 58))
+    assert "source: anthropic 2.14, types/message_create_params.py" in d.help
+    assert d.help.startswith("remove `temperature`; rule: Claude models after Opus 4.6")
+    c = check('model m = anthropic "claude-sonnet-4-5" { top_p = 0.9, top_k = 5 }')
+    assert codes(c) == ["W0109", "W0109"] and c.ok
+    expect(c, "W0109", "anthropic `claude-sonnet-4-5` ignores `top_p`: octoc does not send it", (3, 43, 3, 54))
+    assert codes(check('model m = anthropic "claude-haiku-4-5" { seed = 1 }')) == ["E0108"]  # not twice
+
+
+def test_top_k_applies_where_a_provider_has_it() -> None:
+    c = check('model m = openai "gpt-4.1-mini" { top_k = 3 }')
+    expect(c, "E0108", "`top_k` does not apply to provider `openai`", (3, 35, 3, 44))
+    c = check('model m = gemini "gemini-2.5-flash" { top_k = 0 }')
+    expect(c, "E0802", "`top_k` must be between 1 and 1e+06, not 0", (3, 47, 3, 48))

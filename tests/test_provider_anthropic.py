@@ -72,6 +72,7 @@ def run_to_end(client: AnthropicBatch, batch_id: str) -> None:
 
 # ------------------------------------------------------------------ the wire
 def test_encode_is_one_requests_entry_with_the_tool_forced() -> None:
+    """`temperature` and `seed` are not sent: the Messages API has neither (providers/parameters.py)."""
     client = AnthropicBatch("k")
     line = client.encode(Request("u1-s0-a1", body()))
     assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -82,7 +83,6 @@ def test_encode_is_one_requests_entry_with_the_tool_forced() -> None:
             "max_tokens": 300,
             "system": "You are terse.",
             "messages": [{"role": "user", "content": "Say hi"}],
-            "temperature": 0.5,
             "tools": [
                 {
                     "name": "line",
@@ -96,14 +96,14 @@ def test_encode_is_one_requests_entry_with_the_tool_forced() -> None:
 
 
 def test_free_text_without_system_gets_the_default_max_tokens() -> None:
-    line = AnthropicBatch("k").encode(Request("u2-s1-a3", body(system=None, schema={}, params={"top_p": 0.9})))
+    params = {"top_p": 0.9, "top_k": 5}  # neither sent, to an older Claude model or a newer one
+    line = AnthropicBatch("k").encode(Request("u2-s1-a3", body(system=None, schema={}, params=params)))
     assert json.loads(line) == {
         "custom_id": "u2-s1-a3",
         "params": {
             "model": "claude-haiku-4-5",
             "max_tokens": 4096,
             "messages": [{"role": "user", "content": "Say hi"}],
-            "top_p": 0.9,
         },
     }
 
@@ -401,9 +401,9 @@ def test_realtime_answers_with_text_and_usage(emulator: AnthropicEmulator, realt
 def test_realtime_refused_request_is_that_requests_error(
     emulator: AnthropicEmulator, realtime: AnthropicRealtime
 ) -> None:
-    request = Request("u1-s0-a1", body(params={"temperature": 2.0}))
+    request = Request("u1-s0-a1", body(params={"max_tokens": -5}))
     result = realtime.call(request)
-    assert result.status == "error" and "temperature" in (result.error or "") and emulator.billed == []
+    assert result.status == "error" and "max_tokens" in (result.error or "") and emulator.billed == []
 
 
 @pytest.mark.parametrize(("fault", "status"), [("error_rate", 500), ("expired_rate", 529)])

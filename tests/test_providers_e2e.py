@@ -63,8 +63,10 @@ def test_dry_run_files_hold_the_documented_lines(tmp_path: Path, provider: str, 
         octoc("run", path.name, "--dry-run", cwd=tmp_path, env=env)
         assert emulator.log == [], "a dry run called the provider"
     files = sorted((tmp_path / ".octo" / "dry-runs").rglob("requests/*.jsonl"))
-    assert len(files) == 1  # `line`: `review` waits for answers that a dry run never gets
-    lines = [json.loads(line) for line in files[0].read_text(encoding="utf-8").splitlines()]
+    # every step's requests: `review`'s too, made of the mock's answers to `line`
+    assert {f.name.split("-", 1)[0] for f in files} == {"line", "review"}
+    [first] = [f for f in files if re.match(r"line-\d+-u0-s0-a1\.", f.name)]
+    lines = [json.loads(line) for line in first.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 6
     if provider == "anthropic":  # as sent: each custom id carries the chunk's tag
         tagged = [line["custom_id"] for line in lines]

@@ -117,8 +117,13 @@ def test_a_dry_run_writes_what_would_be_sent_and_leaves_no_run(tmp_path: Path) -
     shutil.copy(examples / "npcs.csv", tmp_path)
     result = octoc("run", "npc_dialogue.octo", "--dry-run", "--provider", "mock", cwd=tmp_path)
     assert "nothing was sent" in result.stdout
-    [path] = list((tmp_path / ".octo" / "dry-runs").glob("*/requests/*.jsonl"))
-    lines = [_json.loads(line) for line in path.read_text().splitlines()]
-    assert len(lines) == len((tmp_path / "npcs.csv").read_text().splitlines()) - 1
-    assert all(line["body"]["schema_name"] == "line" for line in lines)
+    paths = sorted((tmp_path / ".octo" / "dry-runs").glob("*/requests/*.jsonl"))
+    by_step: dict[str, list[dict[str, object]]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            body = _json.loads(line)["body"]
+            by_step.setdefault(body["schema_name"], []).append(body)
+    npcs = len((tmp_path / "npcs.csv").read_text().splitlines()) - 1
+    assert set(by_step) == {"line", "review"}  # the review step's requests too, on the mock's lines
+    assert len(by_step["line"]) >= npcs and len(by_step["review"]) >= npcs
     assert not (tmp_path / ".octo" / "runs").exists()  # a later `octoc run` starts afresh

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from octolang import ir
+from octolang.check.parameters import check_parameters
 from octolang.diagnostics import Diagnostic, Label, did_you_mean, error, warning
-from octolang.providers.base import openai_reasoning_model
 from octolang.source import Span
 
 PROVIDERS = ("openai", "anthropic", "gemini", "openai_compatible", "mock")
@@ -31,6 +31,13 @@ class SettingRule:
 SETTINGS: dict[str, SettingRule] = {
     "temperature": SettingRule((int, float), 0, 2, meaning="sampling temperature, 0 to 2"),
     "top_p": SettingRule((int, float), 0, 1, meaning="nucleus sampling, 0 to 1"),
+    "top_k": SettingRule(
+        (int,),
+        1,
+        1_000_000,
+        providers=("anthropic", "gemini", "openai_compatible", "mock"),
+        meaning="sample from the k most likely tokens",
+    ),
     "max_tokens": SettingRule((int,), 1, 1_000_000, meaning="the most output tokens per request"),
     "seed": SettingRule(
         (int,),
@@ -99,7 +106,7 @@ def check_declarations(program: ir.Program) -> list[Diagnostic]:
         if decl.name in ("string", "int", "float", "bool", "list"):
             out.append(error("E0111", f"`{decl.name}` is a built-in type and cannot be redeclared", decl.name_span))
     for model in program.models:
-        out += _check_model(model)
+        out += check_model(model)
     models = {m.name for m in program.models}
     for step in program.steps:
         out += _check_step_shape(step, models)
@@ -127,7 +134,7 @@ def _duplicates(entries: Iterable[tuple[str, Span, str]]) -> list[Diagnostic]:
     return out
 
 
-def _check_model(model: ir.ModelDecl) -> list[Diagnostic]:
+def check_model(model: ir.ModelDecl) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if model.provider not in PROVIDERS:
         out.append(
@@ -177,18 +184,8 @@ def _check_model(model: ir.ModelDecl) -> list[Diagnostic]:
                     "E0802", f"`{setting.name}` {problem}", setting.value_span, help=f"{setting.name}: {rule.meaning}"
                 )
             )
-    if model.provider == "openai" and openai_reasoning_model(model.model_id):
-        for setting in model.settings:
-            if setting.name in ("temperature", "top_p") and setting.value != 1:
-                out.append(
-                    warning(
-                        "W0108",
-                        f"OpenAI's reasoning model `{model.model_id}` takes only the default `{setting.name}` (1)",
-                        setting.span,
-                        label="OpenAI refuses every request with another value",
-                        help=f"remove `{setting.name}`, or use a model that takes it (e.g. gpt-4.1-mini)",
-                    )
-                )
+    reported = {d.span for d in out}
+    out += check_parameters(model, skip=[s.name for s in model.settings if s.span in reported])
     if model.provider == "openai_compatible" and model.setting("base_url") is None:
         out.append(
             error(

@@ -23,6 +23,7 @@ import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"  # the SDK's; ANTHROPIC_BASE_URL replaces it, without /v1
@@ -72,9 +73,9 @@ def message_params(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("system") is not None:
         params["system"] = body["system"]
     params["messages"] = [{"role": "user", "content": body.get("prompt", "")}]
-    for name in ("temperature", "top_p"):  # `seed` is not an Anthropic parameter: dropped
-        if settings.get(name) is not None:
-            params[name] = settings[name]
+    for name, value in sendable("anthropic", str(body["model"]), settings).items():
+        if name != "max_tokens":  # none today: the API has no sampling parameters (parameters.py)
+            params[name] = value
     schema = body.get("schema") or {}
     if schema:
         name = body["schema_name"]

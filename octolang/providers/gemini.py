@@ -21,6 +21,7 @@ import httpx
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -36,7 +37,13 @@ _UNANSWERED: dict[str, tuple[Literal["error", "expired", "cancelled"], str]] = {
     "CANCELLED": ("cancelled", "the batch was cancelled before this request ran"),
 }
 # The neutral params as GenerationConfig fields (REST JSON names, as google-genai sends them).
-_PARAMS = {"temperature": "temperature", "top_p": "topP", "max_tokens": "maxOutputTokens", "seed": "seed"}
+_PARAMS = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "max_tokens": "maxOutputTokens",
+    "seed": "seed",
+}
 
 
 def chunk_tag(chunk_key: str) -> str:
@@ -59,7 +66,7 @@ def generate_request(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("system"):
         request["systemInstruction"] = {"parts": [{"text": str(body["system"])}]}
     config: dict[str, Any] = {}
-    for name, value in (body.get("params") or {}).items():
+    for name, value in sendable("gemini", str(body.get("model", "")), body.get("params") or {}).items():
         if name in _PARAMS:
             config[_PARAMS[name]] = value
     schema = body.get("schema") or None

@@ -11,10 +11,13 @@ Wire shapes and their sources: docs/providers/openai.md.
 from __future__ import annotations
 
 import json
+import re
+import threading
 from typing import Any
 
 from octolang.providers.base import BatchState, ProviderError, Request, Result, openai_reasoning_model
 from octolang.providers.http import HttpClient, realtime_answer
+from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 from octolang.schema import strict_variant
 
@@ -41,7 +44,8 @@ def chat_body(body: dict[str, Any], *, structured: bool = True) -> dict[str, Any
     messages.append({"role": "user", "content": prompt})
     model = str(body["model"])
     chat: dict[str, Any] = {"model": model, "messages": messages}
-    for name, value in (body.get("params") or {}).items():
+    provider = str(body.get("provider") or "openai")
+    for name, value in sendable(provider, model, body.get("params") or {}).items():
         if name == "max_tokens" and openai_reasoning_model(model):  # they refuse `max_tokens`
             name = "max_completion_tokens"
         chat[name] = value
@@ -239,28 +243,60 @@ class OpenAIRealtime:
 
 
 class OpenAICompatibleRealtime(OpenAIRealtime):
-    """A local server speaking the chat-completions protocol (vLLM, llama.cpp, Ollama,
-    LM Studio). Not every server takes a json_schema `response_format`: when one refuses
-    it, the schema is asked for in the prompt from then on, and validation does the rest."""
+    """A server speaking the chat-completions protocol (vLLM, llama.cpp, Ollama, LM Studio,
+    the LiteLLM proxy). Not every server takes every parameter: when one refuses a request
+    naming parameters it carries (`response_format`, `seed`, ...), that request is sent again
+    without all of them, and the model's requests leave them out from then on. Without
+    `response_format` the schema is asked for in the prompt, and validation does the rest.
+    The decision is each request's own: one refused while another request already dropped
+    the parameter is still sent again, never recorded as a failure."""
 
     name = "openai_compatible"
+    FALLBACKS = 4  # resends of one request, each without the parameters its refusal named
 
     def __init__(self, api_key: str | None, *, base_url: str, backoff: float | None = None) -> None:
         super().__init__(api_key, base_url=base_url, backoff=backoff)
-        self.structured = True
+        self._lock = threading.Lock()
+        self._dropped: dict[str, frozenset[str]] = {}  # model -> parameters its server refused
+
+    def dropped(self, model: str) -> frozenset[str]:
+        """The parameters this model's requests no longer carry."""
+        with self._lock:
+            return self._dropped.get(model, frozenset())
 
     def encode(self, request: Request) -> bytes:
-        body = chat_body(request.body, structured=self.structured)
+        body = self._body(request, self.dropped(str(request.body.get("model"))))
         return (json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
     def call(self, request: Request) -> Result:
-        result = self._call(request, chat_body(request.body, structured=self.structured))
-        if (
-            self.structured
-            and result.status == "error"
-            and request.body.get("schema")
-            and any(word in (result.error or "").lower() for word in ("response_format", "json_schema", "schema"))
-        ):
-            self.structured = False
-            result = self._call(request, chat_body(request.body, structured=False))
+        model = str(request.body.get("model"))
+        dropped = self.dropped(model)
+        for _ in range(self.FALLBACKS + 1):
+            body = self._body(request, dropped)
+            result = self._call(request, body)
+            named = _refused_parameters(result, body) if result.status == "error" else set()
+            if not named:
+                return result
+            dropped = dropped | named
+            with self._lock:
+                self._dropped[model] = self._dropped.get(model, frozenset()) | named
         return result
+
+    @staticmethod
+    def _body(request: Request, dropped: frozenset[str]) -> dict[str, Any]:
+        body = chat_body(request.body, structured="response_format" not in dropped)
+        return {k: v for k, v in body.items() if k not in dropped}
+
+
+# The fields of a chat body a server may refuse (model and messages it cannot do without).
+_OPTIONAL = ("response_format", "seed", "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens")
+
+
+def _refused_parameters(result: Result, body: dict[str, Any]) -> set[str]:
+    """The optional parameters of `body` that a refusal names (`json_schema` stands for
+    `response_format`): what a resend leaves out. Empty when it names none of them."""
+    text = (result.error or "").lower()
+    named = {name for name in _OPTIONAL if name in body and re.search(rf"\b{name}\b", text)}
+    if "response_format" in body and ("json_schema" in text or "structured output" in text):
+        named.add("response_format")
+    return named

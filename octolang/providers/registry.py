@@ -168,39 +168,54 @@ class ProviderPool:
         self.settings = settings
         self.seed = seed
         self._made: dict[str, BatchProvider] = {}
+        self._answers: BatchProvider | None = None
 
     def get(self, route: str, model: ir.ModelDecl) -> BatchProvider:
         provider = self._made.get(route)
         if provider is None:
             if route == "mock":
-                from octolang.providers.mock import MockProvider
-
-                provider = MockProvider(os.path.join(self.settings.folder, "mock_provider.sqlite"), seed=self.seed)
+                provider = self._mock()
             else:
                 provider = make_provider(route, model, self.settings)
             if self.settings.dry_run:
-                provider = DryRun(provider, os.path.join(self.settings.folder, "requests"), route)
+                folder = os.path.join(self.settings.folder, "requests")
+                provider = DryRun(provider, folder, route, answers=self._mock())
             self._made[route] = provider
         return provider
+
+    def _mock(self) -> BatchProvider:
+        """The run's mock provider (one ledger); in a dry run, also what answers every route,
+        with valid answers only (a mock model's requests carry their own `invalid_rate`)."""
+        from octolang.providers.mock import MockProvider
+
+        if self._answers is None:
+            path = os.path.join(self.settings.folder, "mock_provider.sqlite")
+            kwargs = {"invalid_rate": 0.0} if self.settings.dry_run else {}
+            self._answers = MockProvider(path, seed=self.seed, **kwargs)
+        return self._answers
 
     def written(self) -> list[tuple[str, int, int]]:
         """The files a dry run wrote: (path, requests, bytes)."""
         return [f for p in self._made.values() if isinstance(p, DryRun) for f in p.files]
 
     def close(self) -> None:
-        for provider in self._made.values():
+        made = {id(p): p for p in [*self._made.values(), self._answers] if p is not None}
+        for provider in made.values():
             close = getattr(provider, "close", None)
             if close is not None:
                 close()
         self._made.clear()
+        self._answers = None
 
 
 class DryRun:
     """A provider's encoding without the provider: each chunk is written to
-    `requests/<chunk>.jsonl`, exactly the lines that would be sent, and never ends."""
+    `requests/<chunk>.jsonl`, exactly the lines that would be sent, and answered by the
+    mock (`answers`), so that the steps after it get their requests written too."""
 
-    def __init__(self, provider: BatchProvider, folder: str, route: str) -> None:
+    def __init__(self, provider: BatchProvider, folder: str, route: str, *, answers: BatchProvider) -> None:
         self.provider = provider
+        self.answers = answers
         self.name = provider.name
         self.max_requests = provider.max_requests
         self.max_bytes = provider.max_bytes
@@ -227,16 +242,16 @@ class DryRun:
                 size += len(line)
                 out.write(line)
         self.files.append((path, len(requests), size))
-        return f"dry-run-{chunk}"
+        return self.answers.submit_batch(chunk_key, requests)
 
     def poll(self, batch_id: str) -> BatchState:
-        return "running"
+        return self.answers.poll(batch_id)
 
     def fetch(self, batch_id: str) -> list[Result]:
-        return []
+        return self.answers.fetch(batch_id)
 
     def cancel(self, batch_id: str) -> None:
-        pass
+        self.answers.cancel(batch_id)
 
     def close(self) -> None:
         close = getattr(self.provider, "close", None)

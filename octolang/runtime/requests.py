@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from octolang import ir
+from octolang.providers.parameters import SAMPLING
 from octolang.templates import environment
 
 
@@ -22,9 +23,7 @@ class CompiledPrompt:
         fixed = self.system is not None and not any(t in (system or "") for t in ("{{", "{%", "{#"))
         self.fixed_system = self.system.render({}) if fixed and self.system is not None else None
         self.prompt = env.from_string(step.prompt.value if step.prompt else "")
-        self.params = {
-            s.name: s.value for s in model.settings if s.name in ("temperature", "top_p", "max_tokens", "seed")
-        }
+        self.params = {s.name: s.value for s in model.settings if s.name in SAMPLING}
 
     def render(self, context: dict[str, Any]) -> dict[str, Any]:
         """The request body; raises jinja2 errors, which the runner reports per unit."""

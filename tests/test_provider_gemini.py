@@ -148,7 +148,10 @@ def test_submit_poll_fetch_mixed_outcomes(emulator: GeminiEmulator, client: Gemi
             assert result.text is None and json.loads(result.raw)["metadata"] == {"key": cid}
             continue
         assert result.status == "ok"  # a malformed answer is still an answer
-        assert result.text == emulator.answer(cid, SCHEMA, outcome == "malformed")
+        if outcome == "malformed":
+            assert result.text == emulator.answer(cid, SCHEMA, True)
+        else:  # JSON mode: the bare JSON, never fenced or introduced
+            assert result.text == emulator.bare_answer(cid, SCHEMA) and json.loads(result.text)
         usage = json.loads(result.raw)["response"]["usageMetadata"]
         assert result.usage == {
             "input_tokens": usage["promptTokenCount"],
@@ -197,7 +200,7 @@ def test_failed_batch_polls_failed(emulator: GeminiEmulator, client: GeminiBatch
     emulator.faults.fail_batches = 1
     batch_id = client.submit_batch("run-1:chunk-f", requests(3))
     assert client.poll(batch_id) == "failed"
-    assert client.failure(batch_id) == "13: The batch failed."
+    assert client.failure(batch_id) == "INTERNAL: The batch failed."  # a google.rpc.Status, named from its code
     assert emulator.billed == []
 
 
@@ -211,9 +214,9 @@ def test_find_batch_after_a_crash_pages_and_never_takes_another_chunk(emulator: 
     }
     first.close()  # the process dies before the ids are recorded
     fresh = GeminiBatch(API_KEY, base_url=emulator.base_url, backoff=0.001)
-    before = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1beta/batches")
+    before = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1/batches")
     assert fresh.find_batch("run-1:c1", count=1, since=time.time() - 60) == names["run-1:c1"]  # the oldest: last page
-    lists = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1beta/batches") - before
+    lists = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1/batches") - before
     assert lists == 4  # 10 batches, 3 a page
     assert fresh.find_batch("run-1:c10", count=1, since=0) == names["run-1:c10"]
     assert fresh.find_batch("run-1:c11", count=1, since=0) is None

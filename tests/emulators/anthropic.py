@@ -9,6 +9,13 @@ requests already done (a share growing with the observations so far) and the res
 `canceled`. Anthropic has no failed state: a batch of `faults.fail_batches` is accepted,
 then lost (404 from then on, never listed, nothing billed).
 
+As the service does, a batch's create call checks only the envelope (the list, each
+custom id); each request's params are validated as the batch runs, and a request the
+Messages API would refuse comes back as an `errored` result (`invalid_request_error`).
+Every answer carries a `request-id` header. The key is read from `x-api-key` or
+`Authorization: Bearer` (the official SDK sends the latter), and `anthropic-version` must
+name a version the API knows (VERSIONS).
+
 The realtime endpoint draws its outcome from a hash of the request body: `error` answers
 500 and `expired` answers 529 (overloaded, with retry-after) the first time that body is
 sent, so the client's retry succeeds; `malformed` answers off the schema.
@@ -53,6 +60,9 @@ ACCOUNT_STOPS = {
     ),
     "billing": (402, "billing_error", "Your organization is out of credits."),
 }
+# `anthropic-version` values the emulator accepts: the first stable one, and the one
+# anthropic 2.14 sends (anthropic/_constants.py, ANTHROPIC_API_VERSION).
+VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -149,13 +159,25 @@ class AnthropicEmulator(Emulator):
         self.route("POST", r"/v1/messages/count_tokens", self._count_tokens)
 
     # ---------------------------------------------------------------- protocol
+    def dispatch(self, call: Call) -> Reply:
+        reply = super().dispatch(call)
+        reply.headers.setdefault("request-id", self._id("req_"))
+        return reply
+
     def _authorise(self, call: Call) -> Reply | None:
-        if call.headers.get("x-api-key") != API_KEY:
+        key = call.headers.get("x-api-key")
+        bearer = call.headers.get("authorization", "")
+        if key is None and bearer.startswith("Bearer "):
+            key = bearer.removeprefix("Bearer ")
+        if key != API_KEY:
             return Reply(
                 401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
             )
-        if not call.headers.get("anthropic-version"):
+        version = call.headers.get("anthropic-version")
+        if not version:
             return self.error(400, "anthropic-version: header is required")
+        if version not in VERSIONS:
+            return self.error(400, f"anthropic-version: unknown version {version!r}")
         return None
 
     def error(self, status: int, message: str) -> Reply:
@@ -230,7 +252,8 @@ class AnthropicEmulator(Emulator):
             if custom_id in seen:
                 raise Invalid(f"requests.{i}.custom_id: Duplicate custom_id '{custom_id}' within the batch")
             seen.add(custom_id)
-            check_params(request["params"], f"requests.{i}.params")
+            if not isinstance(request["params"], dict):
+                raise Invalid(f"requests.{i}.params: Input should be an object")
         return requests
 
     def _entry(self, batch_id: str) -> dict[str, Any] | None:
@@ -315,8 +338,12 @@ class AnthropicEmulator(Emulator):
             custom_id = request["custom_id"]
             key = runner_id(custom_id)
             outcome = self.outcome(key)
+            problem = _params_problem(request["params"])
             if canceled and self._draw(key, "done") >= share:
                 result: dict[str, Any] = {"type": "canceled"}
+            elif problem is not None:  # validated as the batch runs, not at create
+                error = {"type": "invalid_request_error", "message": problem}
+                result = {"type": "errored", "error": {"type": "error", "error": error}}
             elif stop:
                 result = {"type": "errored", "error": self.account_error(stop).body}
             elif outcome == "expired":
@@ -414,6 +441,15 @@ class AnthropicEmulator(Emulator):
         message = self._message(key, params, outcome)
         message["usage"]["service_tier"] = "standard"
         return Reply(200, message)
+
+
+def _params_problem(params: dict[str, Any]) -> str | None:
+    """Why the Messages API refuses a batch request's params (the message its result carries), or None."""
+    try:
+        check_params(params, "params")
+    except Invalid as exc:
+        return str(exc)
+    return None
 
 
 def _json_object(text: str, kind: type = dict) -> Any:

@@ -228,6 +228,10 @@ class Emulator:
             schema or {"type": "string"}, key=custom_id, seed=self.seed, invalid_rate=1.0 if malformed else 0.0
         )
 
+    def bare_answer(self, custom_id: str, schema: dict[str, Any] | None) -> str:
+        """A valid answer as a JSON mode returns it: the JSON alone, never fenced or introduced."""
+        return mock_answer(schema or {"type": "string"}, key=custom_id, seed=self.seed, wrapped=False)
+
 
 def count_tokens(text: str) -> int:
     """Tokens billed for a text: its o200k_base count (tests/emulators/tokens.py)."""

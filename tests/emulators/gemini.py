@@ -8,6 +8,14 @@ expired outcome (they get no response, as when the service's window passes); `CA
 after a cancel (the first half of its requests answered, the rest not); `FAILED` when
 `faults.fail_batches` says so (nothing runs). Executed requests are billed.
 
+It serves the API versions `v1` (google-genai 3.6's default, `_api_client.py`
+GOOGLE_AI_API_DEFAULT_VERSION) and `v1beta` (the SDK's `GOOGLE_GENAI_API_VERSION=beta`).
+A request's own error inside a batch's results is a `google.rpc.Status` (`code` is the
+gRPC code, as google-genai's JobError reads it), not an HTTP error body. An ended batch
+can be deleted (`DELETE batches/{id}`). `countTokens` takes `contents` (what the SDK
+sends) or a whole `generateContentRequest`. A JSON-mode answer (responseMimeType
+application/json) is bare JSON, never fenced: only a `malformed` outcome spoils it.
+
 Keys: a wrong `x-goog-api-key` answers 400 INVALID_ARGUMENT with reason API_KEY_INVALID
 and a missing one 403 PERMISSION_DENIED, as Google does. A 429 carries a RetryInfo
 `retryDelay` in its details instead of a Retry-After header. A prompt containing
@@ -37,6 +45,9 @@ STATUS_NAMES = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+# google.rpc.Code of an HTTP status, for errors inside a batch's results (google/rpc/code.proto).
+RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 503: 14}
+VERSIONS = ("v1", "v1beta")
 # Account stops as Google answers them: (status, message, details).
 ACCOUNT_STOPS: dict[str, tuple[int, str, list[dict[str, Any]]]] = {
     "quota": (
@@ -143,10 +154,11 @@ class GeminiEmulator(Emulator):
         self.garble = 0  # the next `garble` routed calls answer 200 with a body that is not JSON
         self._realtime_failed: set[str] = set()
         self._counter = 0
-        v = "/v1beta"
+        v = "/(?:" + "|".join(VERSIONS) + ")"
         self.route("POST", v + r"/models/(?P<model>[^/:]+):batchGenerateContent", self._create)
         self.route("GET", v + r"/batches", self._list)
         self.route("GET", v + r"/batches/(?P<id>[^/:]+)", self._get)
+        self.route("DELETE", v + r"/batches/(?P<id>[^/:]+)", self._delete)
         self.route("POST", v + r"/batches/(?P<id>[^/:]+):cancel", self._cancel)
         self.route("POST", v + r"/models/(?P<model>[^/:]+):generateContent", self._generate)
         self.route("POST", v + r"/models/(?P<model>[^/:]+):countTokens", self._count_tokens)
@@ -365,6 +377,17 @@ class GeminiEmulator(Emulator):
         batch["cancel"] = True
         return Reply(200, {})
 
+    def _delete(self, call: Call, match: re.Match[str]) -> Reply:
+        """An ended batch and its results are gone (google.protobuf.Empty); a running one must be cancelled first."""
+        name = f"batches/{match['id']}"
+        batch = self.batches.get(name)
+        if batch is None:
+            return self.error(404, f"Batch {name} not found.")
+        if batch["ended"] is None:
+            return self.error(400, f"Batch {name} is still running; cancel it first.")
+        del self.batches[name]
+        return Reply(200, {})
+
     def _advance(self, batch: dict[str, Any]) -> None:
         if batch["ended"] is not None:
             return
@@ -392,13 +415,14 @@ class GeminiEmulator(Emulator):
             if batch["cancel"] and index >= len(entries) // 2:
                 continue  # never reached: no response
             if stop:
-                records.append({"error": self.account_error(stop).body["error"], "metadata": dict(entry["metadata"])})
+                refused = self.account_error(stop)
+                records.append({"error": _rpc_status(refused), "metadata": dict(entry["metadata"])})
                 continue
             if outcome == "expired":
                 expired = True
                 continue
             if outcome == "error":
-                error = self.error(500, "An internal error has occurred.").body["error"]
+                error = _rpc_status(self.error(500, "An internal error has occurred."))
                 records.append({"error": error, "metadata": dict(entry["metadata"])})
                 continue
             response = self._answer(entry["request"], key, malformed=outcome == "malformed")
@@ -421,7 +445,10 @@ class GeminiEmulator(Emulator):
             usage["totalTokenCount"] = prompt
             candidate: dict[str, Any] = {"finishReason": "SAFETY", "index": 0, "safetyRatings": []}
         else:
-            text = self.answer(key, schema, malformed)
+            if _get(config, "responseMimeType") == "application/json" and not malformed:
+                text = self.bare_answer(key, schema)
+            else:
+                text = self.answer(key, schema, malformed)
             output = count_tokens(text)
             usage.update(candidatesTokenCount=output, totalTokenCount=prompt + output + self.thoughts_tokens)
             if self.thoughts_tokens:
@@ -440,9 +467,11 @@ class GeminiEmulator(Emulator):
     def _count_tokens(self, call: Call, match: re.Match[str]) -> Reply:
         """`models/{m}:countTokens` of a `generateContentRequest`: its prompt tokens."""
         body = call.json()
-        request = body.get("generateContentRequest") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or ("contents" in body) == ("generateContentRequest" in body):
+            return self.error(400, "one of contents or generateContentRequest is required")
+        request = body.get("generateContentRequest") or {"contents": body.get("contents")}
         if not isinstance(request, dict):
-            return self.error(400, "generateContentRequest is required")
+            return self.error(400, "generateContentRequest must be a GenerateContentRequest")
         problem = self._check_request(request, "generateContentRequest")
         if problem:
             return self.error(400, problem)
@@ -463,3 +492,9 @@ class GeminiEmulator(Emulator):
             return self.error(500, "An internal error has occurred.")
         request.setdefault("model", f"models/{match['model']}")
         return Reply(200, self._answer(request, key, malformed=outcome == "malformed"))
+
+
+def _rpc_status(reply: Reply) -> dict[str, Any]:
+    """An HTTP error answer as the google.rpc.Status a batch result carries: the gRPC code and the message."""
+    error = reply.body["error"]
+    return {"code": RPC_CODES.get(reply.status, 2), "message": error["message"]}

@@ -353,7 +353,12 @@ class OpenAIEmulator(Emulator):
 
     def _completion(self, body: dict[str, Any], key: str, *, malformed: bool) -> dict[str, Any]:
         schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
-        text = self.answer(key, schema, malformed)
+        # strict json_schema output is the bare JSON: only a malformed outcome spoils it
+        text = (
+            self.bare_answer(key, schema)
+            if schema is not None and not malformed
+            else self.answer(key, schema, malformed)
+        )
         self.billed.append(key)
         prompt = openai_prompt_tokens(body)
         completion = count_tokens(text)

@@ -83,6 +83,7 @@ class Emulator:
         self.lock = threading.RLock()
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every call
+        self.calls: list[Call] = []  # every call as it came, for tests that check what clients send
         self.batches_created = 0
         self.billed: list[str] = []  # custom ids of every request the service executed (and billed)
         self._server: ThreadingHTTPServer | None = None
@@ -164,6 +165,7 @@ class Emulator:
             if reply is None:
                 reply = self._route(call)
             self.log.append((call.method, call.path, reply.status))
+            self.calls.append(call)
             return reply
 
     def _route(self, call: Call) -> Reply:

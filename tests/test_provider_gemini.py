@@ -145,6 +145,7 @@ def test_submit_poll_fetch_mixed_outcomes(emulator: GeminiEmulator, client: Gemi
         result = by_id[cid]
         if outcome == "error":
             assert result.status == "error" and result.error == "INTERNAL: An internal error has occurred."
+            assert result.fault == "provider"  # google.rpc.Status code 13: sent again, never counted
             assert result.text is None and json.loads(result.raw)["metadata"] == {"key": cid}
             continue
         assert result.status == "ok"  # a malformed answer is still an answer
@@ -159,6 +160,26 @@ def test_submit_poll_fetch_mixed_outcomes(emulator: GeminiEmulator, client: Gemi
             "cached_tokens": 5,
         }
     assert sorted(emulator.billed) == sorted(c for c, o in outcomes.items() if o != "error")
+
+
+def test_errors_inside_results_are_rpc_statuses_read_by_their_grpc_code(
+    emulator: GeminiEmulator, client: GeminiBatch
+) -> None:
+    """A result's error is a google.rpc.Status: code 3 (INVALID_ARGUMENT) is the request's
+    own fault, 14 (UNAVAILABLE) the provider's; an HTTP-style body (code 500) still reads."""
+    sent = requests(3)
+    batch_id = client.submit_batch("run-1:chunk-b", sent)
+    run_to_end(client, batch_id)
+    records = emulator.batches[batch_id]["output"]["inlinedResponses"]["inlinedResponses"]
+    errors = [{"code": 3, "message": "bad field"}, {"code": 14, "message": "try later"}, {"code": 500, "message": "x"}]
+    for record, error in zip(sorted(records, key=lambda r: r["metadata"]["key"]), errors, strict=True):
+        record.pop("response", None)
+        record["error"] = error
+    assert client.poll(batch_id) == "ended"  # the operation as it now reads
+    results = {r.custom_id: r for r in client.fetch(batch_id)}
+    assert (results["u0-s0-a1"].error, results["u0-s0-a1"].fault) == ("INVALID_ARGUMENT: bad field", None)
+    assert (results["u1-s0-a1"].error, results["u1-s0-a1"].fault) == ("UNAVAILABLE: try later", "provider")
+    assert results["u2-s0-a1"].fault == "provider"
 
 
 def test_expired_batch_ends_with_the_unanswered_requests_expired(emulator: GeminiEmulator, client: GeminiBatch) -> None:

@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from tests.emulators.base import API_KEY, Call, Emulator, Faults, Reply, count_tokens
+from tests.emulators.gemini_rules import BATCH_FIELDS, check_request, field, unknown_field
 
 MAX_INLINE_BYTES = 20 * 1024 * 1024
 BLOCK_MARKER = "[[blocked]]"
@@ -81,50 +82,6 @@ ACCOUNT_STOPS: dict[str, tuple[int, str, list[dict[str, Any]]]] = {
         ],
     ),
 }
-# Field names the service knows (proto JSON accepts camelCase and the proto's snake_case).
-_BATCH_FIELDS = {"displayName", "inputConfig", "model", "name", "priority", "webhookConfig"}
-_REQUEST_FIELDS = {
-    "model",
-    "contents",
-    "systemInstruction",
-    "tools",
-    "toolConfig",
-    "safetySettings",
-    "generationConfig",
-    "cachedContent",
-}
-_CONFIG_FIELDS = {
-    "stopSequences",
-    "responseMimeType",
-    "responseSchema",
-    "responseJsonSchema",
-    "responseModalities",
-    "candidateCount",
-    "maxOutputTokens",
-    "temperature",
-    "topP",
-    "topK",
-    "seed",
-    "presencePenalty",
-    "frequencyPenalty",
-    "responseLogprobs",
-    "logprobs",
-    "thinkingConfig",
-    "mediaResolution",
-}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
-
-
-def _unknown(obj: dict[str, Any], known: set[str]) -> str | None:
-    allowed = known | {_snake(k) for k in known}
-    return next((k for k in obj if k not in allowed), None)
-
-
-def _get(obj: dict[str, Any], camel: str) -> Any:
-    return obj.get(camel, obj.get(_snake(camel)))
 
 
 def _timestamp(t: float) -> str:
@@ -133,10 +90,10 @@ def _timestamp(t: float) -> str:
 
 def prompt_tokens(request: dict[str, Any]) -> int:
     """The prompt tokens a GenerateContentRequest is billed: its texts and its schema."""
-    config = _get(request, "generationConfig") or {}
-    schema = _get(config, "responseJsonSchema")
+    config = field(request, "generationConfig") or {}
+    schema = field(config, "responseJsonSchema")
     texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
-    system = _get(request, "systemInstruction") or {}
+    system = field(request, "systemInstruction") or {}
     texts += [str(p.get("text", "")) for p in system.get("parts", [])]
     return count_tokens("".join(texts)) + (count_tokens(json.dumps(schema)) if schema else 0)
 
@@ -218,39 +175,6 @@ class GeminiEmulator(Emulator):
         return "batches/" + hashlib.sha256(f"{self.seed}:{self._counter}".encode()).hexdigest()[:20]
 
     # ---------------------------------------------------------------- validation
-    def _check_request(self, request: Any, where: str) -> str | None:
-        """Why the service would refuse this GenerateContentRequest, or None."""
-        if not isinstance(request, dict):
-            return f"{where}: a GenerateContentRequest object is required"
-        unknown = _unknown(request, _REQUEST_FIELDS)
-        if unknown:
-            return f"Invalid JSON payload received. Unknown name \"{unknown}\" at '{where}': Cannot find field."
-        contents = request.get("contents")
-        if not isinstance(contents, list) or not contents:
-            return f"{where}.contents: contents is not specified"
-        for content in [*contents, _get(request, "systemInstruction") or {"parts": [{"text": "x"}]}]:
-            parts = content.get("parts") if isinstance(content, dict) else None
-            if not isinstance(parts, list) or not parts:
-                return f"{where}: * GenerateContentRequest.contents: contents.parts must not be empty."
-            if any(isinstance(p, dict) and p.get("text") == "" for p in parts):
-                return (
-                    "Unable to submit request because it has an empty text parameter. "
-                    "Add a value to the parameter and try again."
-                )
-        config = _get(request, "generationConfig") or {}
-        if not isinstance(config, dict):
-            return f"{where}.generation_config: an object is required"
-        unknown = _unknown(config, _CONFIG_FIELDS)
-        if unknown:
-            return (
-                f"Invalid JSON payload received. Unknown name \"{unknown}\" at '{where}.generation_config': "
-                "Cannot find field."
-            )
-        has_schema = _get(config, "responseJsonSchema") is not None or _get(config, "responseSchema") is not None
-        if has_schema and _get(config, "responseMimeType") not in ("application/json", "text/x.enum"):
-            return "response_mime_type must be application/json or text/x.enum when a response schema is set"
-        return None
-
     # ---------------------------------------------------------------- batches
     def _create(self, call: Call, match: re.Match[str]) -> Reply:
         stop = self.stopped("create")
@@ -262,23 +186,23 @@ class GeminiEmulator(Emulator):
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
             return self.error(400, "Invalid JSON payload received. batch is required.")
-        unknown = _unknown(batch, _BATCH_FIELDS)
+        unknown = unknown_field(batch, BATCH_FIELDS)
         if unknown:
             return self.error(
                 400, f"Invalid JSON payload received. Unknown name \"{unknown}\" at 'batch': Cannot find field."
             )
-        display_name = _get(batch, "displayName")
+        display_name = field(batch, "displayName")
         if not isinstance(display_name, str) or not display_name:
             return self.error(400, "batch.display_name is required")
-        config = _get(batch, "inputConfig") or {}
-        if _get(config, "fileName"):
+        config = field(batch, "inputConfig") or {}
+        if field(config, "fileName"):
             return self.error(400, "file input is not emulated")
         entries = (config.get("requests") or {}).get("requests")
         if not isinstance(entries, list) or not entries:
             return self.error(400, "batch.input_config.requests.requests must not be empty")
         keys: set[str] = set()
         for index, entry in enumerate(entries):
-            problem = self._check_request(
+            problem = check_request(
                 entry.get("request") if isinstance(entry, dict) else None,
                 f"batch.input_config.requests.requests[{index}].request",
             )
@@ -435,8 +359,8 @@ class GeminiEmulator(Emulator):
 
     def _answer(self, request: dict[str, Any], key: str, *, malformed: bool) -> dict[str, Any]:
         """A GenerateContentResponse; billed."""
-        config = _get(request, "generationConfig") or {}
-        schema = _get(config, "responseJsonSchema")
+        config = field(request, "generationConfig") or {}
+        schema = field(config, "responseJsonSchema")
         texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
         prompt = prompt_tokens(request)
         usage: dict[str, Any] = {"promptTokenCount": prompt}
@@ -445,7 +369,7 @@ class GeminiEmulator(Emulator):
             usage["totalTokenCount"] = prompt
             candidate: dict[str, Any] = {"finishReason": "SAFETY", "index": 0, "safetyRatings": []}
         else:
-            if _get(config, "responseMimeType") == "application/json" and not malformed:
+            if field(config, "responseMimeType") == "application/json" and not malformed:
                 text = self.bare_answer(key, schema)
             else:
                 text = self.answer(key, schema, malformed)
@@ -472,7 +396,7 @@ class GeminiEmulator(Emulator):
         request = body.get("generateContentRequest") or {"contents": body.get("contents")}
         if not isinstance(request, dict):
             return self.error(400, "generateContentRequest must be a GenerateContentRequest")
-        problem = self._check_request(request, "generateContentRequest")
+        problem = check_request(request, "generateContentRequest")
         if problem:
             return self.error(400, problem)
         return Reply(200, {"totalTokens": prompt_tokens(request)})
@@ -482,7 +406,7 @@ class GeminiEmulator(Emulator):
         if stop:
             return self.account_error(stop)
         request = call.json()
-        problem = self._check_request(request, "request")
+        problem = check_request(request, "request")
         if problem:
             return self.error(400, problem)
         key = "rt-" + hashlib.sha256(call.body).hexdigest()[:16]

@@ -17,16 +17,16 @@ the type does not know is found by comparing what was sent with what validation 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
-from email.parser import BytesParser
-from email.policy import HTTP
 from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from tests.emulators.base import Call
+from tests.emulators.openai import multipart_fields
 
 # What anthropic 2.14's MessageCreateParams no longer has (types/message_create_params.py):
 # octolang still sends them until part 2 of #12 (the params branch) decides per model.
@@ -176,8 +176,8 @@ def sent_requests(provider: str, calls: list[Call]) -> Iterator[tuple[str, Any]]
         if call.method != "POST":
             continue
         if provider == "openai" and call.path == "/v1/files":
-            for line in _multipart_file(call).splitlines():
-                yield "batch", _json(line)
+            for line in multipart_fields(call)["file"][1].splitlines():
+                yield "batch", json.loads(line)
         elif provider == "openai" and call.path == "/v1/chat/completions":
             yield "realtime", call.json()
         elif provider == "anthropic" and call.path == "/v1/messages/batches":
@@ -200,20 +200,3 @@ def check(provider: str, mode: str, request: Any, *, refused_allowed: bool = Tru
             return anthropic_entry(request, refused_allowed=refused_allowed)
         return anthropic_params(request, refused_allowed=refused_allowed)
     return gemini_entry(request) if mode == "batch" else gemini_request(request)
-
-
-def _json(raw: bytes) -> Any:
-    import json
-
-    return json.loads(raw)
-
-
-def _multipart_file(call: Call) -> bytes:
-    head = f"Content-Type: {call.headers.get('content-type', '')}\r\n\r\n".encode()
-    message = BytesParser(policy=HTTP).parsebytes(head + call.body)
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload
-    raise AssertionError("an upload without a file")

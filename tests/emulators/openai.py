@@ -90,7 +90,7 @@ class OpenAIEmulator(Emulator):
         return prefix + hashlib.sha256(f"{self.seed}:{self._counter}".encode()).hexdigest()[:24]
 
     def _upload(self, call: Call, match: re.Match[str]) -> Reply:
-        form = _multipart(call)
+        form = multipart_fields(call)
         if form.get("purpose", (None, b""))[1] != b"batch":
             return self.error(400, "purpose must be 'batch' for a batch input file")
         if "file" not in form:
@@ -423,7 +423,7 @@ def _strict_ok(schema: Any) -> bool:
     return True
 
 
-def _multipart(call: Call) -> dict[str, tuple[str | None, bytes]]:
+def multipart_fields(call: Call) -> dict[str, tuple[str | None, bytes]]:
     """A multipart/form-data body as field -> (filename, bytes)."""
     head = f"Content-Type: {call.headers.get('content-type', '')}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + call.body)

@@ -182,3 +182,13 @@ def test_no_account_stop_is_retried_by_the_http_client(emulator: type, stops: di
             client.close()
             assert refused.value.kind == "account" and refused.value.cause
             assert len(server.log) == 1 and client.retried == 0, server.log
+
+
+def test_a_refused_key_names_the_variable_it_came_from() -> None:
+    """Plain openai names OPENAI_API_KEY; an openai_compatible model's key comes from the
+    variable its `api_key_env` names (octoc reads no OPENAI_COMPATIBLE_API_KEY)."""
+    body = openai(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
+    assert classify("openai", 401, body).advice == "check the key in OPENAI_API_KEY"
+    advice = classify("openai_compatible", 401, body).advice or ""
+    assert "api_key_env" in advice and "OPENAI_COMPATIBLE_API_KEY" not in advice
+    assert "GOOGLE_API_KEY" in (classify("gemini", 403, gemini(403, "PERMISSION_DENIED", "denied")).advice or "")

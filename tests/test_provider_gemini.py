@@ -145,10 +145,14 @@ def test_submit_poll_fetch_mixed_outcomes(emulator: GeminiEmulator, client: Gemi
         result = by_id[cid]
         if outcome == "error":
             assert result.status == "error" and result.error == "INTERNAL: An internal error has occurred."
+            assert result.fault == "provider"  # google.rpc.Status code 13: sent again, never counted
             assert result.text is None and json.loads(result.raw)["metadata"] == {"key": cid}
             continue
         assert result.status == "ok"  # a malformed answer is still an answer
-        assert result.text == emulator.answer(cid, SCHEMA, outcome == "malformed")
+        if outcome == "malformed":
+            assert result.text == emulator.answer(cid, SCHEMA, True)
+        else:  # JSON mode: the bare JSON, never fenced or introduced
+            assert result.text == emulator.bare_answer(cid, SCHEMA) and json.loads(result.text)
         usage = json.loads(result.raw)["response"]["usageMetadata"]
         assert result.usage == {
             "input_tokens": usage["promptTokenCount"],
@@ -156,6 +160,26 @@ def test_submit_poll_fetch_mixed_outcomes(emulator: GeminiEmulator, client: Gemi
             "cached_tokens": 5,
         }
     assert sorted(emulator.billed) == sorted(c for c, o in outcomes.items() if o != "error")
+
+
+def test_errors_inside_results_are_rpc_statuses_read_by_their_grpc_code(
+    emulator: GeminiEmulator, client: GeminiBatch
+) -> None:
+    """A result's error is a google.rpc.Status: code 3 (INVALID_ARGUMENT) is the request's
+    own fault, 14 (UNAVAILABLE) the provider's; an HTTP-style body (code 500) still reads."""
+    sent = requests(3)
+    batch_id = client.submit_batch("run-1:chunk-b", sent)
+    run_to_end(client, batch_id)
+    records = emulator.batches[batch_id]["output"]["inlinedResponses"]["inlinedResponses"]
+    errors = [{"code": 3, "message": "bad field"}, {"code": 14, "message": "try later"}, {"code": 500, "message": "x"}]
+    for record, error in zip(sorted(records, key=lambda r: r["metadata"]["key"]), errors, strict=True):
+        record.pop("response", None)
+        record["error"] = error
+    assert client.poll(batch_id) == "ended"  # the operation as it now reads
+    results = {r.custom_id: r for r in client.fetch(batch_id)}
+    assert (results["u0-s0-a1"].error, results["u0-s0-a1"].fault) == ("INVALID_ARGUMENT: bad field", None)
+    assert (results["u1-s0-a1"].error, results["u1-s0-a1"].fault) == ("UNAVAILABLE: try later", "provider")
+    assert results["u2-s0-a1"].fault == "provider"
 
 
 def test_expired_batch_ends_with_the_unanswered_requests_expired(emulator: GeminiEmulator, client: GeminiBatch) -> None:
@@ -197,7 +221,7 @@ def test_failed_batch_polls_failed(emulator: GeminiEmulator, client: GeminiBatch
     emulator.faults.fail_batches = 1
     batch_id = client.submit_batch("run-1:chunk-f", requests(3))
     assert client.poll(batch_id) == "failed"
-    assert client.failure(batch_id) == "13: The batch failed."
+    assert client.failure(batch_id) == "INTERNAL: The batch failed."  # a google.rpc.Status, named from its code
     assert emulator.billed == []
 
 
@@ -211,9 +235,9 @@ def test_find_batch_after_a_crash_pages_and_never_takes_another_chunk(emulator: 
     }
     first.close()  # the process dies before the ids are recorded
     fresh = GeminiBatch(API_KEY, base_url=emulator.base_url, backoff=0.001)
-    before = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1beta/batches")
+    before = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1/batches")
     assert fresh.find_batch("run-1:c1", count=1, since=time.time() - 60) == names["run-1:c1"]  # the oldest: last page
-    lists = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1beta/batches") - before
+    lists = sum(1 for m, p, _ in emulator.log if m == "GET" and p == "/v1/batches") - before
     assert lists == 4  # 10 batches, 3 a page
     assert fresh.find_batch("run-1:c10", count=1, since=0) == names["run-1:c10"]
     assert fresh.find_batch("run-1:c11", count=1, since=0) is None

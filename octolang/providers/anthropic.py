@@ -27,7 +27,9 @@ from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"  # the SDK's; ANTHROPIC_BASE_URL replaces it, without /v1
-API_VERSION = "2023-06-01"
+# The `anthropic-version` header the official SDK sends (anthropic 2.14: _constants.py,
+# ANTHROPIC_API_VERSION); the key goes as `Authorization: Bearer`, as the SDK's _client.py sends it.
+API_VERSION = "2026-10-21"
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; the model may set its own
 MAX_REQUESTS = 100_000
 MAX_CUSTOM_ID = 64
@@ -137,7 +139,7 @@ def _error_reason(envelope: Any) -> str:
 
 
 def _headers(api_key: str) -> dict[str, str]:
-    return {"x-api-key": api_key, "anthropic-version": API_VERSION}
+    return {"Authorization": f"Bearer {api_key}", "anthropic-version": API_VERSION}
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

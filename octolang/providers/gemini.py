@@ -25,7 +25,11 @@ from octolang.providers.parameters import sendable
 from octolang.providers.taxonomy import result_fault
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-API_VERSION = "v1beta"  # appended to the base URL, as google-genai does
+# Appended to the base URL: google-genai 3.6's default for the Gemini Developer API
+# (google/genai/_api_client.py, GOOGLE_AI_API_DEFAULT_VERSION = 'v1'; 'v1beta' only when
+# GOOGLE_GENAI_API_VERSION=beta). Everything this client calls (batches, generateContent,
+# countTokens) is in v1, the stable surface.
+API_VERSION = "v1"
 TAG_PREFIX = "octo:"
 MAX_TAG = 128  # longer chunk keys are shortened with a hash, so that a tag names one chunk only
 PAGE_SIZE = 100
@@ -36,6 +40,10 @@ _UNANSWERED: dict[str, tuple[Literal["error", "expired", "cancelled"], str]] = {
     "EXPIRED": ("expired", "the batch expired before this request ran"),
     "CANCELLED": ("cancelled", "the batch was cancelled before this request ran"),
 }
+# The HTTP status a google.rpc.Code stands for (google/rpc/code.proto): an error inside a
+# batch's results is a google.rpc.Status, whose `code` is the gRPC one.
+RPC_HTTP = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501,
+            13: 500, 14: 503, 15: 500, 16: 401}  # fmt: skip
 # The neutral params as GenerationConfig fields (REST JSON names, as google-genai sends them).
 _PARAMS = {
     "temperature": "temperature",
@@ -120,9 +128,17 @@ def _usage(metadata: Any) -> dict[str, int]:
     }
 
 
+RPC_NAMES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+             6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+             10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+             15: "DATA_LOSS", 16: "UNAUTHENTICATED"}  # fmt: skip
+
+
 def _status_text(error: Any) -> str:
+    """`STATUS: message` of an HTTP error body's `error` or of a google.rpc.Status (named from its code)."""
     if isinstance(error, dict):
-        kind = error.get("status") or error.get("code") or ""
+        code = error.get("code")
+        kind = error.get("status") or (RPC_NAMES.get(code) if isinstance(code, int) else None) or code or ""
         return f"{kind}: {error.get('message') or ''}".strip(": ") or "unknown error"
     return str(error)[:300] or "unknown error"
 
@@ -301,7 +317,8 @@ def _inlined_result(record: Any) -> Result | None:
     error = record.get("error")
     if error:
         code = error.get("code") if isinstance(error, dict) else None
-        fault, cause = result_fault("gemini", code if isinstance(code, int) else 0, {"error": error})
+        status = (RPC_HTTP.get(code, 500) if code < 100 else code) if isinstance(code, int) else 0
+        fault, cause = result_fault("gemini", status, {"error": error})
         return Result(key, "error", raw=raw, error=_status_text(error) + (f" [{cause}]" if cause else ""), fault=fault)
     return response_result(key, record.get("response"), raw)
 

@@ -40,12 +40,15 @@ def _random(seed: int, key: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def mock_answer(schema: dict[str, Any], *, key: str, seed: int, invalid_rate: float = 0.0) -> str:
+def mock_answer(schema: dict[str, Any], *, key: str, seed: int, invalid_rate: float = 0.0, wrapped: bool = True) -> str:
+    """Without `wrapped`, a valid answer is bare JSON (what a service's JSON mode returns)."""
     rng = _random(seed, key)
     value = _value(schema, rng)
     if rng.random() < invalid_rate:
         return _spoil(value, schema, rng)
     text = json.dumps(value, ensure_ascii=False)
+    if not wrapped:
+        return text
     wrap = rng.random()
     if wrap < 0.1:
         return f"```json\n{text}\n```"

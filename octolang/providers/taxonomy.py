@@ -22,11 +22,13 @@ from typing import Any, Literal
 
 from octolang.providers.base import ErrorKind, default_kind
 
+# Where a refused key came from, for the advice (octolang/providers/hosts.py reads them).
+# An `openai_compatible` model's key has no fixed variable: its `api_key_env` names one.
 KEY_VARS = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "openai_compatible": "OPENAI_COMPATIBLE_API_KEY",
+    "gemini": "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+    "openai_compatible": "the variable the model's `api_key_env` names",
 }
 CONSOLES = {
     "openai": "platform.openai.com (Settings: Billing, Limits)",

@@ -9,6 +9,13 @@ requests already done (a share growing with the observations so far) and the res
 `canceled`. Anthropic has no failed state: a batch of `faults.fail_batches` is accepted,
 then lost (404 from then on, never listed, nothing billed).
 
+As the service does, a batch's create call checks only the envelope (the list, each
+custom id); each request's params are validated as the batch runs, and a request the
+Messages API would refuse comes back as an `errored` result (`invalid_request_error`).
+Every answer carries a `request-id` header. The key is read from `x-api-key` or
+`Authorization: Bearer` (the official SDK sends the latter), and `anthropic-version` must
+name a version the API knows (VERSIONS).
+
 The realtime endpoint draws its outcome from a hash of the request body: `error` answers
 500 and `expired` answers 529 (overloaded, with retry-after) the first time that body is
 sent, so the client's retry succeeds; `malformed` answers off the schema.
@@ -24,16 +31,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.emulators.anthropic_params import Invalid, check_params, params_problem
 from tests.emulators.base import API_KEY, Call, Emulator, Faults, Reply, count_tokens
 
 MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256_000_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
-PARAMS = {
-    "model", "max_tokens", "messages", "system", "temperature", "top_p", "top_k", "stop_sequences",
-    "tools", "tool_choice", "metadata", "thinking", "service_tier", "output_config", "cache_control",
-}  # fmt: skip
 ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error",
@@ -53,6 +56,9 @@ ACCOUNT_STOPS = {
     ),
     "billing": (402, "billing_error", "Your organization is out of credits."),
 }
+# `anthropic-version` values the emulator accepts: the first stable one, and the one
+# anthropic 2.14 sends (anthropic/_constants.py, ANTHROPIC_API_VERSION).
+VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -66,10 +72,6 @@ def runner_id(custom_id: str) -> str:
     return OCTO_TAG.sub("", custom_id)
 
 
-class Invalid(Exception):
-    """A request the real service refuses with 400 invalid_request_error."""
-
-
 def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -81,51 +83,6 @@ COUNT_PARAMS = frozenset({"model", "messages", "system", "tools", "tool_choice",
 def prompt_tokens(params: dict[str, Any]) -> int:
     """The input tokens a message is billed: its system, messages and tools, counted."""
     return count_tokens(json.dumps([params.get("system"), params["messages"], params.get("tools")]))
-
-
-def check_params(params: Any, where: str) -> None:
-    """The Messages API's own validation of a request, as far as octolang can trip it."""
-    if not isinstance(params, dict):
-        raise Invalid(f"{where}: Input should be an object")
-    for name in ("model", "max_tokens", "messages"):
-        if name not in params:
-            raise Invalid(f"{where}.{name}: Field required")
-    extra = sorted(set(params) - PARAMS)
-    if extra:
-        raise Invalid(f"{where}.{extra[0]}: Extra inputs are not permitted")
-    if not isinstance(params["model"], str) or not params["model"]:
-        raise Invalid(f"{where}.model: Input should be a valid string")
-    if not isinstance(params["max_tokens"], int) or isinstance(params["max_tokens"], bool) or params["max_tokens"] < 1:
-        raise Invalid(f"{where}.max_tokens: Input should be a positive integer")
-    messages = params["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise Invalid(f"{where}.messages: at least one message is required")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise Invalid(f"{where}.messages.{i}.role: Input should be 'user' or 'assistant'")
-        if not isinstance(message.get("content"), (str, list)):
-            raise Invalid(f"{where}.messages.{i}.content: Input should be a valid string or list")
-    if "system" in params and not isinstance(params["system"], (str, list)):
-        raise Invalid(f"{where}.system: Input should be a valid string or list")
-    for name in ("temperature", "top_p"):
-        value = params.get(name)
-        if name in params and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-            raise Invalid(f"{where}.{name}: Input should be a number between 0 and 1")
-    tools = params.get("tools", [])
-    names = set()
-    for i, tool in enumerate(tools if isinstance(tools, list) else [None]):
-        if not isinstance(tool, dict) or not TOOL_NAME.fullmatch(str(tool.get("name", ""))):
-            raise Invalid(f"{where}.tools.{i}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
-        schema = tool.get("input_schema")
-        if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise Invalid(f"{where}.tools.{i}.input_schema.type: Input should be 'object'")
-        names.add(tool["name"])
-    choice = params.get("tool_choice")
-    if choice is not None:
-        if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
-            raise Invalid(f"{where}.tool_choice: Input tag does not match any of the expected tags")
-        if choice["type"] == "tool" and choice.get("name") not in names:
-            raise Invalid(f"{where}.tool_choice: Tool '{choice.get('name')}' not found in tools")
 
 
 class AnthropicEmulator(Emulator):
@@ -149,13 +106,25 @@ class AnthropicEmulator(Emulator):
         self.route("POST", r"/v1/messages/count_tokens", self._count_tokens)
 
     # ---------------------------------------------------------------- protocol
+    def dispatch(self, call: Call) -> Reply:
+        reply = super().dispatch(call)
+        reply.headers.setdefault("request-id", self._id("req_"))
+        return reply
+
     def _authorise(self, call: Call) -> Reply | None:
-        if call.headers.get("x-api-key") != API_KEY:
+        key = call.headers.get("x-api-key")
+        bearer = call.headers.get("authorization", "")
+        if key is None and bearer.startswith("Bearer "):
+            key = bearer.removeprefix("Bearer ")
+        if key != API_KEY:
             return Reply(
                 401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
             )
-        if not call.headers.get("anthropic-version"):
+        version = call.headers.get("anthropic-version")
+        if not version:
             return self.error(400, "anthropic-version: header is required")
+        if version not in VERSIONS:
+            return self.error(400, f"anthropic-version: unknown version {version!r}")
         return None
 
     def error(self, status: int, message: str) -> Reply:
@@ -230,7 +199,8 @@ class AnthropicEmulator(Emulator):
             if custom_id in seen:
                 raise Invalid(f"requests.{i}.custom_id: Duplicate custom_id '{custom_id}' within the batch")
             seen.add(custom_id)
-            check_params(request["params"], f"requests.{i}.params")
+            if not isinstance(request["params"], dict):
+                raise Invalid(f"requests.{i}.params: Input should be an object")
         return requests
 
     def _entry(self, batch_id: str) -> dict[str, Any] | None:
@@ -315,8 +285,12 @@ class AnthropicEmulator(Emulator):
             custom_id = request["custom_id"]
             key = runner_id(custom_id)
             outcome = self.outcome(key)
+            problem = params_problem(request["params"])
             if canceled and self._draw(key, "done") >= share:
                 result: dict[str, Any] = {"type": "canceled"}
+            elif problem is not None:  # validated as the batch runs, not at create
+                error = {"type": "invalid_request_error", "message": problem}
+                result = {"type": "errored", "error": {"type": "error", "error": error}}
             elif stop:
                 result = {"type": "errored", "error": self.account_error(stop).body}
             elif outcome == "expired":

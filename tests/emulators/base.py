@@ -83,6 +83,7 @@ class Emulator:
         self.lock = threading.RLock()
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every call
+        self.calls: list[Call] = []  # every call as it came, for tests that check what clients send
         self.batches_created = 0
         self.billed: list[str] = []  # custom ids of every request the service executed (and billed)
         self._server: ThreadingHTTPServer | None = None
@@ -164,6 +165,7 @@ class Emulator:
             if reply is None:
                 reply = self._route(call)
             self.log.append((call.method, call.path, reply.status))
+            self.calls.append(call)
             return reply
 
     def _route(self, call: Call) -> Reply:
@@ -227,6 +229,10 @@ class Emulator:
         return mock_answer(
             schema or {"type": "string"}, key=custom_id, seed=self.seed, invalid_rate=1.0 if malformed else 0.0
         )
+
+    def bare_answer(self, custom_id: str, schema: dict[str, Any] | None) -> str:
+        """A valid answer as a JSON mode returns it: the JSON alone, never fenced or introduced."""
+        return mock_answer(schema or {"type": "string"}, key=custom_id, seed=self.seed, wrapped=False)
 
 
 def count_tokens(text: str) -> int:

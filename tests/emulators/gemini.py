@@ -8,6 +8,14 @@ expired outcome (they get no response, as when the service's window passes); `CA
 after a cancel (the first half of its requests answered, the rest not); `FAILED` when
 `faults.fail_batches` says so (nothing runs). Executed requests are billed.
 
+It serves the API versions `v1` (google-genai 3.6's default, `_api_client.py`
+GOOGLE_AI_API_DEFAULT_VERSION) and `v1beta` (the SDK's `GOOGLE_GENAI_API_VERSION=beta`).
+A request's own error inside a batch's results is a `google.rpc.Status` (`code` is the
+gRPC code, as google-genai's JobError reads it), not an HTTP error body. An ended batch
+can be deleted (`DELETE batches/{id}`). `countTokens` takes `contents` (what the SDK
+sends) or a whole `generateContentRequest`. A JSON-mode answer (responseMimeType
+application/json) is bare JSON, never fenced: only a `malformed` outcome spoils it.
+
 Keys: a wrong `x-goog-api-key` answers 400 INVALID_ARGUMENT with reason API_KEY_INVALID
 and a missing one 403 PERMISSION_DENIED, as Google does. A 429 carries a RetryInfo
 `retryDelay` in its details instead of a Retry-After header. A prompt containing
@@ -24,6 +32,7 @@ import time
 from typing import Any
 
 from tests.emulators.base import API_KEY, Call, Emulator, Faults, Reply, count_tokens
+from tests.emulators.gemini_rules import BATCH_FIELDS, check_request, field, unknown_field
 
 MAX_INLINE_BYTES = 20 * 1024 * 1024
 BLOCK_MARKER = "[[blocked]]"
@@ -37,6 +46,9 @@ STATUS_NAMES = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+# google.rpc.Code of an HTTP status, for errors inside a batch's results (google/rpc/code.proto).
+RPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 503: 14}
+VERSIONS = ("v1", "v1beta")
 # Account stops as Google answers them: (status, message, details).
 ACCOUNT_STOPS: dict[str, tuple[int, str, list[dict[str, Any]]]] = {
     "quota": (
@@ -70,50 +82,6 @@ ACCOUNT_STOPS: dict[str, tuple[int, str, list[dict[str, Any]]]] = {
         ],
     ),
 }
-# Field names the service knows (proto JSON accepts camelCase and the proto's snake_case).
-_BATCH_FIELDS = {"displayName", "inputConfig", "model", "name", "priority", "webhookConfig"}
-_REQUEST_FIELDS = {
-    "model",
-    "contents",
-    "systemInstruction",
-    "tools",
-    "toolConfig",
-    "safetySettings",
-    "generationConfig",
-    "cachedContent",
-}
-_CONFIG_FIELDS = {
-    "stopSequences",
-    "responseMimeType",
-    "responseSchema",
-    "responseJsonSchema",
-    "responseModalities",
-    "candidateCount",
-    "maxOutputTokens",
-    "temperature",
-    "topP",
-    "topK",
-    "seed",
-    "presencePenalty",
-    "frequencyPenalty",
-    "responseLogprobs",
-    "logprobs",
-    "thinkingConfig",
-    "mediaResolution",
-}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
-
-
-def _unknown(obj: dict[str, Any], known: set[str]) -> str | None:
-    allowed = known | {_snake(k) for k in known}
-    return next((k for k in obj if k not in allowed), None)
-
-
-def _get(obj: dict[str, Any], camel: str) -> Any:
-    return obj.get(camel, obj.get(_snake(camel)))
 
 
 def _timestamp(t: float) -> str:
@@ -122,10 +90,10 @@ def _timestamp(t: float) -> str:
 
 def prompt_tokens(request: dict[str, Any]) -> int:
     """The prompt tokens a GenerateContentRequest is billed: its texts and its schema."""
-    config = _get(request, "generationConfig") or {}
-    schema = _get(config, "responseJsonSchema")
+    config = field(request, "generationConfig") or {}
+    schema = field(config, "responseJsonSchema")
     texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
-    system = _get(request, "systemInstruction") or {}
+    system = field(request, "systemInstruction") or {}
     texts += [str(p.get("text", "")) for p in system.get("parts", [])]
     return count_tokens("".join(texts)) + (count_tokens(json.dumps(schema)) if schema else 0)
 
@@ -143,10 +111,11 @@ class GeminiEmulator(Emulator):
         self.garble = 0  # the next `garble` routed calls answer 200 with a body that is not JSON
         self._realtime_failed: set[str] = set()
         self._counter = 0
-        v = "/v1beta"
+        v = "/(?:" + "|".join(VERSIONS) + ")"
         self.route("POST", v + r"/models/(?P<model>[^/:]+):batchGenerateContent", self._create)
         self.route("GET", v + r"/batches", self._list)
         self.route("GET", v + r"/batches/(?P<id>[^/:]+)", self._get)
+        self.route("DELETE", v + r"/batches/(?P<id>[^/:]+)", self._delete)
         self.route("POST", v + r"/batches/(?P<id>[^/:]+):cancel", self._cancel)
         self.route("POST", v + r"/models/(?P<model>[^/:]+):generateContent", self._generate)
         self.route("POST", v + r"/models/(?P<model>[^/:]+):countTokens", self._count_tokens)
@@ -206,39 +175,6 @@ class GeminiEmulator(Emulator):
         return "batches/" + hashlib.sha256(f"{self.seed}:{self._counter}".encode()).hexdigest()[:20]
 
     # ---------------------------------------------------------------- validation
-    def _check_request(self, request: Any, where: str) -> str | None:
-        """Why the service would refuse this GenerateContentRequest, or None."""
-        if not isinstance(request, dict):
-            return f"{where}: a GenerateContentRequest object is required"
-        unknown = _unknown(request, _REQUEST_FIELDS)
-        if unknown:
-            return f"Invalid JSON payload received. Unknown name \"{unknown}\" at '{where}': Cannot find field."
-        contents = request.get("contents")
-        if not isinstance(contents, list) or not contents:
-            return f"{where}.contents: contents is not specified"
-        for content in [*contents, _get(request, "systemInstruction") or {"parts": [{"text": "x"}]}]:
-            parts = content.get("parts") if isinstance(content, dict) else None
-            if not isinstance(parts, list) or not parts:
-                return f"{where}: * GenerateContentRequest.contents: contents.parts must not be empty."
-            if any(isinstance(p, dict) and p.get("text") == "" for p in parts):
-                return (
-                    "Unable to submit request because it has an empty text parameter. "
-                    "Add a value to the parameter and try again."
-                )
-        config = _get(request, "generationConfig") or {}
-        if not isinstance(config, dict):
-            return f"{where}.generation_config: an object is required"
-        unknown = _unknown(config, _CONFIG_FIELDS)
-        if unknown:
-            return (
-                f"Invalid JSON payload received. Unknown name \"{unknown}\" at '{where}.generation_config': "
-                "Cannot find field."
-            )
-        has_schema = _get(config, "responseJsonSchema") is not None or _get(config, "responseSchema") is not None
-        if has_schema and _get(config, "responseMimeType") not in ("application/json", "text/x.enum"):
-            return "response_mime_type must be application/json or text/x.enum when a response schema is set"
-        return None
-
     # ---------------------------------------------------------------- batches
     def _create(self, call: Call, match: re.Match[str]) -> Reply:
         stop = self.stopped("create")
@@ -250,23 +186,23 @@ class GeminiEmulator(Emulator):
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
             return self.error(400, "Invalid JSON payload received. batch is required.")
-        unknown = _unknown(batch, _BATCH_FIELDS)
+        unknown = unknown_field(batch, BATCH_FIELDS)
         if unknown:
             return self.error(
                 400, f"Invalid JSON payload received. Unknown name \"{unknown}\" at 'batch': Cannot find field."
             )
-        display_name = _get(batch, "displayName")
+        display_name = field(batch, "displayName")
         if not isinstance(display_name, str) or not display_name:
             return self.error(400, "batch.display_name is required")
-        config = _get(batch, "inputConfig") or {}
-        if _get(config, "fileName"):
+        config = field(batch, "inputConfig") or {}
+        if field(config, "fileName"):
             return self.error(400, "file input is not emulated")
         entries = (config.get("requests") or {}).get("requests")
         if not isinstance(entries, list) or not entries:
             return self.error(400, "batch.input_config.requests.requests must not be empty")
         keys: set[str] = set()
         for index, entry in enumerate(entries):
-            problem = self._check_request(
+            problem = check_request(
                 entry.get("request") if isinstance(entry, dict) else None,
                 f"batch.input_config.requests.requests[{index}].request",
             )
@@ -365,6 +301,17 @@ class GeminiEmulator(Emulator):
         batch["cancel"] = True
         return Reply(200, {})
 
+    def _delete(self, call: Call, match: re.Match[str]) -> Reply:
+        """An ended batch and its results are gone (google.protobuf.Empty); a running one must be cancelled first."""
+        name = f"batches/{match['id']}"
+        batch = self.batches.get(name)
+        if batch is None:
+            return self.error(404, f"Batch {name} not found.")
+        if batch["ended"] is None:
+            return self.error(400, f"Batch {name} is still running; cancel it first.")
+        del self.batches[name]
+        return Reply(200, {})
+
     def _advance(self, batch: dict[str, Any]) -> None:
         if batch["ended"] is not None:
             return
@@ -392,13 +339,14 @@ class GeminiEmulator(Emulator):
             if batch["cancel"] and index >= len(entries) // 2:
                 continue  # never reached: no response
             if stop:
-                records.append({"error": self.account_error(stop).body["error"], "metadata": dict(entry["metadata"])})
+                refused = self.account_error(stop)
+                records.append({"error": _rpc_status(refused), "metadata": dict(entry["metadata"])})
                 continue
             if outcome == "expired":
                 expired = True
                 continue
             if outcome == "error":
-                error = self.error(500, "An internal error has occurred.").body["error"]
+                error = _rpc_status(self.error(500, "An internal error has occurred."))
                 records.append({"error": error, "metadata": dict(entry["metadata"])})
                 continue
             response = self._answer(entry["request"], key, malformed=outcome == "malformed")
@@ -411,8 +359,8 @@ class GeminiEmulator(Emulator):
 
     def _answer(self, request: dict[str, Any], key: str, *, malformed: bool) -> dict[str, Any]:
         """A GenerateContentResponse; billed."""
-        config = _get(request, "generationConfig") or {}
-        schema = _get(config, "responseJsonSchema")
+        config = field(request, "generationConfig") or {}
+        schema = field(config, "responseJsonSchema")
         texts = [str(p.get("text", "")) for c in request["contents"] for p in c.get("parts", [])]
         prompt = prompt_tokens(request)
         usage: dict[str, Any] = {"promptTokenCount": prompt}
@@ -421,7 +369,10 @@ class GeminiEmulator(Emulator):
             usage["totalTokenCount"] = prompt
             candidate: dict[str, Any] = {"finishReason": "SAFETY", "index": 0, "safetyRatings": []}
         else:
-            text = self.answer(key, schema, malformed)
+            if field(config, "responseMimeType") == "application/json" and not malformed:
+                text = self.bare_answer(key, schema)
+            else:
+                text = self.answer(key, schema, malformed)
             output = count_tokens(text)
             usage.update(candidatesTokenCount=output, totalTokenCount=prompt + output + self.thoughts_tokens)
             if self.thoughts_tokens:
@@ -440,10 +391,12 @@ class GeminiEmulator(Emulator):
     def _count_tokens(self, call: Call, match: re.Match[str]) -> Reply:
         """`models/{m}:countTokens` of a `generateContentRequest`: its prompt tokens."""
         body = call.json()
-        request = body.get("generateContentRequest") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or ("contents" in body) == ("generateContentRequest" in body):
+            return self.error(400, "one of contents or generateContentRequest is required")
+        request = body.get("generateContentRequest") or {"contents": body.get("contents")}
         if not isinstance(request, dict):
-            return self.error(400, "generateContentRequest is required")
-        problem = self._check_request(request, "generateContentRequest")
+            return self.error(400, "generateContentRequest must be a GenerateContentRequest")
+        problem = check_request(request, "generateContentRequest")
         if problem:
             return self.error(400, problem)
         return Reply(200, {"totalTokens": prompt_tokens(request)})
@@ -453,7 +406,7 @@ class GeminiEmulator(Emulator):
         if stop:
             return self.account_error(stop)
         request = call.json()
-        problem = self._check_request(request, "request")
+        problem = check_request(request, "request")
         if problem:
             return self.error(400, problem)
         key = "rt-" + hashlib.sha256(call.body).hexdigest()[:16]
@@ -463,3 +416,9 @@ class GeminiEmulator(Emulator):
             return self.error(500, "An internal error has occurred.")
         request.setdefault("model", f"models/{match['model']}")
         return Reply(200, self._answer(request, key, malformed=outcome == "malformed"))
+
+
+def _rpc_status(reply: Reply) -> dict[str, Any]:
+    """An HTTP error answer as the google.rpc.Status a batch result carries: the gRPC code and the message."""
+    error = reply.body["error"]
+    return {"code": RPC_CODES.get(reply.status, 2), "message": error["message"]}

@@ -1,11 +1,16 @@
 """A loopback OpenAI: Files, Batches and chat completions, with the documented shapes,
 ids, limits and status lifecycle (../shared/reference/provider-batch-apis.md).
 
-A batch is `validating` on creation, `in_progress` from the first poll, and ends on
-poll `faults.polls_to_end`: `completed`, or `expired` when some of its requests drew
+A batch is `validating` on creation, `in_progress` from the first poll, `finalizing` on
+poll `faults.polls_to_end` (its results not yet written), and ends on the poll after:
+`completed`, or `expired` when some of its requests drew
 the expired outcome (those land in the error file with `batch_expired`, as OpenAI does
 when the window passes), or `failed` when its input file breaks a rule the real
-service checks (nothing runs, nothing is billed). Every executed request is billed.
+service checks (nothing runs, nothing is billed). A cancelled batch (even one cancelled
+while `validating`) ends with the first half of its requests answered and the rest in its
+error file as cancelled; its `request_counts` add up to its `total`. Every executed
+request is billed. Files are FileObjects (`status` `processed`), readable at
+`GET /v1/files/{id}` and their content at `/content`.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class OpenAIEmulator(Emulator):
         self._counter = 0
         self.route("POST", r"/v1/files", self._upload)
         self.route("GET", r"/v1/files/(?P<id>[^/]+)/content", self._content)
+        self.route("GET", r"/v1/files/(?P<id>[^/]+)", self._file)
         self.route("POST", r"/v1/batches", self._create)
         self.route("GET", r"/v1/batches", self._list)
         self.route("GET", r"/v1/batches/(?P<id>[^/]+)", self._retrieve)
@@ -84,7 +90,7 @@ class OpenAIEmulator(Emulator):
         return prefix + hashlib.sha256(f"{self.seed}:{self._counter}".encode()).hexdigest()[:24]
 
     def _upload(self, call: Call, match: re.Match[str]) -> Reply:
-        form = _multipart(call)
+        form = multipart_fields(call)
         if form.get("purpose", (None, b""))[1] != b"batch":
             return self.error(400, "purpose must be 'batch' for a batch input file")
         if "file" not in form:
@@ -102,9 +108,18 @@ class OpenAIEmulator(Emulator):
             "created_at": int(time.time()),
             "filename": filename,
             "purpose": "batch",
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
         }
         self.files[file_id] = {**record, "content": content}
         return Reply(200, record)
+
+    def _file(self, call: Call, match: re.Match[str]) -> Reply:
+        record = self.files.get(match["id"])
+        if record is None:
+            return self.error(404, f"No such File object: {match['id']}")
+        return Reply(200, {k: v for k, v in record.items() if k != "content"})
 
     def _content(self, call: Call, match: re.Match[str]) -> Reply:
         record = self.files.get(match["id"])
@@ -211,6 +226,8 @@ class OpenAIEmulator(Emulator):
         elif status == "cancelling":
             self._finish(batch, cancelled=True)
         elif status == "in_progress" and self._polls[batch["id"]] >= self.faults.polls_to_end:
+            batch.update(status="finalizing", finalizing_at=now)
+        elif status == "finalizing":
             self._finish(batch, cancelled=False)
 
     def _validate(self, batch: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -259,7 +276,8 @@ class OpenAIEmulator(Emulator):
         for index, line in enumerate(lines):
             custom_id = line["custom_id"]
             outcome = self.outcome(custom_id)
-            if stop and not (cancelled and index >= len(lines) // 2):
+            unreached = cancelled and index >= len(lines) // 2
+            if stop and not unreached:
                 refused = self.account_error(stop)
                 errors.append(
                     {
@@ -273,11 +291,11 @@ class OpenAIEmulator(Emulator):
                         "error": None,
                     }
                 )
-            elif cancelled and index >= len(lines) // 2:
-                errors.append(_gone(custom_id, "batch_cancelled", "This request was cancelled."))
+            elif unreached:
+                errors.append(self._gone(custom_id, "batch_cancelled", "This request was cancelled."))
             elif outcome == "expired":
                 expired = True
-                errors.append(_gone(custom_id, "batch_expired", "This request could not be executed in time."))
+                errors.append(self._gone(custom_id, "batch_expired", "This request could not be executed in time."))
             elif outcome == "error":
                 errors.append(
                     {
@@ -304,7 +322,7 @@ class OpenAIEmulator(Emulator):
         # results in an order other than the input's: the service finishes requests as it likes
         outputs.sort(key=lambda r: hashlib.sha256(r["custom_id"].encode()).hexdigest())
         errors.reverse()
-        batch["request_counts"].update(completed=len(outputs), failed=len(errors))
+        batch["request_counts"].update(total=len(lines), completed=len(outputs), failed=len(errors))
         if outputs:
             batch["output_file_id"] = self._store_output(batch, "output", outputs)
         if errors:
@@ -314,7 +332,7 @@ class OpenAIEmulator(Emulator):
         elif expired:
             batch.update(status="expired", expired_at=now)
         else:
-            batch.update(status="completed", finalizing_at=now, completed_at=now)
+            batch.update(status="completed", completed_at=now)
 
     def _store_output(self, batch: dict[str, Any], kind: str, records: list[dict[str, Any]]) -> str:
         content = b"".join(json.dumps(r).encode() + b"\n" for r in records)
@@ -326,13 +344,21 @@ class OpenAIEmulator(Emulator):
             "created_at": int(time.time()),
             "filename": f"batch_{batch['id']}_{kind}.jsonl",
             "purpose": "batch_output",
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
             "content": content,
         }
         return file_id
 
     def _completion(self, body: dict[str, Any], key: str, *, malformed: bool) -> dict[str, Any]:
         schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
-        text = self.answer(key, schema, malformed)
+        # strict json_schema output is the bare JSON: only a malformed outcome spoils it
+        text = (
+            self.bare_answer(key, schema)
+            if schema is not None and not malformed
+            else self.answer(key, schema, malformed)
+        )
         self.billed.append(key)
         prompt = openai_prompt_tokens(body)
         completion = count_tokens(text)
@@ -357,6 +383,11 @@ class OpenAIEmulator(Emulator):
             },
         }
 
+    def _gone(self, custom_id: str, code: str, message: str) -> dict[str, Any]:
+        """An error-file line for a request the batch never ran (it still has its own id)."""
+        error = {"code": code, "message": message}
+        return {"id": self._id("batch_req_"), "custom_id": custom_id, "response": None, "error": error}
+
     # ---------------------------------------------------------------- realtime
     def _chat(self, call: Call, match: re.Match[str]) -> Reply:
         stop = self.stopped("realtime")
@@ -376,10 +407,6 @@ class OpenAIEmulator(Emulator):
         return Reply(200, self._completion(body, key, malformed=outcome == "malformed"))
 
 
-def _gone(custom_id: str, code: str, message: str) -> dict[str, Any]:
-    return {"id": None, "custom_id": custom_id, "response": None, "error": {"code": code, "message": message}}
-
-
 def _strict_ok(schema: Any) -> bool:
     """OpenAI's strict mode: every object lists all its properties as required and allows no others,
     and string lengths and defaults are not supported keywords."""
@@ -396,7 +423,7 @@ def _strict_ok(schema: Any) -> bool:
     return True
 
 
-def _multipart(call: Call) -> dict[str, tuple[str | None, bytes]]:
+def multipart_fields(call: Call) -> dict[str, tuple[str | None, bytes]]:
     """A multipart/form-data body as field -> (filename, bytes)."""
     head = f"Content-Type: {call.headers.get('content-type', '')}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + call.body)

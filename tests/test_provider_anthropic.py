@@ -379,14 +379,14 @@ def test_bad_params_come_back_as_errored_results_of_those_requests(
     good = requests(1)[0]
     bad = {
         "u1-s0-a1": body(params={"max_tokens": -1}),
-        "u2-s0-a1": body(params={"temperature": 1.5, "max_tokens": 10}),
+        "u2-s0-a1": body(schema_name="a line"),
         "u3-s0-a1": body(schema={"type": "string"}),
     }
     batch_id = client.submit_batch("run:a", [good, *(Request(cid, b) for cid, b in bad.items())])
     run_to_end(client, batch_id)
     results = {r.custom_id: r for r in client.fetch(batch_id)}
     assert results[good.custom_id].status == "ok"
-    expected = {"u1-s0-a1": "max_tokens", "u2-s0-a1": "temperature", "u3-s0-a1": "input_schema.type"}
+    expected = {"u1-s0-a1": "max_tokens", "u2-s0-a1": "tools.0.name", "u3-s0-a1": "input_schema.type"}
     for custom_id, field in expected.items():
         result = results[custom_id]
         assert result.status == "error" and result.fault is None, result

@@ -8,8 +8,10 @@ import re
 from typing import Any
 
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+# anthropic 2.14's MessageCreateParams (anthropic-version 2026-10-21): no temperature, top_p
+# or top_k, which the newest models refuse; sent, they are extra inputs.
 PARAMS = {
-    "model", "max_tokens", "messages", "system", "temperature", "top_p", "top_k", "stop_sequences",
+    "model", "max_tokens", "messages", "system", "stop_sequences",
     "tools", "tool_choice", "metadata", "thinking", "service_tier", "output_config", "cache_control",
 }  # fmt: skip
 
@@ -42,10 +44,6 @@ def check_params(params: Any, where: str) -> None:
             raise Invalid(f"{where}.messages.{i}.content: Input should be a valid string or list")
     if "system" in params and not isinstance(params["system"], (str, list)):
         raise Invalid(f"{where}.system: Input should be a valid string or list")
-    for name in ("temperature", "top_p"):
-        value = params.get(name)
-        if name in params and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-            raise Invalid(f"{where}.{name}: Input should be a number between 0 and 1")
     tools = params.get("tools", [])
     names = set()
     for i, tool in enumerate(tools if isinstance(tools, list) else [None]):

@@ -12,6 +12,7 @@ from octolang import (  # noqa: F401 - their commands
     cli_retry,
     cli_run,
     cli_runs,
+    cli_view,
 )
 from octolang.cli_base import main
 

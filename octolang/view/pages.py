@@ -1,0 +1,316 @@
+"""Each page of the viewer as (template, values): the server (app.py) renders them for a
+request, the bundle (bundle.py) for every file it writes. How pages link to each other is
+the caller's `Links`: URLs live, file names in a bundle (where a page that was not
+exported, a filtered list for instance, has no link)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from octolang.view import compare, queries, search
+from octolang.view.charts import Bar, error_bars, histogram
+from octolang.view.site import Run, Site, run_state, state_version
+
+Page = tuple[str, dict[str, Any]]
+
+
+class NotFound(Exception):
+    """No such run or unit: a 404 live."""
+
+
+class Links(Protocol):
+    live: bool
+
+    def home(self) -> str: ...
+    def run(self, run_id: str) -> str: ...
+    def units(self, run_id: str, filters: dict[str, str] | None = None, page: int = 1) -> str | None: ...
+    def unit(self, run_id: str, ordinal: int) -> str: ...
+    def reports(self, run_id: str) -> str: ...
+    def compare(self, a: str, b: str, page: int = 1) -> str | None: ...
+    def static(self, name: str) -> str: ...
+
+
+class ServerLinks:
+    live = True
+
+    def home(self) -> str:
+        return "/"
+
+    def run(self, run_id: str) -> str:
+        return f"/run/{run_id}"
+
+    def units(self, run_id: str, filters: dict[str, str] | None = None, page: int = 1) -> str:
+        params = {**(filters or {}), **({"page": str(page)} if page > 1 else {})}
+        return f"/run/{run_id}/units" + (f"?{urlencode(params)}" if params else "")
+
+    def unit(self, run_id: str, ordinal: int) -> str:
+        return f"/run/{run_id}/unit/{ordinal}"
+
+    def reports(self, run_id: str) -> str:
+        return f"/run/{run_id}/reports"
+
+    def compare(self, a: str, b: str, page: int = 1) -> str:
+        return f"/compare?{urlencode({'a': a, 'b': b, **({'page': page} if page > 1 else {})})}"
+
+    def static(self, name: str) -> str:
+        return f"/static/{name}"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def money(value: Decimal | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
+
+
+@dataclass
+class RunRow:
+    id: str
+    pipeline: str | None
+    started: str
+    state: str
+    units: int
+    finished: int
+    counts: dict[str, int]
+    spend: str
+    estimate: str
+    duration: str
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.finished / self.units) if self.units else 0
+
+
+def run_row(site: Site, run: Run) -> RunRow:
+    store = site.reader(run)
+    try:
+        counts = queries.unit_counts(store)
+        spent = queries.spend(store)
+        meta = store.meta()
+    finally:
+        store.close()
+    created = float(meta.get("created_at", 0))
+    total = sum(counts.values())
+    return RunRow(
+        run.id,
+        meta.get("pipeline"),
+        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created)),
+        run_state(meta, counts),
+        total,
+        total - counts.get("pending", 0),
+        counts,
+        money(spent),
+        money(queries.estimated_cost(meta)),
+        duration(float(meta.get("updated_at", created)) - created),
+    )
+
+
+def runs_page(site: Site, links: Links) -> Page:
+    rows = [run_row(site, run) for run in site.runs()]
+    pairs = [(a.id, b.id) for a, b in pairwise(rows) if a.pipeline == b.pipeline]
+    return "runs.html", {
+        "title": "runs",
+        "runs": rows,
+        "root": site.root,
+        "pairs": [(a, b, links.compare(a, b)) for a, b in pairs if links.compare(a, b)],
+        "live_refresh": links.live and any(r.state == "running" for r in rows),
+    }
+
+
+def _run(site: Site, run_id: str) -> Run:
+    run = site.run(run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id} under {site.root}")
+    return run
+
+
+_graphs: dict[tuple[str, str], str] = {}
+
+
+def graph_svg(site: Site, run: Run, status: Any, version: str) -> str | None:
+    """The pipeline graph (octolang/graph.py) coloured by the run's state, as inline SVG;
+    None without Graphviz or without the pipeline file."""
+    program = site.program(run)
+    if program is None:
+        return None
+    key = (run.info.folder, version)
+    if key not in _graphs:
+        from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
+
+        try:
+            svg = render(build_graph(program, run=status), "svg").decode("utf-8")
+        except (GraphvizMissing, GraphvizFailed):
+            return None
+        _graphs[key] = svg[svg.find("<svg") :]
+    return _graphs[key]
+
+
+def run_page(site: Site, links: Links, run_id: str) -> Page:
+    run = _run(site, run_id)
+    program = site.program(run)
+    store = site.reader(run)
+    try:
+        status = queries.step_status(program, store)
+        groups = queries.failure_groups(store)
+        version = state_version(store)
+        meta = store.meta()
+        counts = queries.unit_counts(store)
+    finally:
+        store.close()
+    estimates = queries.step_estimates(meta)
+    group_links = [
+        (g, links.units(run_id, {"status": g.status, **({"reason": g.reason} if g.reason else {})})) for g in groups
+    ]
+    return "run.html", {
+        "title": run_id,
+        "run": run,
+        "row": run_row(site, run),
+        "status": status,
+        "estimates": {k: money(v) for k, v in estimates.items()},
+        "groups": group_links,
+        "graph": graph_svg(site, run, status, version),
+        "program_missing": program is None,
+        "pipeline_file": run.pipeline_file,
+        "live_refresh": links.live and run_state(meta, counts) == "running",
+    }
+
+
+def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilter, page: int) -> Page:
+    run = _run(site, run_id)
+    program = site.program(run)
+    store = site.reader(run)
+    try:
+        if filters.q:
+            cache = site.cache(run)
+            try:
+                search.ensure_index(cache, store)
+                cache_path = cache.execute("PRAGMA database_list").fetchall()[0][2]
+            finally:
+                cache.close()
+            with search.attached(store, cache_path) as table:
+                rows, total = queries.units_page(store, filters, page, table)
+        else:
+            rows, total = queries.units_page(store, filters, page)
+        names = queries.field_names(program, store)
+        steps = [s for (s,) in store.query("SELECT DISTINCT step FROM results")] if program is None else program.order
+    finally:
+        store.close()
+    pages = max(1, -(-total // queries.PAGE_SIZE))
+    params = filters.params()
+    shown = list(rows[0].fields)[:4] if rows else []
+    return "units.html", {
+        "title": f"units of {run_id}",
+        "run": run,
+        "rows": [(r, links.unit(run_id, r.ordinal)) for r in rows],
+        "shown_fields": shown,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "previous": links.units(run_id, params, page - 1) if page > 1 else None,
+        "next": links.units(run_id, params, page + 1) if page < pages else None,
+        "filters": filters,
+        "field_names": names,
+        "steps": steps,
+        "statuses": queries.STATUSES,
+    }
+
+
+def unit_page(site: Site, links: Links, run_id: str, ordinal: int) -> Page:
+    run = _run(site, run_id)
+    store = site.reader(run)
+    try:
+        found = queries.story(store, ordinal)
+    finally:
+        store.close()
+    if found is None:
+        raise NotFound(f"no unit {ordinal} in run {run_id}")
+    return "unit.html", {"title": f"unit {found.id}", "run": run, "story": found}
+
+
+def reports_page(site: Site, links: Links, run_id: str) -> Page:
+    from octolang.view.reporting import reports
+
+    run = _run(site, run_id)
+    program = site.program(run)
+    if program is None:
+        return "reports.html", {"title": f"reports of {run_id}", "run": run, "reports": None, "histograms": []}
+    store = site.reader(run)
+    cache = site.cache(run)
+    try:
+        value = reports(program, store, cache, state_version(store))
+    finally:
+        cache.close()
+        store.close()
+    return "reports.html", {
+        "title": f"reports of {run_id}",
+        "run": run,
+        "reports": [(r, report_charts(r)) for r in value["reports"]],
+        "histograms": [
+            (h, histogram(f"{h['step']}.{h['key']}", [tuple(b) for b in h["bins"]])) for h in value["histograms"]
+        ],
+    }
+
+
+def report_charts(report: dict[str, Any]) -> list[str]:
+    """An error-bar chart per statistic that has intervals, one row per group."""
+    charts = []
+    names = list(report["groups"][0]["statistics"]) if report["groups"] else []
+    for name in names:
+        stats = [(g, g["statistics"][name]) for g in report["groups"]]
+        if not any(s.get("low") is not None for _, s in stats):
+            continue
+        bars = [
+            Bar(
+                ", ".join(str(v) for v in g["key"].values()) or "all",
+                _number(s.get("value")),
+                _number(s.get("low")),
+                _number(s.get("high")),
+            )
+            for g, s in stats
+        ]
+        charts.append(error_bars(f"{report['name']}: {name}", bars))
+    return [c for c in charts if c]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> Page:
+    from octolang.view.reporting import reports
+
+    runs = [_run(site, a_id), _run(site, b_id)]
+    values = []
+    for run in runs:
+        program = site.program(run)
+        store = site.reader(run)
+        cache = site.cache(run)
+        try:
+            values.append(reports(program, store, cache, state_version(store)) if program is not None else {})
+        finally:
+            cache.close()
+            store.close()
+    store = site.reader(runs[0])
+    try:
+        differing, more = compare.differing_outputs(store, os.path.abspath(runs[1].info.state_path), page)
+    finally:
+        store.close()
+    return "compare.html", {
+        "title": f"{a_id} against {b_id}",
+        "a": runs[0],
+        "b": runs[1],
+        "differences": compare.differences(values[0], values[1]),
+        "differing": [(d, links.unit(a_id, d.ordinal)) for d in differing],
+        "page": page,
+        "previous": links.compare(a_id, b_id, page - 1) if page > 1 else None,
+        "next": links.compare(a_id, b_id, page + 1) if more else None,
+    }

@@ -1,0 +1,300 @@
+"""What the pages show, read from a run's state in SQL: counts and sums are aggregated by
+SQLite, lists come a page at a time (LIMIT/OFFSET on the unit ordinal's index)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from octolang import ir
+from octolang.runtime.status import RETRY_REASONS, RunStatus, StepStatus
+from octolang.runtime.store import RunStore
+
+PAGE_SIZE = 50
+STATUSES = ("done", "failed", "skipped", "pending")
+
+
+def unit_counts(store: RunStore) -> dict[str, int]:
+    return {state: int(count) for state, count in store.query("SELECT status, COUNT(*) FROM units GROUP BY status")}
+
+
+def spend(store: RunStore) -> Decimal:
+    """The run's spend; costs are exact decimals, summed exactly."""
+    total = Decimal(0)
+    for (text,) in store.query("SELECT group_concat(cost, ' ') FROM attempts WHERE cost IS NOT NULL"):
+        total += sum((Decimal(c) for c in (text or "").split()), Decimal(0))
+    return total
+
+
+def estimated_cost(meta: dict[str, Any]) -> Decimal | None:
+    estimate = meta.get("estimate")
+    if not isinstance(estimate, dict):
+        return None
+    return sum((Decimal(str(s.get("cost_usd", "0"))) for s in estimate.get("steps", [])), Decimal(0))
+
+
+@dataclass
+class Funnel:
+    """One step of a run: what `octoc status` counts, plus reuse and estimate."""
+
+    status: StepStatus
+    estimate: Decimal | None = None
+    retried: dict[str, int] = field(default_factory=dict)
+
+
+def step_status(program: ir.Program | None, store: RunStore) -> RunStatus:
+    """The counts `octoc status` shows (runtime/status.py's RunStatus), every sum done in SQL."""
+    status = RunStatus()
+    for state, count in unit_counts(store).items():
+        status.units += count
+        if state in STATUSES:
+            setattr(status, state, count)
+    names = list(program.order) if program is not None else []
+    kinds = {s.name: s.kind for s in program.steps} if program is not None else {}
+    seen = [s for (s,) in store.query("SELECT DISTINCT step FROM results UNION SELECT DISTINCT step FROM attempts")]
+    names += [s for s in sorted(seen) if s not in names]
+    by_step = {n: StepStatus(n, kinds.get(n, "llm" if n in seen else "compute")) for n in names}
+    for step, count in store.query("SELECT step, COUNT(*) FROM results GROUP BY step"):
+        if step in by_step:
+            by_step[step].done = int(count)
+    for step, count in store.query(
+        "SELECT failed_step, COUNT(*) FROM units WHERE status = 'failed' GROUP BY failed_step"
+    ):
+        if step in by_step:
+            by_step[step].failed = int(count)
+    for row in store.query(
+        "SELECT step, SUM(status IN ('queued', 'submitted')), SUM(attempt > 1), COUNT(*), SUM(status = 'invalid'), "
+        "SUM(status = 'error'), "
+        """SUM(status = 'error' AND problems LIKE '{"error": "expired%'), """
+        """SUM(status = 'error' AND problems LIKE '{"error": "cancelled%'), """
+        "SUM(json_extract(usage, '$.input_tokens')), SUM(json_extract(usage, '$.output_tokens')), "
+        "group_concat(cost, ' ') FROM attempts GROUP BY step"
+    ):
+        step, open_, retries, requests, invalid, errors, expired, cancelled, tokens_in, tokens_out, costs = row
+        if step not in by_step:
+            continue
+        s = by_step[step]
+        s.in_flight, s.retries, s.requests = int(open_ or 0), int(retries or 0), int(requests or 0)
+        expired, cancelled = int(expired or 0), int(cancelled or 0)
+        s.retried.update(
+            invalid=int(invalid or 0),
+            provider_error=int(errors or 0) - expired - cancelled,
+            expired=expired,
+            cancelled=cancelled,
+        )
+        s.input_tokens, s.output_tokens = int(tokens_in or 0), int(tokens_out or 0)
+        s.spend = sum((Decimal(c) for c in (costs or "").split()), Decimal(0))
+    for step, sent_back in store.query("SELECT step, SUM(generation) FROM generations GROUP BY step"):
+        if step in by_step:
+            by_step[step].retried["gate"] = int(sent_back or 0)
+    for s in by_step.values():
+        s.retried = {reason: s.retried.get(reason, 0) for reason in RETRY_REASONS}
+    status.steps = list(by_step.values())
+    status.batches_in_flight = int(
+        store.query("SELECT COUNT(*) FROM chunks WHERE status IN ('intent', 'submitted')")[0][0]
+    )
+    paused = store.meta().get("paused")
+    status.paused = paused if isinstance(paused, dict) else None
+    return status
+
+
+def step_estimates(meta: dict[str, Any]) -> dict[str, Decimal]:
+    estimate = meta.get("estimate")
+    if not isinstance(estimate, dict):
+        return {}
+    return {str(s["step"]): Decimal(str(s.get("cost_usd", "0"))) for s in estimate.get("steps", []) if "step" in s}
+
+
+@dataclass
+class FailureGroup:
+    status: str
+    step: str | None
+    reason: str | None
+    count: int
+
+
+def failure_groups(store: RunStore, limit: int = 50) -> list[FailureGroup]:
+    """Failed and skipped units grouped by step and reason, the largest groups first."""
+    return [
+        FailureGroup(state, step, reason, int(count))
+        for state, step, reason, count in store.query(
+            "SELECT status, failed_step, reason, COUNT(*) AS n FROM units WHERE status IN ('failed', 'skipped') "
+            "GROUP BY status, failed_step, reason ORDER BY n DESC, reason LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+@dataclass
+class UnitFilter:
+    status: str | None = None
+    step: str | None = None
+    reason: str | None = None
+    field: str | None = None
+    value: str | None = None
+    q: str | None = None
+
+    def clauses(self, search_table: str | None) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if self.status:
+            where.append("u.status = ?")
+            args.append(self.status)
+        if self.step:
+            where.append(
+                "(u.failed_step = ? OR EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ?))"
+            )
+            args += [self.step, self.step]
+        if self.reason:
+            where.append("u.reason = ?")
+            args.append(self.reason)
+        if self.field and self.value is not None:
+            name, _, key = self.field.partition(".")
+            if name == "unit" and key:
+                where.append("CAST(json_extract(u.fields, ?) AS TEXT) = ?")
+                args += [_json_path(key), self.value]
+            elif key:
+                where.append(
+                    "EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ? "
+                    "AND CAST(json_extract(r.output, ?) AS TEXT) = ?)"
+                )
+                args += [name, _json_path(key), _as_text(self.value)]
+        if self.q and search_table:
+            where.append(f"u.id IN (SELECT unit_id FROM {search_table} WHERE fts MATCH ?)")
+            args.append(match_expression(self.q))
+        return where, args
+
+    def params(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def match_expression(text: str) -> str:
+    """The words a user typed as an FTS5 query: every word must appear (each one quoted,
+    so that punctuation and FTS5's operators are plain text)."""
+    words = [w.replace('"', '""') for w in text.split()]
+    return " ".join(f'"{w}"' for w in words) or '""'
+
+
+def _json_path(key: str) -> str:
+    return "$." + json.dumps(key)
+
+
+def _as_text(value: str) -> str:
+    # JSON booleans read back as 1 and 0 by json_extract
+    return {"true": "1", "false": "0"}.get(value, value)
+
+
+@dataclass
+class UnitRow:
+    ordinal: int
+    id: str
+    status: str
+    failed_step: str | None
+    reason: str | None
+    fields: dict[str, Any]
+    snippet: str | None = None
+
+
+def units_page(
+    store: RunStore, filters: UnitFilter, page: int, search_table: str | None = None, size: int = PAGE_SIZE
+) -> tuple[list[UnitRow], int]:
+    """One page of units (from 1) and the number of units that pass the filters."""
+    where, args = filters.clauses(search_table)
+    condition = (" WHERE " + " AND ".join(where)) if where else ""
+    total = int(store.query(f"SELECT COUNT(*) FROM units u{condition}", args)[0][0])
+    rows = store.query(
+        f"SELECT u.ordinal, u.id, u.status, u.failed_step, u.reason, u.fields FROM units u{condition} "
+        "ORDER BY u.ordinal LIMIT ? OFFSET ?",
+        [*args, size, (max(page, 1) - 1) * size],
+    )
+    return [UnitRow(o, i, s, f, r, json.loads(fields)) for o, i, s, f, r, fields in rows], total
+
+
+@dataclass
+class Attempt:
+    step: str
+    attempt: int
+    status: str
+    system: str | None
+    prompt: str
+    response: str | None
+    output: Any
+    problems: list[str]
+    feedback: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: str | None
+    model: str | None
+
+
+@dataclass
+class Story:
+    ordinal: int
+    id: str
+    status: str
+    reason: str | None
+    failed_step: str | None
+    fields: dict[str, Any]
+    results: list[tuple[str, Any]]
+    attempts: list[Attempt]
+    gates: list[tuple[int, int, bool]]  # gate number, times it sent the unit back, passed
+
+
+def story(store: RunStore, ordinal: int) -> Story | None:
+    """A unit's whole story: what `octoc inspect` prints."""
+    rows = store.query(
+        "SELECT ordinal, id, status, reason, failed_step, fields FROM units WHERE ordinal = ?", (ordinal,)
+    )
+    if not rows:
+        return None
+    o, uid, status, reason, failed_step, fields = rows[0]
+    results = [
+        (step, json.loads(output))
+        for step, output in store.query("SELECT step, output FROM results WHERE unit_id = ?", (uid,))
+    ]
+    attempts = []
+    for step, attempt, a_status, request, response, output, problems, feedback, usage, cost in store.query(
+        "SELECT step, attempt, status, request, response, output, problems, feedback, usage, cost "
+        "FROM attempts WHERE unit_id = ? ORDER BY created_at, attempt",
+        (uid,),
+    ):
+        body = json.loads(request)
+        tokens = json.loads(usage) if usage else {}
+        details = json.loads(problems) if problems else {}
+        said = details.get("problems") or ([details["error"]] if details.get("error") else [])
+        attempts.append(
+            Attempt(
+                step,
+                attempt,
+                a_status,
+                body.get("system"),
+                str(body.get("prompt", "")),
+                response,
+                json.loads(output) if output else None,
+                [str(p) for p in said],
+                feedback,
+                tokens.get("input_tokens"),
+                tokens.get("output_tokens"),
+                cost,
+                body.get("model"),
+            )
+        )
+    gates = [
+        (int(g), int(r), bool(p))
+        for g, r, p in store.query("SELECT gate, retries, passed FROM gates WHERE unit_id = ? ORDER BY gate", (uid,))
+    ]
+    return Story(o, uid, status, reason, failed_step, json.loads(fields), results, attempts, gates)
+
+
+def field_names(program: ir.Program | None, store: RunStore) -> list[str]:
+    """What the units table can filter on: unit fields and step outputs (`unit.x`, `step.key`)."""
+    if program is not None:
+        names = [f"unit.{f.name}" for f in program.unit_fields]
+        for step in (program.step(n) for n in program.order):
+            if step is not None:
+                names += [f"{step.name}.{k}" for k in (step.output_schema or {}).get("properties", {})]
+        return names
+    rows = store.query("SELECT fields FROM units ORDER BY ordinal LIMIT 1")
+    return [f"unit.{k}" for k in json.loads(rows[0][0])] if rows else []

@@ -1,0 +1,61 @@
+"""Full-text search over prompts and answers: an FTS5 index in the run's cache database
+(site.py), brought up to date before each search from the attempts finished since the
+last one. The run's own state is only read."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from octolang.runtime.store import RunStore
+
+_BATCH = 5_000
+_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5("
+    "unit_id UNINDEXED, step UNINDEXED, prompt, answer, tokenize = 'unicode61')"
+)
+
+
+def ensure_index(cache: sqlite3.Connection, store: RunStore) -> int:
+    """Index the attempts finished since the last call; how many were added."""
+    cache.execute(_SCHEMA)
+    rows = cache.execute("SELECT value FROM kept WHERE key = 'fts'").fetchall()
+    since = float(rows[0][0]) if rows and rows[0][0] is not None else -1.0
+    added = 0
+    newest = since
+    while True:
+        batch = store.query(
+            "SELECT rowid, unit_id, step, coalesce(json_extract(request, '$.system') || char(10), '') "
+            "|| coalesce(json_extract(request, '$.prompt'), ''), "
+            "coalesce(response, ''), finished_at FROM attempts "
+            "WHERE finished_at IS NOT NULL AND finished_at >= ? ORDER BY finished_at, rowid LIMIT ? OFFSET ?",
+            (since, _BATCH, added),
+        )
+        if not batch:
+            break
+        cache.execute("BEGIN")
+        cache.executemany(
+            "INSERT OR REPLACE INTO fts (rowid, unit_id, step, prompt, answer) VALUES (?, ?, ?, ?, ?)",
+            [row[:5] for row in batch],
+        )
+        newest = max(newest, float(batch[-1][5]))
+        cache.execute("INSERT OR REPLACE INTO kept (key, version, value) VALUES ('fts', '', ?)", (str(newest),))
+        cache.execute("COMMIT")
+        added += len(batch)
+        if len(batch) < _BATCH:
+            break
+    return added
+
+
+@contextmanager
+def attached(store: RunStore, cache_path: str) -> Iterator[str]:
+    """The cache database attached to the run's read-only connection, for one query;
+    yields the name to select the index from."""
+    from urllib.parse import quote
+
+    store.db.execute("ATTACH DATABASE ? AS cache", (f"file:{quote(cache_path)}?mode=ro",))
+    try:
+        yield "cache.fts"
+    finally:
+        store.db.execute("DETACH DATABASE cache")

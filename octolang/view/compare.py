@@ -1,5 +1,5 @@
 """Two runs side by side: each report's statistics with their difference and whether it
-is significant (a two-sided z test at 5%, from the values and their intervals), and the
+is significant (two-sided, at 5%: a two-proportion z test, or Welch's t test for means), and the
 units whose outputs differ (the two states joined in SQL, a page at a time)."""
 
 from __future__ import annotations
@@ -31,29 +31,41 @@ class Difference:
         return self.p_value is not None and self.p_value < LEVEL
 
 
-def _standard_error(s: dict[str, Any]) -> float | None:
-    value, n = s.get("value"), s.get("n")
-    if not isinstance(value, (int, float)) or not n:
+def _mean_error(s: dict[str, Any]) -> float | None:
+    """The standard error of a mean, from its t interval."""
+    n = s.get("n") or 0
+    if s.get("low") is None or s.get("high") is None or n < 2:
         return None
-    if s.get("kind") == "proportion":
-        return math.sqrt(max(value * (1 - value), 0.0) / n)
-    if s.get("kind") == "mean" and s.get("low") is not None and s.get("high") is not None and n > 1:
-        t = stats.t_quantile(0.975, n - 1)
-        return (float(s["high"]) - float(s["low"])) / (2 * t) if t else None
-    return None
+    return (float(s["high"]) - float(s["low"])) / (2 * stats.t_quantile(0.975, n - 1))
 
 
 def p_value(a: dict[str, Any], b: dict[str, Any]) -> float | None:
-    """Two-sided p of the difference a - b; None for statistics without a standard error
-    (counts, percentiles, expressions)."""
-    se_a, se_b = _standard_error(a), _standard_error(b)
-    if se_a is None or se_b is None:
+    """Two-sided p of the difference a - b: the pooled two-proportion z test for
+    proportions, Welch's t test for means (its standard errors from the intervals). None
+    for other statistics (counts, percentiles, expressions) and values without n."""
+    kind = a.get("kind")
+    if kind != b.get("kind") or not all(isinstance(s.get("value"), (int, float)) for s in (a, b)):
         return None
-    spread = math.sqrt(se_a**2 + se_b**2)
     diff = float(a["value"]) - float(b["value"])
-    if spread == 0:
-        return 1.0 if diff == 0 else 0.0
-    return math.erfc(abs(diff) / spread / math.sqrt(2))
+    if kind == "proportion":
+        n_a, n_b = a.get("n") or 0, b.get("n") or 0
+        if not n_a or not n_b:
+            return None
+        pooled = (a["value"] * n_a + b["value"] * n_b) / (n_a + n_b)
+        spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+        if spread == 0:
+            return 1.0  # both all true or all false: no difference
+        return math.erfc(abs(diff) / spread / math.sqrt(2))
+    if kind == "mean":
+        se_a, se_b = _mean_error(a), _mean_error(b)
+        if se_a is None or se_b is None:
+            return None
+        variance = se_a**2 + se_b**2
+        if variance == 0:
+            return 1.0 if diff == 0 else 0.0
+        df = variance**2 / (se_a**4 / (a["n"] - 1) + se_b**4 / (b["n"] - 1))
+        return min(1.0, 2 * stats.t_sf(abs(diff) / math.sqrt(variance), df))
+    return None
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[Difference]:

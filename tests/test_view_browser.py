@@ -194,6 +194,7 @@ def test_compare_two_runs(project: Path, server: str, page: Any, tmp_path: Path)
     page.select_option("select[name=b]", older)
     page.click("form.compare-form button")
     assert page.locator("h1").inner_text() == "Compare"
+    page.wait_for_selector("table.differences", timeout=30_000)  # after the reports are computed (it reloads)
     table = page.locator("table.differences").inner_text()
     assert "accuracy" in table and "confidence" in table
     assert page.locator("table.differing tbody tr").count() >= 1, "seeds 5 and 6 gave the same answers"
@@ -203,6 +204,7 @@ def test_compare_two_runs(project: Path, server: str, page: Any, tmp_path: Path)
 def test_reports_have_interval_charts(project: Path, server: str, page: Any, tmp_path: Path) -> None:
     _, newer = _runs(project)
     page.goto(f"{server}run/{newer}/reports")
+    page.wait_for_selector("section.report", timeout=30_000)  # computed in the background, the page reloads
     assert "report accuracy" in page.locator("main").inner_text()
     assert page.locator("svg.chart line.interval").count() > 0
     assert page.locator("svg.chart rect.bar").count() > 0  # the histogram of answer.confidence

@@ -33,6 +33,7 @@ def _int(text: str | None, default: int = 1) -> int:
 
 def create_app(site: Site) -> Starlette:
     links = pages.ServerLinks()
+    site.background = True
 
     def page(build: Any) -> Any:
         async def endpoint(request: Request) -> Response:

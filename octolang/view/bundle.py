@@ -74,12 +74,8 @@ def write_bundle(site: Site, folder: str) -> int:
         if newer.meta.get("pipeline") == older.meta.get("pipeline"):
             links.compared.add((newer.id, older.id))
     for run in runs:
-        store = site.reader(run)
-        try:
-            groups = queries.failure_groups(store)
-            total = int(store.query("SELECT COUNT(*) FROM units")[0][0])
-        finally:
-            store.close()
+        found = pages.summary(site, run)
+        groups, total = found.groups, sum(found.counts.values())
         for number, group in enumerate(groups, start=1):
             links.groups[(run.id, group.status, group.reason or "")] = number
         write(links.run(run.id), partial(pages.run_page, site, links, run.id))

@@ -9,6 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -90,14 +91,20 @@ class RunRow:
         return round(100 * self.finished / self.units) if self.units else 0
 
 
+def summary(site: Site, run: Run) -> queries.Summary:
+    def compute() -> queries.Summary:
+        store = site.reader(run)
+        try:
+            return queries.summary(site.program(run), store)
+        finally:
+            store.close()
+
+    return site.kept(run, "summary", compute)
+
+
 def run_row(site: Site, run: Run) -> RunRow:
-    store = site.reader(run)
-    try:
-        counts = queries.unit_counts(store)
-        spent = queries.spend(store)
-        meta = store.meta()
-    finally:
-        store.close()
+    found = summary(site, run)
+    counts, spent, meta = found.counts, found.status.spend, run.meta
     created = float(meta.get("created_at", 0))
     total = sum(counts.values())
     return RunRow(
@@ -133,39 +140,31 @@ def _run(site: Site, run_id: str) -> Run:
     return run
 
 
-_graphs: dict[tuple[str, str], str] = {}
-
-
-def graph_svg(site: Site, run: Run, status: Any, version: str) -> str | None:
+def graph_svg(site: Site, run: Run, status: Any) -> str | None:
     """The pipeline graph (octolang/graph.py) coloured by the run's state, as inline SVG;
     None without Graphviz or without the pipeline file."""
     program = site.program(run)
     if program is None:
         return None
-    key = (run.info.folder, version)
-    if key not in _graphs:
+
+    def draw() -> str | None:
         from octolang.graph import GraphvizFailed, GraphvizMissing, build_graph, render
 
+        assert program is not None
         try:
             svg = render(build_graph(program, run=status), "svg").decode("utf-8")
         except (GraphvizMissing, GraphvizFailed):
             return None
-        _graphs[key] = svg[svg.find("<svg") :]
-    return _graphs[key]
+        return svg[svg.find("<svg") :]
+
+    return site.kept(run, "graph", draw)
 
 
 def run_page(site: Site, links: Links, run_id: str) -> Page:
     run = _run(site, run_id)
     program = site.program(run)
-    store = site.reader(run)
-    try:
-        status = queries.step_status(program, store)
-        groups = queries.failure_groups(store)
-        version = state_version(store)
-        meta = store.meta()
-        counts = queries.unit_counts(store)
-    finally:
-        store.close()
+    found = summary(site, run)
+    status, groups, meta, counts = found.status, found.groups, run.meta, found.counts
     estimates = queries.step_estimates(meta)
     group_links = [
         (g, links.units(run_id, {"status": g.status, **({"reason": g.reason} if g.reason else {})})) for g in groups
@@ -177,7 +176,7 @@ def run_page(site: Site, links: Links, run_id: str) -> Page:
         "status": status,
         "estimates": {k: money(v) for k, v in estimates.items()},
         "groups": group_links,
-        "graph": graph_svg(site, run, status, version),
+        "graph": graph_svg(site, run, status),
         "program_missing": program is None,
         "pipeline_file": run.pipeline_file,
         "live_refresh": links.live and run_state(meta, counts) == "running",
@@ -197,9 +196,13 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
             finally:
                 cache.close()
             with search.attached(store, cache_path) as table:
-                rows, total = queries.units_page(store, filters, page, table)
+                rows = queries.units_page(store, filters, page, table)
+                total = queries.count_units(store, filters, table)
         else:
-            rows, total = queries.units_page(store, filters, page)
+            rows = queries.units_page(store, filters, page)
+            total = site.kept(
+                run, f"count {sorted(filters.params().items())}", partial(queries.count_units, store, filters)
+            )
         names = queries.field_names(program, store)
         steps = [s for (s,) in store.query("SELECT DISTINCT step FROM results")] if program is None else program.order
     finally:
@@ -236,23 +239,45 @@ def unit_page(site: Site, links: Links, run_id: str, ordinal: int) -> Page:
     return "unit.html", {"title": f"unit {found.id}", "run": run, "story": found}
 
 
-def reports_page(site: Site, links: Links, run_id: str) -> Page:
-    from octolang.view.reporting import reports
+def run_reports(site: Site, run: Run) -> dict[str, Any] | None:
+    """The run's reports (reporting.py); None while they are being computed (live), or
+    when the pipeline file is missing (then `{}`)."""
+    from octolang.view.reporting import kept_reports, reports
 
-    run = _run(site, run_id)
     program = site.program(run)
     if program is None:
-        return "reports.html", {"title": f"reports of {run_id}", "run": run, "reports": None, "histograms": []}
-    store = site.reader(run)
+        return {}
+    version = state_version(run)
     cache = site.cache(run)
     try:
-        value = reports(program, store, cache, state_version(store))
+        found = kept_reports(cache, version)
     finally:
         cache.close()
-        store.close()
+    if found is not None:
+        return found
+
+    def compute() -> dict[str, Any]:
+        assert program is not None
+        store, cache = site.reader(run), site.cache(run)
+        try:
+            return reports(program, store, cache, version)
+        finally:
+            cache.close()
+            store.close()
+
+    return site.kept_or_started(run, "reports", compute)
+
+
+def reports_page(site: Site, links: Links, run_id: str) -> Page:
+    run = _run(site, run_id)
+    value = run_reports(site, run)
+    values: dict[str, Any] = {"title": f"reports of {run_id}", "run": run, "units": summary(site, run).status.units}
+    if value is None:
+        return "reports.html", {**values, "computing": True, "live_refresh": True, "reports": [], "histograms": []}
+    if not value:
+        return "reports.html", {**values, "reports": None, "histograms": []}
     return "reports.html", {
-        "title": f"reports of {run_id}",
-        "run": run,
+        **values,
         "reports": [(r, report_charts(r)) for r in value["reports"]],
         "histograms": [
             (h, histogram(f"{h['step']}.{h['key']}", [tuple(b) for b in h["bins"]])) for h in value["histograms"]
@@ -286,19 +311,8 @@ def _number(value: Any) -> float | None:
 
 
 def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> Page:
-    from octolang.view.reporting import reports
-
     runs = [_run(site, a_id), _run(site, b_id)]
-    values = []
-    for run in runs:
-        program = site.program(run)
-        store = site.reader(run)
-        cache = site.cache(run)
-        try:
-            values.append(reports(program, store, cache, state_version(store)) if program is not None else {})
-        finally:
-            cache.close()
-            store.close()
+    values = [run_reports(site, run) for run in runs]
     store = site.reader(runs[0])
     try:
         differing, more = compare.differing_outputs(store, os.path.abspath(runs[1].info.state_path), page)
@@ -308,7 +322,9 @@ def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> P
         "title": f"{a_id} against {b_id}",
         "a": runs[0],
         "b": runs[1],
-        "differences": compare.differences(values[0], values[1]),
+        "differences": compare.differences(values[0], values[1]) if values[0] and values[1] else [],
+        "computing": any(v is None for v in values),
+        "live_refresh": any(v is None for v in values),
         "differing": [(d, links.unit(a_id, d.ordinal)) for d in differing],
         "page": page,
         "previous": links.compare(a_id, b_id, page - 1) if page > 1 else None,

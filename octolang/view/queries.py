@@ -16,18 +16,6 @@ PAGE_SIZE = 50
 STATUSES = ("done", "failed", "skipped", "pending")
 
 
-def unit_counts(store: RunStore) -> dict[str, int]:
-    return {state: int(count) for state, count in store.query("SELECT status, COUNT(*) FROM units GROUP BY status")}
-
-
-def spend(store: RunStore) -> Decimal:
-    """The run's spend; costs are exact decimals, summed exactly."""
-    total = Decimal(0)
-    for (text,) in store.query("SELECT group_concat(cost, ' ') FROM attempts WHERE cost IS NOT NULL"):
-        total += sum((Decimal(c) for c in (text or "").split()), Decimal(0))
-    return total
-
-
 def estimated_cost(meta: dict[str, Any]) -> Decimal | None:
     estimate = meta.get("estimate")
     if not isinstance(estimate, dict):
@@ -44,10 +32,46 @@ class Funnel:
     retried: dict[str, int] = field(default_factory=dict)
 
 
-def step_status(program: ir.Program | None, store: RunStore) -> RunStatus:
+@dataclass
+class FailureGroup:
+    status: str
+    step: str | None
+    reason: str | None
+    count: int
+
+
+@dataclass
+class Summary:
+    """What the runs list and a run's page show, from one pass over the units and one
+    over the results and attempts."""
+
+    counts: dict[str, int]
+    groups: list[FailureGroup]
+    status: RunStatus
+
+
+def summary(program: ir.Program | None, store: RunStore, groups: int = 50) -> Summary:
+    counts: dict[str, int] = {}
+    failed_by_step: dict[str, int] = {}
+    found = []
+    for state, step, reason, count in store.query(
+        "SELECT status, failed_step, reason, COUNT(*) FROM units GROUP BY status, failed_step, reason"
+    ):
+        counts[state] = counts.get(state, 0) + int(count)
+        if state == "failed" and step is not None:
+            failed_by_step[step] = failed_by_step.get(step, 0) + int(count)
+        if state in ("failed", "skipped"):
+            found.append(FailureGroup(state, step, reason, int(count)))
+    found.sort(key=lambda g: (-g.count, g.reason or ""))
+    return Summary(counts, found[:groups], step_status(program, store, counts, failed_by_step))
+
+
+def step_status(
+    program: ir.Program | None, store: RunStore, counts: dict[str, int], failed_by_step: dict[str, int]
+) -> RunStatus:
     """The counts `octoc status` shows (runtime/status.py's RunStatus), every sum done in SQL."""
     status = RunStatus()
-    for state, count in unit_counts(store).items():
+    for state, count in counts.items():
         status.units += count
         if state in STATUSES:
             setattr(status, state, count)
@@ -59,11 +83,9 @@ def step_status(program: ir.Program | None, store: RunStore) -> RunStatus:
     for step, count in store.query("SELECT step, COUNT(*) FROM results GROUP BY step"):
         if step in by_step:
             by_step[step].done = int(count)
-    for step, count in store.query(
-        "SELECT failed_step, COUNT(*) FROM units WHERE status = 'failed' GROUP BY failed_step"
-    ):
+    for step, count in failed_by_step.items():
         if step in by_step:
-            by_step[step].failed = int(count)
+            by_step[step].failed = count
     for row in store.query(
         "SELECT step, SUM(status IN ('queued', 'submitted')), SUM(attempt > 1), COUNT(*), SUM(status = 'invalid'), "
         "SUM(status = 'error'), "
@@ -108,26 +130,6 @@ def step_estimates(meta: dict[str, Any]) -> dict[str, Decimal]:
 
 
 @dataclass
-class FailureGroup:
-    status: str
-    step: str | None
-    reason: str | None
-    count: int
-
-
-def failure_groups(store: RunStore, limit: int = 50) -> list[FailureGroup]:
-    """Failed and skipped units grouped by step and reason, the largest groups first."""
-    return [
-        FailureGroup(state, step, reason, int(count))
-        for state, step, reason, count in store.query(
-            "SELECT status, failed_step, reason, COUNT(*) AS n FROM units WHERE status IN ('failed', 'skipped') "
-            "GROUP BY status, failed_step, reason ORDER BY n DESC, reason LIMIT ?",
-            (limit,),
-        )
-    ]
-
-
-@dataclass
 class UnitFilter:
     status: str | None = None
     step: str | None = None
@@ -157,8 +159,7 @@ class UnitFilter:
                 args += [_json_path(key), self.value]
             elif key:
                 where.append(
-                    "EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ? "
-                    "AND CAST(json_extract(r.output, ?) AS TEXT) = ?)"
+                    "u.id IN (SELECT unit_id FROM results WHERE step = ? AND CAST(json_extract(output, ?) AS TEXT) = ?)"
                 )
                 args += [name, _json_path(key), _as_text(self.value)]
         if self.q and search_table:
@@ -197,19 +198,24 @@ class UnitRow:
     snippet: str | None = None
 
 
-def units_page(
-    store: RunStore, filters: UnitFilter, page: int, search_table: str | None = None, size: int = PAGE_SIZE
-) -> tuple[list[UnitRow], int]:
-    """One page of units (from 1) and the number of units that pass the filters."""
+def count_units(store: RunStore, filters: UnitFilter, search_table: str | None = None) -> int:
     where, args = filters.clauses(search_table)
     condition = (" WHERE " + " AND ".join(where)) if where else ""
-    total = int(store.query(f"SELECT COUNT(*) FROM units u{condition}", args)[0][0])
+    return int(store.query(f"SELECT COUNT(*) FROM units u{condition}", args)[0][0])
+
+
+def units_page(
+    store: RunStore, filters: UnitFilter, page: int, search_table: str | None = None, size: int = PAGE_SIZE
+) -> list[UnitRow]:
+    """One page of units (from 1) that pass the filters."""
+    where, args = filters.clauses(search_table)
+    condition = (" WHERE " + " AND ".join(where)) if where else ""
     rows = store.query(
         f"SELECT u.ordinal, u.id, u.status, u.failed_step, u.reason, u.fields FROM units u{condition} "
         "ORDER BY u.ordinal LIMIT ? OFFSET ?",
         [*args, size, (max(page, 1) - 1) * size],
     )
-    return [UnitRow(o, i, s, f, r, json.loads(fields)) for o, i, s, f, r, fields in rows], total
+    return [UnitRow(o, i, s, f, r, json.loads(fields)) for o, i, s, f, r, fields in rows]
 
 
 @dataclass

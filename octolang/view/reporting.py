@@ -17,22 +17,32 @@ from octolang.runtime.store import RunStore
 MAX_BINS = 30
 
 
-def reports(program: ir.Program, store: RunStore, cache: sqlite3.Connection, version: str) -> dict[str, Any]:
-    """The report JSON (`octoc report --json`'s format) plus `histograms`."""
+def kept_reports(cache: sqlite3.Connection, version: str) -> dict[str, Any] | None:
+    """The reports computed for this state of the run, if they were."""
     kept = cache.execute("SELECT version, value FROM kept WHERE key = 'reports'").fetchall()
     if kept and kept[0][0] == version:
         value: dict[str, Any] = json.loads(kept[0][1])
+        return value
+    return None
+
+
+def reports(program: ir.Program, store: RunStore, cache: sqlite3.Connection, version: str) -> dict[str, Any]:
+    """The report JSON (`octoc report --json`'s format) plus `histograms`."""
+    value = kept_reports(cache, version)
+    if value is not None:
         return value
     outcomes = (
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
         for uid, fields, state, outputs, reason in unit_outcomes(store)
     )
-    value = json.loads(reports_json(compute_reports(program, compile_reports(program, program.file), outcomes)))
-    value["histograms"] = histograms(program, store)
-    cache.execute(
-        "INSERT OR REPLACE INTO kept (key, version, value) VALUES ('reports', ?, ?)", (version, json.dumps(value))
+    computed: dict[str, Any] = json.loads(
+        reports_json(compute_reports(program, compile_reports(program, program.file), outcomes))
     )
-    return value
+    computed["histograms"] = histograms(program, store)
+    cache.execute(
+        "INSERT OR REPLACE INTO kept (key, version, value) VALUES ('reports', ?, ?)", (version, json.dumps(computed))
+    )
+    return computed
 
 
 def numeric_outputs(program: ir.Program) -> list[tuple[str, str, bool]]:

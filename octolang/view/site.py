@@ -9,8 +9,11 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from octolang import ir
 from octolang.runtime.runlock import is_live
@@ -18,6 +21,8 @@ from octolang.runtime.runs import STATE_FILE, RunInfo, list_runs
 from octolang.runtime.store import RunStore
 
 CACHE_FILE = "view-cache.sqlite"
+KEPT_VALUES = 256  # values kept in memory (summaries, unit counts of a filter, graphs)
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,7 +65,11 @@ class Site:
         self.pipeline_file = os.path.abspath(pipeline_file) if pipeline_file else None
         self.allow_outside = allow_outside
         self._programs: dict[tuple[str, float], ir.Program | None] = {}
+        self._kept: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._working: dict[tuple[str, str, str], Future[Any]] = {}
+        self._worker: ThreadPoolExecutor | None = None
+        self.background = False  # the live server computes slow values in a thread; a bundle waits for them
 
     def runs(self) -> list[Run]:
         """Newest first."""
@@ -95,6 +104,47 @@ class Site:
                 self._programs[key] = _compile(path, self.allow_outside)
             return self._programs[key]
 
+    def kept(self, run: Run, name: str, compute: Callable[[], T]) -> T:
+        """`compute()`, done once per state of the run (state_version) and kept in memory:
+        what needs a pass over every unit is not read again while the run stands still."""
+        key = (run.info.folder, name, state_version(run))
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+                value: T = self._kept[key]
+                return value
+        value = compute()
+        with self._lock:
+            self._kept[key] = value
+            while len(self._kept) > KEPT_VALUES:
+                self._kept.popitem(last=False)
+        return value
+
+    def kept_or_started(self, run: Run, name: str, compute: Callable[[], T]) -> T | None:
+        """Like `kept`, but with `background` set a value not yet known is computed in a
+        thread (one at a time) and None is returned until it is there: a page that needs
+        every unit (reports) says it is working rather than keeping the request waiting."""
+        if not self.background:
+            return self.kept(run, name, compute)
+        key = (run.info.folder, name, state_version(run))
+        with self._lock:
+            if key in self._kept:
+                value: T = self._kept[key]
+                return value
+            working = self._working.get(key)
+            if working is None:
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="octoc-view")
+                self._working[key] = self._worker.submit(compute)
+                return None
+            if not working.done():
+                return None
+            del self._working[key]
+        value = working.result()  # an error in the computation is the request's error
+        with self._lock:
+            self._kept[key] = value
+        return value
+
     def cache(self, run: Run) -> sqlite3.Connection:
         """The run's cache database: `view-cache.sqlite` in the run folder, or, when that
         folder cannot be written, in the temporary folder. Never the run's state."""
@@ -122,8 +172,16 @@ def _compile(path: str, allow_outside: tuple[str, ...]) -> ir.Program | None:
     return compilation.program
 
 
-def state_version(store: RunStore) -> str:
-    """Changes whenever the run moves on: what cached values are keyed by."""
-    meta = store.meta()
-    counts = store.query("SELECT COUNT(*), (SELECT COUNT(*) FROM attempts) FROM results")[0]
-    return f"{meta.get('updated_at')}:{counts[0]}:{counts[1]}:{meta.get('run_id')}"
+def state_version(run: Run) -> str:
+    """Changes whenever the run moves on, read without opening it: a writer's every commit
+    goes to the state's write-ahead log (its size or time changes), a checkpoint to the
+    state itself. What cached values are keyed by."""
+    parts = [run.id]
+    for suffix in ("", "-wal"):
+        try:
+            info = os.stat(run.info.state_path + suffix)
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{info.st_ino}.{info.st_size}.{info.st_mtime_ns}")
+    return ":".join(parts)

@@ -112,6 +112,17 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+def settle(page: Any) -> None:
+    """Wait until the page shows what it computes in the background (a run's counts,
+    reports): until then it says so and reloads itself; here it is reloaded sooner."""
+    for _ in range(150):
+        if page.locator(".computing").count() == 0 and "counting…" not in page.locator("main").inner_text():
+            return
+        page.wait_for_timeout(200)
+        page.reload()
+    raise AssertionError("the page never finished computing")
+
+
 def shoot(page: Any, tmp_path: Path, name: str, docs: bool = True) -> None:
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     if docs and os.environ.get("OCTO_UPDATE_SCREENSHOTS") == "1":
@@ -143,12 +154,14 @@ def a_word_of_one_answer(project: Path, run: str) -> tuple[str, str]:
 def test_runs_run_failure_group_unit_story(project: Path, server: str, page: Any, tmp_path: Path) -> None:
     older, newer = _runs(project)
     page.goto(server)
+    settle(page)
     assert page.locator("h1").inner_text() == "Runs"
     assert page.locator("a.run-link").all_inner_texts() == [newer, older]
     assert "finished" in page.locator("table.runs").inner_text()
     shoot(page, tmp_path, "runs")
 
     page.click(f"text={newer}")
+    settle(page)
     assert page.locator("h1").inner_text() == f"Run {newer}"
     steps = page.locator("table.funnel").inner_text()
     assert "answer" in steps and "grade" in steps and "invalid" in steps
@@ -194,7 +207,7 @@ def test_compare_two_runs(project: Path, server: str, page: Any, tmp_path: Path)
     page.select_option("select[name=b]", older)
     page.click("form.compare-form button")
     assert page.locator("h1").inner_text() == "Compare"
-    page.wait_for_selector("table.differences", timeout=30_000)  # after the reports are computed (it reloads)
+    settle(page)
     table = page.locator("table.differences").inner_text()
     assert "accuracy" in table and "confidence" in table
     assert page.locator("table.differing tbody tr").count() >= 1, "seeds 5 and 6 gave the same answers"
@@ -204,7 +217,7 @@ def test_compare_two_runs(project: Path, server: str, page: Any, tmp_path: Path)
 def test_reports_have_interval_charts(project: Path, server: str, page: Any, tmp_path: Path) -> None:
     _, newer = _runs(project)
     page.goto(f"{server}run/{newer}/reports")
-    page.wait_for_selector("section.report", timeout=30_000)  # computed in the background, the page reloads
+    settle(page)
     assert "report accuracy" in page.locator("main").inner_text()
     assert page.locator("svg.chart line.interval").count() > 0
     assert page.locator("svg.chart rect.bar").count() > 0  # the histogram of answer.confidence
@@ -216,6 +229,7 @@ def test_the_bundle_opens_from_file_and_shows_the_same_run(
 ) -> None:
     _, newer = _runs(project)
     page.goto(f"{server}run/{newer}")
+    settle(page)
     live_steps = page.locator("table.funnel").inner_text()
     live_groups = page.locator("table.failures").inner_text()
     bundle = tmp_path / "bundle"

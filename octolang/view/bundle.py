@@ -75,6 +75,7 @@ def write_bundle(site: Site, folder: str) -> int:
             links.compared.add((newer.id, older.id))
     for run in runs:
         found = pages.summary(site, run)
+        assert found is not None  # a bundle waits for its counts
         groups, total = found.groups, sum(found.counts.values())
         for number, group in enumerate(groups, start=1):
             links.groups[(run.id, group.status, group.reason or "")] = number

@@ -107,15 +107,20 @@ def differing_outputs(
     store: RunStore, other_state: str, page: int, size: int = 50
 ) -> tuple[list[DifferingOutput], bool]:
     """Units (by id) whose output of a step differs between this run and the run whose
-    state is `other_state`; one page, and whether there are more."""
+    state is `other_state`; one page, in unit id order (both states' primary keys, walked
+    together), and whether there are more."""
     store.db.execute("ATTACH DATABASE ? AS other", (f"file:{quote(other_state)}?mode=ro",))
     try:
         rows = store.query(
-            "SELECT u.id, u.ordinal, r.step, r.output, o.output FROM units u "
-            "JOIN results r ON r.unit_id = u.id JOIN other.results o ON o.unit_id = r.unit_id AND o.step = r.step "
-            "WHERE r.output != o.output ORDER BY u.ordinal, r.step LIMIT ? OFFSET ?",
+            "SELECT r.unit_id, r.step, r.output, o.output FROM results r "
+            "JOIN other.results o ON o.unit_id = r.unit_id AND o.step = r.step "
+            "WHERE r.output != o.output ORDER BY r.unit_id, r.step LIMIT ? OFFSET ?",
             (size + 1, (max(page, 1) - 1) * size),
         )
     finally:
         store.db.execute("DETACH DATABASE other")
-    return [DifferingOutput(*row) for row in rows[:size]], len(rows) > size
+    ids = sorted({row[0] for row in rows[:size]})
+    marks = ", ".join("?" * len(ids))
+    ordinals = dict(store.query(f"SELECT id, ordinal FROM units WHERE id IN ({marks})", ids))
+    found = [DifferingOutput(uid, int(ordinals.get(uid, -1)), step, a, b) for uid, step, a, b in rows[:size]]
+    return found, len(rows) > size

@@ -9,11 +9,11 @@ import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from itertools import pairwise
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from octolang.runtime.runlock import is_live
 from octolang.view import compare, queries, search
 from octolang.view.charts import Bar, error_bars, histogram
 from octolang.view.site import Run, Site, run_state, state_version
@@ -85,13 +85,17 @@ class RunRow:
     spend: str
     estimate: str
     duration: str
+    counted: bool = True  # False while the viewer counts the run's units for the first time
 
     @property
     def progress(self) -> int:
         return round(100 * self.finished / self.units) if self.units else 0
 
 
-def summary(site: Site, run: Run) -> queries.Summary:
+def summary(site: Site, run: Run) -> queries.Summary | None:
+    """The run's counts (queries.summary: a pass over every unit, result and attempt),
+    kept per state of the run; live, None while a thread counts them the first time."""
+
     def compute() -> queries.Summary:
         store = site.reader(run)
         try:
@@ -99,37 +103,40 @@ def summary(site: Site, run: Run) -> queries.Summary:
         finally:
             store.close()
 
-    return site.kept(run, "summary", compute)
+    return site.kept_or_started(run, "summary", compute)
 
 
-def run_row(site: Site, run: Run) -> RunRow:
-    found = summary(site, run)
-    counts, spent, meta = found.counts, found.status.spend, run.meta
+def run_row(site: Site, run: Run, found: queries.Summary | None) -> RunRow:
+    meta = run.meta
+    counts = found.counts if found is not None else {}
     created = float(meta.get("created_at", 0))
     total = sum(counts.values())
+    counting = found is None and not is_live(meta.get("lease"))
     return RunRow(
         run.id,
         meta.get("pipeline"),
         time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created)),
-        run_state(meta, counts),
+        "counting" if counting else run_state(meta, counts),
         total,
         total - counts.get("pending", 0),
         counts,
-        money(spent),
+        money(found.status.spend) if found is not None else "…",
         money(queries.estimated_cost(meta)),
         duration(float(meta.get("updated_at", created)) - created),
+        found is not None,
     )
 
 
 def runs_page(site: Site, links: Links) -> Page:
-    rows = [run_row(site, run) for run in site.runs()]
+    rows = [run_row(site, run, summary(site, run)) for run in site.runs()]
     pairs = [(a.id, b.id) for a, b in pairwise(rows) if a.pipeline == b.pipeline]
     return "runs.html", {
         "title": "runs",
         "runs": rows,
         "root": site.root,
         "pairs": [(a, b, links.compare(a, b)) for a, b in pairs if links.compare(a, b)],
-        "live_refresh": links.live and any(r.state == "running" for r in rows),
+        "live_refresh": links.live and any(r.state == "running" or not r.counted for r in rows),
+        "counting": any(not r.counted for r in rows),
     }
 
 
@@ -164,6 +171,9 @@ def run_page(site: Site, links: Links, run_id: str) -> Page:
     run = _run(site, run_id)
     program = site.program(run)
     found = summary(site, run)
+    row = run_row(site, run, found)
+    if found is None:
+        return "run.html", {"title": run_id, "run": run, "row": row, "counting": True, "live_refresh": True}
     status, groups, meta, counts = found.status, found.groups, run.meta, found.counts
     estimates = queries.step_estimates(meta)
     group_links = [
@@ -172,7 +182,7 @@ def run_page(site: Site, links: Links, run_id: str) -> Page:
     return "run.html", {
         "title": run_id,
         "run": run,
-        "row": run_row(site, run),
+        "row": row,
         "status": status,
         "estimates": {k: money(v) for k, v in estimates.items()},
         "groups": group_links,
@@ -191,7 +201,7 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
         if filters.q:
             cache = site.cache(run)
             try:
-                search.ensure_index(cache, store)
+                search.ensure_index(cache, store, state_version(run))
                 cache_path = cache.execute("PRAGMA database_list").fetchall()[0][2]
             finally:
                 cache.close()
@@ -200,14 +210,31 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
                 total = queries.count_units(store, filters, table)
         else:
             rows = queries.units_page(store, filters, page)
-            total = site.kept(
-                run, f"count {sorted(filters.params().items())}", partial(queries.count_units, store, filters)
-            )
+    finally:
+        store.close()
+    if not filters.q:
+
+        def count() -> int:
+            reader = site.reader(run)
+            try:
+                return queries.count_units(reader, filters)
+            finally:
+                reader.close()
+
+        # a filter's count is a pass over every unit: live, it is counted in the background
+        key = f"count {sorted(filters.params().items())}"
+        known = site.kept_or_started(run, key, count) if filters.params() else site.kept(run, key, count)
+        total = known if known is not None else -1
+    store = site.reader(run)
+    try:
         names = queries.field_names(program, store)
         steps = [s for (s,) in store.query("SELECT DISTINCT step FROM results")] if program is None else program.order
     finally:
         store.close()
+    capped = total > queries.COUNT_CAP
+    counted = total >= 0
     pages = max(1, -(-total // queries.PAGE_SIZE))
+    more = len(rows) == queries.PAGE_SIZE and (capped or not counted or page < pages)
     params = filters.params()
     shown = list(rows[0].fields)[:4] if rows else []
     return "units.html", {
@@ -216,10 +243,12 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
         "rows": [(r, links.unit(run_id, r.ordinal)) for r in rows],
         "shown_fields": shown,
         "total": total,
+        "capped": capped,
+        "counted": counted,
         "page": page,
         "pages": pages,
         "previous": links.units(run_id, params, page - 1) if page > 1 else None,
-        "next": links.units(run_id, params, page + 1) if page < pages else None,
+        "next": links.units(run_id, params, page + 1) if more else None,
         "filters": filters,
         "field_names": names,
         "steps": steps,
@@ -271,7 +300,7 @@ def run_reports(site: Site, run: Run) -> dict[str, Any] | None:
 def reports_page(site: Site, links: Links, run_id: str) -> Page:
     run = _run(site, run_id)
     value = run_reports(site, run)
-    values: dict[str, Any] = {"title": f"reports of {run_id}", "run": run, "units": summary(site, run).status.units}
+    values: dict[str, Any] = {"title": f"reports of {run_id}", "run": run}
     if value is None:
         return "reports.html", {**values, "computing": True, "live_refresh": True, "reports": [], "histograms": []}
     if not value:
@@ -313,19 +342,27 @@ def _number(value: Any) -> float | None:
 def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> Page:
     runs = [_run(site, a_id), _run(site, b_id)]
     values = [run_reports(site, run) for run in runs]
-    store = site.reader(runs[0])
-    try:
-        differing, more = compare.differing_outputs(store, os.path.abspath(runs[1].info.state_path), page)
-    finally:
-        store.close()
+
+    def differing() -> tuple[list[compare.DifferingOutput], bool]:
+        store = site.reader(runs[0])
+        try:
+            return compare.differing_outputs(store, os.path.abspath(runs[1].info.state_path), page)
+        finally:
+            store.close()
+
+    # the first page walks both runs' results until 50 differences (all of them when none differ)
+    known = site.kept_or_started(runs[0], f"differing {state_version(runs[1])} {page}", differing)
+    found, more = known if known is not None else ([], False)
     return "compare.html", {
         "title": f"{a_id} against {b_id}",
         "a": runs[0],
         "b": runs[1],
         "differences": compare.differences(values[0], values[1]) if values[0] and values[1] else [],
-        "computing": any(v is None for v in values),
-        "live_refresh": any(v is None for v in values),
-        "differing": [(d, links.unit(a_id, d.ordinal)) for d in differing],
+        "computing": any(v is None for v in values) or known is None,
+        "reporting": any(v is None for v in values),
+        "comparing": known is None,
+        "live_refresh": any(v is None for v in values) or known is None,
+        "differing": [(d, links.unit(a_id, d.ordinal)) for d in found],
         "page": page,
         "previous": links.compare(a_id, b_id, page - 1) if page > 1 else None,
         "next": links.compare(a_id, b_id, page + 1) if more else None,

@@ -145,27 +145,32 @@ class UnitFilter:
             where.append("u.status = ?")
             args.append(self.status)
         if self.step:
-            where.append(
-                "(u.failed_step = ? OR EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ?))"
-            )
+            where.append("(u.failed_step = ? OR u.id IN (SELECT unit_id FROM results WHERE step = ?))")
             args += [self.step, self.step]
         if self.reason:
             where.append("u.reason = ?")
             args.append(self.reason)
         if self.field and self.value is not None:
             name, _, key = self.field.partition(".")
+            # a cheap test of the JSON text first (the value's text must be in it), then the exact one
+            needle = self.value if self.value.isascii() and not set(self.value) & set('"\\') else ""
             if name == "unit" and key:
-                where.append("CAST(json_extract(u.fields, ?) AS TEXT) = ?")
-                args += [_json_path(key), self.value]
+                where.append("instr(u.fields, ?) > 0 AND CAST(json_extract(u.fields, ?) AS TEXT) = ?")
+                args += [needle, _json_path(key), _as_text(self.value)]
             elif key:
                 where.append(
-                    "u.id IN (SELECT unit_id FROM results WHERE step = ? AND CAST(json_extract(output, ?) AS TEXT) = ?)"
+                    "u.id IN (SELECT unit_id FROM results WHERE step = ? AND instr(output, ?) > 0 "
+                    "AND CAST(json_extract(output, ?) AS TEXT) = ?)"
                 )
-                args += [name, _json_path(key), _as_text(self.value)]
+                args += [name, needle, _json_path(key), _as_text(self.value)]
         if self.q and search_table:
             where.append(f"u.id IN (SELECT unit_id FROM {search_table} WHERE fts MATCH ?)")
             args.append(match_expression(self.q))
         return where, args
+
+    @property
+    def search_only(self) -> bool:
+        return bool(self.q) and not (self.status or self.step or self.reason or self.field)
 
     def params(self) -> dict[str, str]:
         return {k: v for k, v in vars(self).items() if v}
@@ -198,23 +203,51 @@ class UnitRow:
     snippet: str | None = None
 
 
+COUNT_CAP = 10_000  # past this many units a filter's count says "more than"
+
+
 def count_units(store: RunStore, filters: UnitFilter, search_table: str | None = None) -> int:
-    where, args = filters.clauses(search_table)
-    condition = (" WHERE " + " AND ".join(where)) if where else ""
-    return int(store.query(f"SELECT COUNT(*) FROM units u{condition}", args)[0][0])
+    """How many units pass the filters, counted up to COUNT_CAP + 1 (all of them without
+    a filter: the count of a table is cheap)."""
+    if not filters.params():
+        return int(store.query("SELECT COUNT(*) FROM units")[0][0])
+    if filters.search_only and search_table:
+        query = f"SELECT DISTINCT unit_id FROM {search_table} WHERE fts MATCH ? LIMIT ?"
+        args: list[Any] = [match_expression(filters.q or ""), COUNT_CAP + 1]
+    else:
+        where, args = filters.clauses(search_table)
+        condition = (" WHERE " + " AND ".join(where)) if where else ""
+        query = f"SELECT 1 FROM units u{condition} LIMIT ?"
+        args = [*args, COUNT_CAP + 1]
+    return int(store.query(f"SELECT COUNT(*) FROM ({query})", args)[0][0])
+
+
+_COLUMNS = "u.ordinal, u.id, u.status, u.failed_step, u.reason, u.fields"
 
 
 def units_page(
     store: RunStore, filters: UnitFilter, page: int, search_table: str | None = None, size: int = PAGE_SIZE
 ) -> list[UnitRow]:
-    """One page of units (from 1) that pass the filters."""
-    where, args = filters.clauses(search_table)
-    condition = (" WHERE " + " AND ".join(where)) if where else ""
-    rows = store.query(
-        f"SELECT u.ordinal, u.id, u.status, u.failed_step, u.reason, u.fields FROM units u{condition} "
-        "ORDER BY u.ordinal LIMIT ? OFFSET ?",
-        [*args, size, (max(page, 1) - 1) * size],
-    )
+    """One page of units (from 1) that pass the filters, in unit order; a search alone
+    lists the units in the order of their first matching request, read from the index."""
+    offset = (max(page, 1) - 1) * size
+    if filters.search_only and search_table:
+        ids = [
+            uid
+            for (uid,) in store.query(
+                f"SELECT DISTINCT unit_id FROM {search_table} WHERE fts MATCH ? LIMIT ? OFFSET ?",
+                (match_expression(filters.q or ""), size, offset),
+            )
+        ]
+        marks = ", ".join("?" * len(ids))
+        found = {row[1]: row for row in store.query(f"SELECT {_COLUMNS} FROM units u WHERE u.id IN ({marks})", ids)}
+        rows = [found[uid] for uid in ids if uid in found]
+    else:
+        where, args = filters.clauses(search_table)
+        condition = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = store.query(
+            f"SELECT {_COLUMNS} FROM units u{condition} ORDER BY u.ordinal LIMIT ? OFFSET ?", [*args, size, offset]
+        )
     return [UnitRow(o, i, s, f, r, json.loads(fields)) for o, i, s, f, r, fields in rows]
 
 

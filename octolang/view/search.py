@@ -17,11 +17,14 @@ _SCHEMA = (
 )
 
 
-def ensure_index(cache: sqlite3.Connection, store: RunStore) -> int:
-    """Index the attempts finished since the last call; how many were added."""
+def ensure_index(cache: sqlite3.Connection, store: RunStore, version: str = "") -> int:
+    """Index the attempts finished since the last call; how many were read. `version`:
+    the run's state_version, when known: the same as last time, nothing is read."""
     cache.execute(_SCHEMA)
-    rows = cache.execute("SELECT value FROM kept WHERE key = 'fts'").fetchall()
-    since = float(rows[0][0]) if rows and rows[0][0] is not None else -1.0
+    rows = cache.execute("SELECT version, value FROM kept WHERE key = 'fts'").fetchall()
+    if rows and version and rows[0][0] == version:
+        return 0
+    since = float(rows[0][1]) if rows and rows[0][1] is not None else -1.0
     added = 0
     newest = since
     while True:
@@ -45,6 +48,7 @@ def ensure_index(cache: sqlite3.Connection, store: RunStore) -> int:
         added += len(batch)
         if len(batch) < _BATCH:
             break
+    cache.execute("UPDATE kept SET version = ? WHERE key = 'fts'", (version,))
     return added
 
 

@@ -122,7 +122,7 @@ class Site:
 
     def kept_or_started(self, run: Run, name: str, compute: Callable[[], T]) -> T | None:
         """Like `kept`, but with `background` set a value not yet known is computed in a
-        thread (one at a time) and None is returned until it is there: a page that needs
+        thread (two at a time) and None is returned until it is there: a page that needs
         every unit (reports) says it is working rather than keeping the request waiting."""
         if not self.background:
             return self.kept(run, name, compute)
@@ -134,7 +134,7 @@ class Site:
             working = self._working.get(key)
             if working is None:
                 if self._worker is None:
-                    self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="octoc-view")
+                    self._worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="octoc-view")
                 self._working[key] = self._worker.submit(compute)
                 return None
             if not working.done():

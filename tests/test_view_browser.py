@@ -173,6 +173,7 @@ def test_runs_run_failure_group_unit_story(project: Path, server: str, page: Any
     reason = groups.first.inner_text()
     count = int(page.locator("table.failures tbody tr").first.locator("td").first.inner_text())
     groups.first.click()
+    settle(page)
     assert page.locator("strong.reason").inner_text() == reason
     assert page.locator("p.count").inner_text().startswith(f"{count} unit")
     assert page.locator("a.unit-link").count() == count

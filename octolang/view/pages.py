@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from octolang.runtime.runlock import is_live
 from octolang.view import compare, queries, search
 from octolang.view.charts import Bar, error_bars, histogram
-from octolang.view.site import Run, Site, run_state, state_version
+from octolang.view.site import WAIT, Run, Site, run_state, state_version
 
 Page = tuple[str, dict[str, Any]]
 
@@ -92,7 +92,7 @@ class RunRow:
         return round(100 * self.finished / self.units) if self.units else 0
 
 
-def summary(site: Site, run: Run) -> queries.Summary | None:
+def summary(site: Site, run: Run, wait: float = WAIT) -> queries.Summary | None:
     """The run's counts (queries.summary: a pass over every unit, result and attempt),
     kept per state of the run; live, None while a thread counts them the first time."""
 
@@ -103,7 +103,7 @@ def summary(site: Site, run: Run) -> queries.Summary | None:
         finally:
             store.close()
 
-    return site.kept_or_started(run, "summary", compute)
+    return site.kept_or_started(run, "summary", compute, wait)
 
 
 def run_row(site: Site, run: Run, found: queries.Summary | None) -> RunRow:
@@ -128,7 +128,8 @@ def run_row(site: Site, run: Run, found: queries.Summary | None) -> RunRow:
 
 
 def runs_page(site: Site, links: Links) -> Page:
-    rows = [run_row(site, run, summary(site, run)) for run in site.runs()]
+    deadline = time.monotonic() + WAIT  # one wait for all the runs' counts, not one each
+    rows = [run_row(site, run, summary(site, run, max(0.0, deadline - time.monotonic()))) for run in site.runs()]
     pairs = [(a.id, b.id) for a, b in pairwise(rows) if a.pipeline == b.pipeline]
     return "runs.html", {
         "title": "runs",

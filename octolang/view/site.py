@@ -21,6 +21,7 @@ from octolang.runtime.runs import STATE_FILE, RunInfo, list_runs
 from octolang.runtime.store import RunStore
 
 CACHE_FILE = "view-cache.sqlite"
+WAIT = 0.1  # seconds a page waits for what it started computing before saying it is working on it
 KEPT_VALUES = 256  # values kept in memory (summaries, unit counts of a filter, graphs)
 T = TypeVar("T")
 
@@ -120,10 +121,11 @@ class Site:
                 self._kept.popitem(last=False)
         return value
 
-    def kept_or_started(self, run: Run, name: str, compute: Callable[[], T]) -> T | None:
+    def kept_or_started(self, run: Run, name: str, compute: Callable[[], T], wait: float = WAIT) -> T | None:
         """Like `kept`, but with `background` set a value not yet known is computed in a
-        thread (two at a time) and None is returned until it is there: a page that needs
-        every unit (reports) says it is working rather than keeping the request waiting."""
+        thread (two at a time), waited for `wait` seconds, and None is returned if it is
+        not there yet: a page that needs every unit of a large run (reports) says it is
+        working rather than keeping the request waiting; a small run's page has it at once."""
         if not self.background:
             return self.kept(run, name, compute)
         key = (run.info.folder, name, state_version(run))
@@ -135,14 +137,20 @@ class Site:
             if working is None:
                 if self._worker is None:
                     self._worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="octoc-view")
-                self._working[key] = self._worker.submit(compute)
-                return None
-            if not working.done():
-                return None
-            del self._working[key]
-        value = working.result()  # an error in the computation is the request's error
+                working = self._working[key] = self._worker.submit(compute)
+        try:
+            value = working.result(timeout=wait)
+        except TimeoutError:
+            return None
+        except Exception:
+            with self._lock:  # an error is the request's error; the next request tries again
+                self._working.pop(key, None)
+            raise
         with self._lock:
+            self._working.pop(key, None)
             self._kept[key] = value
+            while len(self._kept) > KEPT_VALUES:
+                self._kept.popitem(last=False)
         return value
 
     def cache(self, run: Run) -> sqlite3.Connection:

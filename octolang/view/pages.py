@@ -9,6 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -196,24 +197,25 @@ def run_page(site: Site, links: Links, run_id: str) -> Page:
 
 def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilter, page: int) -> Page:
     run = _run(site, run_id)
-    program = site.program(run)
-    store = site.reader(run)
-    try:
-        if filters.q:
-            cache = site.cache(run)
-            try:
-                search.ensure_index(cache, store, state_version(run))
-                cache_path = cache.execute("PRAGMA database_list").fetchall()[0][2]
-            finally:
-                cache.close()
-            with search.attached(store, cache_path) as table:
+    form = {**_units_form(site, run, filters, site.program(run)), "title": f"units of {run_id}", "run": run}
+    if filters.q:
+        # the index is brought up to date in the background, as a count is (a pass over every request)
+        indexed = site.kept_or_started(run, "search index", partial(_index, site, run))
+        if indexed is None:
+            return "units.html", {**form, "indexing": True, "computing": True, "live_refresh": True}
+        store = site.reader(run)
+        try:
+            with search.attached(store, indexed) as table:
                 rows = queries.units_page(store, filters, page, table)
                 total = queries.count_units(store, filters, table)
-        else:
+        finally:
+            store.close()
+    else:
+        store = site.reader(run)
+        try:
             rows = queries.units_page(store, filters, page)
-    finally:
-        store.close()
-    if not filters.q:
+        finally:
+            store.close()
 
         def count() -> int:
             reader = site.reader(run)
@@ -222,27 +224,18 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
             finally:
                 reader.close()
 
-        # a filter's count is a pass over every unit: live, it is counted in the background
         key = f"count {sorted(filters.params().items())}"
         known = site.kept_or_started(run, key, count) if filters.params() else site.kept(run, key, count)
         total = known if known is not None else -1
-    store = site.reader(run)
-    try:
-        names = queries.field_names(program, store)
-        steps = [s for (s,) in store.query("SELECT DISTINCT step FROM results")] if program is None else program.order
-    finally:
-        store.close()
     capped = total > queries.COUNT_CAP
     counted = total >= 0
     pages = max(1, -(-total // queries.PAGE_SIZE))
     more = len(rows) == queries.PAGE_SIZE and (capped or not counted or page < pages)
     params = filters.params()
-    shown = list(rows[0].fields)[:4] if rows else []
     return "units.html", {
-        "title": f"units of {run_id}",
-        "run": run,
+        **form,
         "rows": [(r, links.unit(run_id, r.ordinal)) for r in rows],
-        "shown_fields": shown,
+        "shown_fields": list(rows[0].fields)[:4] if rows else [],
         "total": total,
         "capped": capped,
         "counted": counted,
@@ -250,11 +243,30 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
         "pages": pages,
         "previous": links.units(run_id, params, page - 1) if page > 1 else None,
         "next": links.units(run_id, params, page + 1) if more else None,
-        "filters": filters,
-        "field_names": names,
-        "steps": steps,
-        "statuses": queries.STATUSES,
     }
+
+
+def _index(site: Site, run: Run) -> str:
+    """Bring the run's search index up to date; the path of the cache database holding it."""
+    version = state_version(run)
+    store, cache = site.reader(run), site.cache(run)
+    try:
+        search.ensure_index(cache, store, version)
+        return str(cache.execute("PRAGMA database_list").fetchall()[0][2])
+    finally:
+        cache.close()
+        store.close()
+
+
+def _units_form(site: Site, run: Run, filters: queries.UnitFilter, program: Any) -> dict[str, Any]:
+    """What the filter form of the units page offers."""
+    store = site.reader(run)
+    try:
+        names = queries.field_names(program, store)
+        steps = [s for (s,) in store.query("SELECT DISTINCT step FROM results")] if program is None else program.order
+    finally:
+        store.close()
+    return {"filters": filters, "field_names": names, "steps": steps, "statuses": queries.STATUSES}
 
 
 def unit_page(site: Site, links: Links, run_id: str, ordinal: int) -> Page:

@@ -1,6 +1,7 @@
 """Full-text search over prompts and answers: an FTS5 index in the run's cache database
-(site.py), brought up to date before each search from the attempts finished since the
-last one. The run's own state is only read."""
+(site.py), brought up to date before a search when the run has moved on, from the
+attempts finished since the last pass (rows are replaced by their rowid, so reading one
+twice is harmless). The run's own state is only read."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from octolang.runtime.store import RunStore
 
 _BATCH = 5_000
+_MARGIN = 120.0  # seconds
 _SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5("
     "unit_id UNINDEXED, step UNINDEXED, prompt, answer, tokenize = 'unicode61')"
@@ -27,28 +29,25 @@ def ensure_index(cache: sqlite3.Connection, store: RunStore, version: str = "") 
     since = float(rows[0][1]) if rows and rows[0][1] is not None else -1.0
     added = 0
     newest = since
-    while True:
-        batch = store.query(
-            "SELECT rowid, unit_id, step, coalesce(json_extract(request, '$.system') || char(10), '') "
-            "|| coalesce(json_extract(request, '$.prompt'), ''), "
-            "coalesce(response, ''), finished_at FROM attempts "
-            "WHERE finished_at IS NOT NULL AND finished_at >= ? ORDER BY finished_at, rowid LIMIT ? OFFSET ?",
-            (since, _BATCH, added),
-        )
-        if not batch:
-            break
+    cursor = store.db.execute(
+        "SELECT rowid, unit_id, step, coalesce(json_extract(request, '$.system') || char(10), '') "
+        "|| coalesce(json_extract(request, '$.prompt'), ''), coalesce(response, ''), finished_at FROM attempts "
+        "WHERE finished_at IS NOT NULL AND finished_at >= ?",
+        (since,),
+    )
+    while batch := cursor.fetchmany(_BATCH):
         cache.execute("BEGIN")
         cache.executemany(
             "INSERT OR REPLACE INTO fts (rowid, unit_id, step, prompt, answer) VALUES (?, ?, ?, ?, ?)",
             [row[:5] for row in batch],
         )
-        newest = max(newest, float(batch[-1][5]))
-        cache.execute("INSERT OR REPLACE INTO kept (key, version, value) VALUES ('fts', '', ?)", (str(newest),))
+        newest = max(newest, *(float(row[5]) for row in batch))
         cache.execute("COMMIT")
         added += len(batch)
-        if len(batch) < _BATCH:
-            break
-    cache.execute("UPDATE kept SET version = ? WHERE key = 'fts'", (version,))
+    # the next pass starts a little before the newest attempt read: one that finished just
+    # before it but was committed after this pass began is indexed then (again is harmless)
+    mark = newest - _MARGIN if added else since
+    cache.execute("INSERT OR REPLACE INTO kept (key, version, value) VALUES ('fts', ?, ?)", (version, str(mark)))
     return added
 
 

@@ -101,5 +101,5 @@ def view(
         import webbrowser
 
         webbrowser.open(address)
-    server = uvicorn.Server(uvicorn.Config(create_app(site), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(site, workers_now=True), log_level="warning"))
     server.run(sockets=[listener])

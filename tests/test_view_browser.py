@@ -116,7 +116,7 @@ def settle(page: Any) -> None:
     """Wait until the page shows what it computes in the background (a run's counts,
     reports): until then it says so and reloads itself; here it is reloaded sooner."""
     for _ in range(150):
-        if page.locator(".computing").count() == 0 and "counting…" not in page.locator("main").inner_text():
+        if page.locator(".computing").count() == 0 and "counting" not in page.locator("main").inner_text():
             return
         page.wait_for_timeout(200)
         page.reload()

@@ -4,8 +4,10 @@ closes it; pages taking their values from pages.py and their look from templates
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from octolang.runtime.store import StoreError
-from octolang.view import pages
+from octolang.view import pages, work
 from octolang.view.queries import UnitFilter
 from octolang.view.site import Site
 from octolang.view.templating import render
@@ -31,12 +33,23 @@ def _int(text: str | None, default: int = 1) -> int:
         return default
 
 
-def create_app(site: Site) -> Starlette:
+def create_app(site: Site, *, workers_now: bool = False) -> Starlette:
+    """The viewer of `site`. Its slow computations go to worker processes (work.py),
+    started with the server (`workers_now`: at once) and stopped with it."""
     links = pages.ServerLinks()
     site.background = True
+    if workers_now:
+        work.start_workers(site)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            work.stop_workers(site)
 
     def page(build: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
+        def endpoint(request: Request) -> Response:  # a plain function: Starlette runs it in a thread
             started = time.perf_counter()
             try:
                 template, values = build(request)
@@ -45,6 +58,9 @@ def create_app(site: Site) -> Starlette:
                 template, values, status = "error.html", {"title": "not found", "message": str(exc)}, 404
             except StoreError as exc:
                 template, values, status = "error.html", {"title": "cannot read the run", "message": str(exc)}, 500
+            except Exception as exc:  # a bug: one line on the page, not a traceback
+                message = f"{type(exc).__name__}: {exc}"
+                template, values, status = "error.html", {"title": "octoc view failed", "message": message}, 500
             body = render(template, values, links)
             response = HTMLResponse(body, status_code=status)
             response.headers[TIMING_HEADER] = f"{(time.perf_counter() - started) * 1000:.1f}"
@@ -84,4 +100,4 @@ def create_app(site: Site) -> Starlette:
         Route("/compare", page(compare)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)

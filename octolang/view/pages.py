@@ -9,15 +9,14 @@ import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from itertools import pairwise
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from octolang.runtime.runlock import is_live
-from octolang.view import compare, queries, search
+from octolang.view import compare, queries, search, work
 from octolang.view.charts import Bar, error_bars, histogram
-from octolang.view.site import WAIT, Run, Site, run_state, state_version
+from octolang.view.site import Run, Site, run_state, state_version
 
 Page = tuple[str, dict[str, Any]]
 
@@ -93,18 +92,11 @@ class RunRow:
         return round(100 * self.finished / self.units) if self.units else 0
 
 
-def summary(site: Site, run: Run, wait: float = WAIT) -> queries.Summary | None:
+def summary(site: Site, run: Run, wait: float = work.WAIT) -> queries.Summary | None:
     """The run's counts (queries.summary: a pass over every unit, result and attempt),
-    kept per state of the run; live, None while a thread counts them the first time."""
-
-    def compute() -> queries.Summary:
-        store = site.reader(run)
-        try:
-            return queries.summary(site.program(run), store)
-        finally:
-            store.close()
-
-    return site.kept_or_started(run, "summary", compute, wait)
+    kept per state of the run; live, None while a worker counts them the first time."""
+    found: queries.Summary | None = work.kept(site, run, "summary", wait=wait)
+    return found
 
 
 def run_row(site: Site, run: Run, found: queries.Summary | None) -> RunRow:
@@ -129,7 +121,7 @@ def run_row(site: Site, run: Run, found: queries.Summary | None) -> RunRow:
 
 
 def runs_page(site: Site, links: Links) -> Page:
-    deadline = time.monotonic() + WAIT  # one wait for all the runs' counts, not one each
+    deadline = time.monotonic() + work.WAIT  # one wait for all the runs' counts, not one each
     rows = [run_row(site, run, summary(site, run, max(0.0, deadline - time.monotonic()))) for run in site.runs()]
     pairs = [(a.id, b.id) for a, b in pairwise(rows) if a.pipeline == b.pipeline]
     return "runs.html", {
@@ -200,7 +192,7 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
     form = {**_units_form(site, run, filters, site.program(run)), "title": f"units of {run_id}", "run": run}
     if filters.q:
         # the index is brought up to date in the background, as a count is (a pass over every request)
-        indexed = site.kept_or_started(run, "search index", partial(_index, site, run))
+        indexed = work.kept(site, run, "search_index", state_version(run))
         if indexed is None:
             return "units.html", {**form, "indexing": True, "computing": True, "live_refresh": True}
         store = site.reader(run)
@@ -217,15 +209,9 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
         finally:
             store.close()
 
-        def count() -> int:
-            reader = site.reader(run)
-            try:
-                return queries.count_units(reader, filters)
-            finally:
-                reader.close()
-
-        key = f"count {sorted(filters.params().items())}"
-        known = site.kept_or_started(run, key, count) if filters.params() else site.kept(run, key, count)
+        # a filter's count is a pass over every unit, done by a worker; without a filter it is cheap
+        params = filters.params()
+        known = work.kept(site, run, "count", params) if params else work.kept(site, run, "count", params, wait=60)
         total = known if known is not None else -1
     capped = total > queries.COUNT_CAP
     counted = total >= 0
@@ -244,18 +230,6 @@ def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilte
         "previous": links.units(run_id, params, page - 1) if page > 1 else None,
         "next": links.units(run_id, params, page + 1) if more else None,
     }
-
-
-def _index(site: Site, run: Run) -> str:
-    """Bring the run's search index up to date; the path of the cache database holding it."""
-    version = state_version(run)
-    store, cache = site.reader(run), site.cache(run)
-    try:
-        search.ensure_index(cache, store, version)
-        return str(cache.execute("PRAGMA database_list").fetchall()[0][2])
-    finally:
-        cache.close()
-        store.close()
 
 
 def _units_form(site: Site, run: Run, filters: queries.UnitFilter, program: Any) -> dict[str, Any]:
@@ -284,7 +258,7 @@ def unit_page(site: Site, links: Links, run_id: str, ordinal: int) -> Page:
 def run_reports(site: Site, run: Run) -> dict[str, Any] | None:
     """The run's reports (reporting.py); None while they are being computed (live), or
     when the pipeline file is missing (then `{}`)."""
-    from octolang.view.reporting import kept_reports, reports
+    from octolang.view.reporting import kept_reports
 
     program = site.program(run)
     if program is None:
@@ -298,16 +272,8 @@ def run_reports(site: Site, run: Run) -> dict[str, Any] | None:
     if found is not None:
         return found
 
-    def compute() -> dict[str, Any]:
-        assert program is not None
-        store, cache = site.reader(run), site.cache(run)
-        try:
-            return reports(program, store, cache, version)
-        finally:
-            cache.close()
-            store.close()
-
-    return site.kept_or_started(run, "reports", compute)
+    found = work.kept(site, run, "reports", version)
+    return found if found is None else dict(found)
 
 
 def reports_page(site: Site, links: Links, run_id: str) -> Page:
@@ -355,16 +321,9 @@ def _number(value: Any) -> float | None:
 def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> Page:
     runs = [_run(site, a_id), _run(site, b_id)]
     values = [run_reports(site, run) for run in runs]
-
-    def differing() -> tuple[list[compare.DifferingOutput], bool]:
-        store = site.reader(runs[0])
-        try:
-            return compare.differing_outputs(store, os.path.abspath(runs[1].info.state_path), page)
-        finally:
-            store.close()
-
-    # the first page walks both runs' results until 50 differences (all of them when none differ)
-    known = site.kept_or_started(runs[0], f"differing {state_version(runs[1])} {page}", differing)
+    # walks both runs' results until 50 differences (all of them when none differ): done by a worker
+    other = os.path.abspath(runs[1].info.state_path)
+    known = work.kept(site, runs[0], "differing", other, state_version(runs[1]), page)
     found, more = known if known is not None else ([], False)
     return "compare.html", {
         "title": f"{a_id} against {b_id}",

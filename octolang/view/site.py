@@ -11,7 +11,6 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ from octolang.runtime.runs import STATE_FILE, RunInfo, list_runs
 from octolang.runtime.store import RunStore
 
 CACHE_FILE = "view-cache.sqlite"
-WAIT = 0.1  # seconds a page waits for what it started computing before saying it is working on it
 KEPT_VALUES = 256  # values kept in memory (summaries, unit counts of a filter, graphs)
 T = TypeVar("T")
 
@@ -68,9 +66,7 @@ class Site:
         self._programs: dict[tuple[str, float], ir.Program | None] = {}
         self._kept: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
-        self._working: dict[tuple[str, str, str], Future[Any]] = {}
-        self._worker: ThreadPoolExecutor | None = None
-        self.background = False  # the live server computes slow values in a thread; a bundle waits for them
+        self.background = False  # live, slow values are computed by worker processes (work.py)
 
     def runs(self) -> list[Run]:
         """Newest first."""
@@ -115,43 +111,22 @@ class Site:
                 value: T = self._kept[key]
                 return value
         value = compute()
-        with self._lock:
-            self._kept[key] = value
-            while len(self._kept) > KEPT_VALUES:
-                self._kept.popitem(last=False)
+        self.keep(key, value)
         return value
 
-    def kept_or_started(self, run: Run, name: str, compute: Callable[[], T], wait: float = WAIT) -> T | None:
-        """Like `kept`, but with `background` set a value not yet known is computed in a
-        thread (two at a time), waited for `wait` seconds, and None is returned if it is
-        not there yet: a page that needs every unit of a large run (reports) says it is
-        working rather than keeping the request waiting; a small run's page has it at once."""
-        if not self.background:
-            return self.kept(run, name, compute)
-        key = (run.info.folder, name, state_version(run))
+    def known(self, key: tuple[str, str, str]) -> tuple[Any] | None:
+        """A kept value, in a 1-tuple (a value may be None), or None."""
         with self._lock:
             if key in self._kept:
-                value: T = self._kept[key]
-                return value
-            working = self._working.get(key)
-            if working is None:
-                if self._worker is None:
-                    self._worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="octoc-view")
-                working = self._working[key] = self._worker.submit(compute)
-        try:
-            value = working.result(timeout=wait)
-        except TimeoutError:
-            return None
-        except Exception:
-            with self._lock:  # an error is the request's error; the next request tries again
-                self._working.pop(key, None)
-            raise
+                self._kept.move_to_end(key)
+                return (self._kept[key],)
+        return None
+
+    def keep(self, key: tuple[str, str, str], value: Any) -> None:
         with self._lock:
-            self._working.pop(key, None)
             self._kept[key] = value
             while len(self._kept) > KEPT_VALUES:
                 self._kept.popitem(last=False)
-        return value
 
     def cache(self, run: Run) -> sqlite3.Connection:
         """The run's cache database: `view-cache.sqlite` in the run folder, or, when that

@@ -139,7 +139,7 @@ def main() -> None:
         ("llm: reports", f"/run/{llm}/reports"),
         ("llm: compare with its copy", f"/compare?a={llm}&b={copy}"),
     ]
-    client = TestClient(create_app(site))
+    client = TestClient(create_app(site, workers_now=True))  # as `octoc view` starts it
 
     # the search index's first build, timed on its own (the search page builds it when missing)
     started = time.perf_counter()

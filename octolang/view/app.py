@@ -35,11 +35,13 @@ def _int(text: str | None, default: int = 1) -> int:
 
 def create_app(site: Site, *, workers_now: bool = False) -> Starlette:
     """The viewer of `site`. Its slow computations go to worker processes (work.py),
-    started with the server (`workers_now`: at once) and stopped with it."""
+    started with the server (`workers_now`: at once, and the runs' pipelines compiled)
+    and stopped with it."""
     links = pages.ServerLinks()
     site.background = True
     if workers_now:
         work.start_workers(site)
+        site.prepare()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

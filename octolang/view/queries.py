@@ -138,14 +138,22 @@ class UnitFilter:
     value: str | None = None
     q: str | None = None
 
-    def clauses(self, search_table: str | None) -> tuple[list[str], list[Any]]:
+    def clauses(self, search_table: str | None, paging: bool = False) -> tuple[list[str], list[Any]]:
+        """SQL conditions on `units u`. `paging`: for a page, read in unit order until it is
+        full: a unit's results are looked up one unit at a time (stops early when many
+        match); for a count, the step's results are read once."""
         where: list[str] = []
         args: list[Any] = []
         if self.status:
             where.append("u.status = ?")
             args.append(self.status)
         if self.step:
-            where.append("(u.failed_step = ? OR u.id IN (SELECT unit_id FROM results WHERE step = ?))")
+            if paging:
+                where.append(
+                    "(u.failed_step = ? OR EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ?))"
+                )
+            else:
+                where.append("(u.failed_step = ? OR u.id IN (SELECT unit_id FROM results WHERE step = ?))")
             args += [self.step, self.step]
         if self.reason:
             where.append("u.reason = ?")
@@ -157,6 +165,12 @@ class UnitFilter:
             if name == "unit" and key:
                 where.append("instr(u.fields, ?) > 0 AND CAST(json_extract(u.fields, ?) AS TEXT) = ?")
                 args += [needle, _json_path(key), _as_text(self.value)]
+            elif key and paging:
+                where.append(
+                    "EXISTS (SELECT 1 FROM results r WHERE r.unit_id = u.id AND r.step = ? "
+                    "AND instr(r.output, ?) > 0 AND CAST(json_extract(r.output, ?) AS TEXT) = ?)"
+                )
+                args += [name, needle, _json_path(key), _as_text(self.value)]
             elif key:
                 where.append(
                     "u.id IN (SELECT unit_id FROM results WHERE step = ? AND instr(output, ?) > 0 "
@@ -243,7 +257,7 @@ def units_page(
         found = {row[1]: row for row in store.query(f"SELECT {_COLUMNS} FROM units u WHERE u.id IN ({marks})", ids)}
         rows = [found[uid] for uid in ids if uid in found]
     else:
-        where, args = filters.clauses(search_table)
+        where, args = filters.clauses(search_table, paging=True)
         condition = (" WHERE " + " AND ".join(where)) if where else ""
         rows = store.query(
             f"SELECT {_COLUMNS} FROM units u{condition} ORDER BY u.ordinal LIMIT ? OFFSET ?", [*args, size, offset]

@@ -86,6 +86,12 @@ class Site:
             store.close()
         return Run(RunInfo(run_id, folder, meta), self.root)
 
+    def prepare(self) -> None:
+        """Compile every run's pipeline now (the first compilation imports the compiler),
+        not in the first request that needs one."""
+        for run in self.runs():
+            self.program(run)
+
     def reader(self, run: Run) -> RunStore:
         return RunStore.reader(run.info.state_path)
 

@@ -91,7 +91,7 @@ def differing(
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
-_working: dict[tuple[str, str, str], Future[Any]] = {}
+_working: dict[tuple[str, str, str], tuple[Site, Future[Any]]] = {}
 _lock = threading.RLock()
 
 
@@ -113,6 +113,9 @@ def start_workers(site: Site) -> None:
 def stop_workers(site: Site) -> None:
     with _lock:
         pool = _pools.pop(id(site), None)
+        for key, (owner, _) in list(_working.items()):
+            if owner is site:
+                del _working[key]
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -128,11 +131,16 @@ def kept(site: Site, run: Run, name: str, *args: Any, wait: float = WAIT) -> Any
     if found is not None:
         return found[0]
     with _lock:
-        working = _working.get(key)
-        if working is None:
-            working = _working[key] = _pool(site).submit(
+        _harvest()
+        found = site.known(key)  # harvested just now
+        if found is not None:
+            return found[0]
+        if key not in _working:
+            submitted = _pool(site).submit(
                 _in_worker, site.root, site.pipeline_file, site.allow_outside, run.id, name, args
             )
+            _working[key] = (site, submitted)
+        working = _working[key][1]
     try:
         value = working.result(timeout=wait)
     except TimeoutError:
@@ -143,6 +151,16 @@ def kept(site: Site, run: Run, name: str, *args: Any, wait: float = WAIT) -> Any
                 _working.pop(key, None)
     site.keep(key, value)  # an error in the task was raised above: the next request tries again
     return value
+
+
+def _harvest() -> None:
+    """Keep what the workers finished that no request has collected yet (a page left
+    before its reports were there); forget what failed (asked again, it is tried again)."""
+    for key, (site, future) in list(_working.items()):
+        if future.done():
+            del _working[key]
+            if future.exception() is None:
+                site.keep(key, future.result())
 
 
 _sites: dict[tuple[str, str | None, tuple[str, ...]], Site] = {}

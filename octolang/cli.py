@@ -4,7 +4,16 @@ but the entry points (`octoc`, `python -m octolang`)."""
 
 from __future__ import annotations
 
-from octolang import cli_check, cli_graph, cli_lsp, cli_retry, cli_run, cli_runs  # noqa: F401 - their commands
+from octolang import (  # noqa: F401 - their commands
+    cli_check,
+    cli_graph,
+    cli_lsp,
+    cli_results,
+    cli_retry,
+    cli_run,
+    cli_runs,
+    cli_view,
+)
 from octolang.cli_base import main
 
 __all__ = ["main"]

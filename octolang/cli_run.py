@@ -391,10 +391,10 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
     )
     from octolang.runtime.status import unit_outcomes
 
-    outcomes = [
+    outcomes = (  # streamed from the store: no unit is kept once its values are taken
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
         for uid, fields, state, outputs, reason in unit_outcomes(store)
-    ]
+    )
     compiled = compile_reports(program, program.file)
     result = compute_reports(program, compiled, outcomes)
     return reports_json(result), reports_table(result), reports_csv(result)

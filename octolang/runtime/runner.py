@@ -32,6 +32,8 @@ from octolang.summary import expression_text
 FIRST_COMMIT_UNITS = 2000
 MAX_COMMIT_UNITS = 100_000
 COMMIT_SECONDS = 3.0
+# A tick of a pipeline without llm steps reads and runs its pending units a page at a time.
+PAGE_UNITS = 20_000
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Runner(ProviderTraffic):
         self.rng_carry = set(rng_steps[:-1])  # persist the stream only where a later step continues it
         self.rng_resume = set(rng_steps[1:])
         self._compiled: dict[str, CompiledStep] = {}
+        self._slice_units: dict[str, int] = {}  # a compute step's slice size, as last measured
         self._prompts: dict[str, CompiledPrompt] = {}
         self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
         self._gate_code = [
@@ -135,20 +138,29 @@ class Runner(ProviderTraffic):
 
     # ------------------------------------------------------------ the tick
     def tick(self) -> TickResult:
+        """Collect, then gates and compute steps until nothing moves, submit, finish: over
+        every pending unit at once when the pipeline has llm steps (their requests are
+        chunked across units), else page by page of PAGE_UNITS units (memory stays flat)."""
         result = TickResult(cancelled=self.cancelled())
         names = [s.name for s in self.steps]
-        snap = load_snapshot(self.store, names)
+        limit = None if any(s.kind == "llm" for s in self.steps) else PAGE_UNITS
+        snap = load_snapshot(self.store, names, limit=limit)
         if self._collect(snap, result):
-            snap = load_snapshot(self.store, names)
-        while True:
-            changed = self._gates(snap)
-            changed = self._compute(snap) or changed
-            if not changed:
+            snap = load_snapshot(self.store, names, limit=limit)
+        while snap.units or limit is None:
+            while True:
+                changed = self._gates(snap)
+                changed = self._compute(snap) or changed
+                if not changed:
+                    break
+                result.progressed = True
+            if not result.cancelled and not result.paused:
+                result.progressed = self._submit(snap, result) or result.progressed
+            result.progressed = self._finish(snap) or result.progressed
+            if limit is None:
                 break
-            result.progressed = True
-        if not result.cancelled and not result.paused:
-            result.progressed = self._submit(snap, result) or result.progressed
-        result.progressed = self._finish(snap) or result.progressed
+            last = max(row.ordinal for row in snap.units.values())
+            snap = load_snapshot(self.store, names, after=last, limit=limit)
         return result
 
     def pending_units(self) -> int:
@@ -288,7 +300,7 @@ class Runner(ProviderTraffic):
                     uid: bytes(state)
                     for uid, state in self.store.query("SELECT id, rng FROM units WHERE rng IS NOT NULL")
                 }
-            size = FIRST_COMMIT_UNITS
+            size = self._slice_units.get(step.name, FIRST_COMMIT_UNITS)
             position = 0
             while position < len(ready):  # committed slice by slice: a kill loses one slice at most
                 part = ready[position : position + size]
@@ -298,6 +310,7 @@ class Runner(ProviderTraffic):
                 position += len(part)
                 took = max(time.monotonic() - began, 1e-3)
                 size = max(FIRST_COMMIT_UNITS // 4, min(MAX_COMMIT_UNITS, int(len(part) * COMMIT_SECONDS / took)))
+                self._slice_units[step.name] = size  # the next page goes on with the measured size
         return changed
 
     def _compute_slice(

@@ -144,7 +144,7 @@ def run(
     program = compile_or_exit(file, allow_outside=allow_outside)
     root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
-        workers=workers or min(2, os.cpu_count() or 1),
+        workers=workers,  # None: chosen by measurement (runtime/runner.py, choose_workers)
         provider=provider,
         invalid_rate=mock_invalid_rate,
         budget=_budget(budget),

@@ -193,9 +193,16 @@ def compute_reports(
     consts = {c.name: c.resolved for c in program.consts}
     base = scope_with(consts)
     tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
+    names = base.copy()  # one scope, its unit's names replaced unit by unit
+    present: list[str] = []
     for outcome in outcomes:
-        names = base.copy()
+        for step in present:  # the last unit's outputs go: a unit without a step's output has no such name
+            if step in base:
+                names[step] = base[step]
+            else:
+                del names[step]
         names["unit"] = Record(outcome.fields)
+        present = list(outcome.outputs)
         for step, output in outcome.outputs.items():
             names[step] = Record(output)
         for report, groups in zip(compiled, tables, strict=True):

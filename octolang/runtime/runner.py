@@ -9,6 +9,7 @@ traffic.py.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,13 +33,24 @@ from octolang.summary import expression_text
 FIRST_COMMIT_UNITS = 2000
 MAX_COMMIT_UNITS = 100_000
 COMMIT_SECONDS = 3.0
+# Without `--workers`, a compute step's first PROBE_UNITS units run in one worker; the step
+# is spread over more (up to AUTO_WORKERS, and the CPUs) only when they took more than
+# PARALLEL_UNIT_SECONDS each and what is left would take more than PARALLEL_MIN_SECONDS:
+# below that the runner's own work per unit (reading, sending, committing) is the bottleneck
+# and more processes cost CPU without gaining time.
+PROBE_UNITS = 100
+PARALLEL_UNIT_SECONDS = 0.002
+PARALLEL_MIN_SECONDS = 2.0
+AUTO_WORKERS = 2
+# Outputs are stored as compact JSON (the same text as `json.dumps(..., separators=(",", ":"))`).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 # A tick of a pipeline without llm steps reads and runs its pending units a page at a time.
 PAGE_UNITS = 20_000
 
 
 @dataclass
 class RunOptions:
-    workers: int = 1
+    workers: int | None = None  # None: chosen per compute step by measuring its first units
     provider: str | None = None  # e.g. "mock": every model answered by it
     invalid_rate: float | None = None
     budget: Decimal | None = None
@@ -92,6 +104,7 @@ class Runner(ProviderTraffic):
         self.rng_resume = set(rng_steps[1:])
         self._compiled: dict[str, CompiledStep] = {}
         self._slice_units: dict[str, int] = {}  # a compute step's slice size, as last measured
+        self._workers: dict[str, int] = {}  # a compute step's workers, as its first units measured
         self._prompts: dict[str, CompiledPrompt] = {}
         self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
         self._gate_code = [
@@ -294,37 +307,46 @@ class Runner(ProviderTraffic):
                 compiled = self._compiled[step.name] = CompiledStep(
                     step, self.program, self.filename, seed=self.seed, carry_rng=step.name in self.rng_carry
                 )
-            states: dict[str, bytes] = {}
-            if step.name in self.rng_resume:
-                states = {
-                    uid: bytes(state)
-                    for uid, state in self.store.query("SELECT id, rng FROM units WHERE rng IS NOT NULL")
-                }
             size = self._slice_units.get(step.name, FIRST_COMMIT_UNITS)
             position = 0
             while position < len(ready):  # committed slice by slice: a kill loses one slice at most
-                part = ready[position : position + size]
+                workers = self._workers.get(step.name, self.options.workers)
+                probe = workers is None  # the first units, in one worker, tell whether more pay
+                part = ready[position : position + (PROBE_UNITS if probe else size)]
                 began = time.monotonic()
-                self._compute_slice(snap, step, compiled, part, states)
+                self._compute_slice(snap, step, compiled, part, workers or 1)
                 raise_pending()
                 position += len(part)
                 took = max(time.monotonic() - began, 1e-3)
+                if probe:
+                    self._workers[step.name] = choose_workers(took / len(part), len(ready) - position)
+                    continue
                 size = max(FIRST_COMMIT_UNITS // 4, min(MAX_COMMIT_UNITS, int(len(part) * COMMIT_SECONDS / took)))
                 self._slice_units[step.name] = size  # the next page goes on with the measured size
         return changed
 
+    def _rng_states(self, step: ir.StepDecl, ready: list[str]) -> dict[str, bytes]:
+        """The saved streams of `ready` units, for a step that continues an earlier one's."""
+        if step.name not in self.rng_resume:
+            return {}
+        states: dict[str, bytes] = {}
+        for start in range(0, len(ready), 500):
+            part = ready[start : start + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT id, rng FROM units WHERE rng IS NOT NULL AND id IN ({marks})"
+            states.update((uid, bytes(state)) for uid, state in self.store.query(sql, part))
+        return states
+
     def _compute_slice(
-        self, snap: Snapshot, step: ir.StepDecl, compiled: CompiledStep, ready: list[str], states: dict[str, bytes]
+        self, snap: Snapshot, step: ir.StepDecl, compiled: CompiledStep, ready: list[str], workers: int
     ) -> None:
         """Run `ready` units of a compute step and commit their outcomes in one transaction."""
+        states = self._rng_states(step, ready)
         jobs = [ComputeJob(uid, self._context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
-        outcomes = run_compute(compiled, jobs, self.options.workers)
+        outcomes = run_compute(compiled, jobs, workers)
+        encode = _COMPACT.encode
         with self.store.transaction() as db:
-            done = [
-                (o.unit_id, step.name, json.dumps(o.output, separators=(",", ":")), 1)
-                for o in outcomes
-                if o.output is not None
-            ]
+            done = [(o.unit_id, step.name, encode(o.output), 1) for o in outcomes if o.output is not None]
             db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
             if step.name in self.rng_carry:
                 db.executemany(
@@ -355,6 +377,12 @@ class Runner(ProviderTraffic):
         for uid in finished:
             snap.units[uid].status = "done"
         return True
+
+
+def choose_workers(unit_seconds: float, units_left: int) -> int:
+    """Workers for the rest of a step, from the time its first units took each."""
+    pays = unit_seconds > PARALLEL_UNIT_SECONDS and unit_seconds * units_left > PARALLEL_MIN_SECONDS
+    return max(1, min(AUTO_WORKERS, os.cpu_count() or 1)) if pays else 1
 
 
 def evaluate_code(code: Any, names: dict[str, Any]) -> Any:

@@ -1,0 +1,143 @@
+"""Streaming through the runner: snapshots read a page of units at a time, reports
+aggregate in one pass into tallies equal to the whole-list statistics, outcomes stream
+from the store, units go in without being kept, workers are chosen by measurement."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from octolang import stats
+from octolang.runtime.compute_stage import AUTO_WORKERS, PARALLEL_MIN_SECONDS, PARALLEL_UNIT_SECONDS, choose_workers
+from octolang.runtime.session import RunRefused, _insert
+from octolang.runtime.snapshot import load_snapshot
+from octolang.runtime.status import unit_outcomes
+from octolang.runtime.store import RunStore
+from octolang.runtime.tallies import MISSING, Tally
+
+SEED = 20261129
+
+
+def store_with_units(tmp_path: Path, count: int) -> RunStore:
+    """A run of `count` units; every third has a result of step `a`, every sixth of `b` too;
+    unit 4 failed."""
+    store = RunStore(str(tmp_path / "state.sqlite"))
+    with store.transaction() as db:
+        store.set_meta(db, run_id="test")
+        db.executemany(
+            "INSERT INTO units (id, ordinal, fields) VALUES (?, ?, ?)",
+            [(f"u{i}", i, json.dumps({"i": i})) for i in range(count)],
+        )
+        db.executemany(
+            "INSERT INTO results VALUES (?, 'a', ?, 1)", [(f"u{i}", json.dumps({"x": i})) for i in range(0, count, 3)]
+        )
+        db.executemany(
+            "INSERT INTO results VALUES (?, 'b', ?, 1)", [(f"u{i}", json.dumps({"y": -i})) for i in range(0, count, 6)]
+        )
+        db.execute("UPDATE units SET status = 'failed' WHERE id = 'u4'")
+    return store
+
+
+def test_pages_of_a_snapshot_together_are_the_whole_snapshot(tmp_path: Path) -> None:
+    store = store_with_units(tmp_path, 1000)
+    whole = load_snapshot(store, ["a", "b"])
+    seen: dict[str, object] = {}
+    results: dict[str, dict[str, object]] = {"a": {}, "b": {}}
+    after, pages = -1, 0
+    while True:
+        page = load_snapshot(store, ["a", "b"], after=after, limit=128)
+        if not page.units:
+            break
+        pages += 1
+        assert len(page.units) <= 128
+        assert not seen.keys() & page.units.keys()
+        seen.update({uid: row.fields for uid, row in page.units.items()})
+        for step in ("a", "b"):
+            assert page.results[step].keys() <= page.units.keys()  # only its own units' rows
+            results[step].update(page.results[step])
+        after = max(row.ordinal for row in page.units.values())
+    assert pages == 8  # 999 pending units
+    assert seen == {uid: row.fields for uid, row in whole.units.items()}
+    assert "u4" not in seen
+    assert results == whole.results
+
+
+def test_outcomes_stream_each_unit_with_its_results_in_unit_order(tmp_path: Path) -> None:
+    store = store_with_units(tmp_path, 50)
+    outcomes = list(unit_outcomes(store))
+    assert [o[0] for o in outcomes] == [f"u{i}" for i in range(50)]
+    by_id = {uid: (fields, state, outputs) for uid, fields, state, outputs, _ in outcomes}
+    assert by_id["u0"] == ({"i": 0}, "pending", {"a": {"x": 0}, "b": {"y": 0}})
+    assert by_id["u3"] == ({"i": 3}, "pending", {"a": {"x": 3}})
+    assert by_id["u4"] == ({"i": 4}, "failed", {})
+
+
+def test_tallies_equal_the_whole_list_statistics_in_any_order() -> None:
+    print(f"seed {SEED}")
+    rng = random.Random(SEED)
+    values: list[object] = [rng.gauss(3.0, 2.0) for _ in range(3000)] + [rng.randint(-5, 5) for _ in range(500)]
+    values += [None, "text", MISSING, True, 10**400]  # left out, except True (a number, as before)
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and v is not MISSING and v != 10**400]
+    expected = {
+        "mean": stats.mean_t(numbers),
+        "sum": stats.total(numbers),
+        "stdev": stats.stdev(numbers),
+        "median": stats.median(numbers),
+        "percentile": stats.percentile(numbers, 90.0),
+        "min": stats.minimum(numbers),
+        "max": stats.maximum(numbers),
+    }
+    for order in range(3):
+        shuffled = list(values)
+        random.Random(SEED + order).shuffle(shuffled)
+        for function, want in expected.items():
+            tally = Tally(function, 90.0 if function == "percentile" else None)
+            for value in shuffled:
+                tally.add(value)
+            value, kind, low, high, n, missing, note = tally.result(counted_only=False)
+            if function == "mean":
+                assert isinstance(want, stats.Estimate)
+                assert (value, low, high, n) == (want.value, want.low, want.high, want.n)
+            else:
+                assert value == want, function
+            assert kind == function
+            assert missing == 4
+            assert note == "left out 1 value too large for a float"
+
+
+def test_proportion_and_count_tallies_keep_counts() -> None:
+    flags = [True, False, True, 1, 0.0, None, "yes", MISSING]
+    proportion = Tally("proportion", None)
+    count = Tally("count", None)
+    units = Tally("count", None)
+    for flag in flags:
+        proportion.add(flag)
+        count.add(flag)
+        units.add(None)
+    want = stats.proportion_wilson([True, False, True, True, False])
+    assert proportion.result(counted_only=False)[:6] == (want.value, "proportion", want.low, want.high, 5, 3)
+    assert count.result(counted_only=False)[:6] == (4, "count", None, None, 7, 1)  # "yes" is true; MISSING missing
+    assert units.result(counted_only=True)[:6] == (8, "count", None, None, 8, 0)
+
+
+def test_workers_spread_only_when_the_measured_units_are_slow_and_many() -> None:
+    cheap = PARALLEL_UNIT_SECONDS / 10
+    slow = PARALLEL_UNIT_SECONDS * 10
+    assert choose_workers(cheap, 10_000_000) == 1
+    assert choose_workers(slow, int(PARALLEL_MIN_SECONDS / slow) - 1) == 1  # not enough left to pay
+    assert choose_workers(slow, int(PARALLEL_MIN_SECONDS / slow) * 10) == max(1, min(AUTO_WORKERS, os.cpu_count() or 1))
+
+
+def test_a_unit_id_given_twice_refuses_the_batch_and_keeps_none_of_it(tmp_path: Path) -> None:
+    store = store_with_units(tmp_path, 3)
+    with pytest.raises(RunRefused, match="two units have the id `u1`"):
+        _insert(store, [("u9", 3, "{}"), ("u1", 4, "{}")])
+    with pytest.raises(RunRefused, match="two units have the id `n`"):
+        _insert(store, [("n", 5, "{}"), ("n", 6, "{}")])
+    assert store.query("SELECT COUNT(*) FROM units")[0][0] == 3
+    _insert(store, [("u9", 3, "{}")])
+    assert store.query("SELECT COUNT(*) FROM units")[0][0] == 4

@@ -393,7 +393,7 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
 
     outcomes = (  # streamed from the store: no unit is kept once its values are taken
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
-        for uid, fields, state, outputs, reason in unit_outcomes(store)
+        for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
     )
     compiled = compile_reports(program, program.file)
     result = compute_reports(program, compiled, outcomes)

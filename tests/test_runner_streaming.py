@@ -18,6 +18,7 @@ from octolang.runtime.snapshot import load_snapshot
 from octolang.runtime.status import unit_outcomes
 from octolang.runtime.store import RunStore
 from octolang.runtime.tallies import MISSING, Tally
+from octolang.sandbox import Record, record_from_json
 
 SEED = 20261129
 
@@ -141,3 +142,22 @@ def test_a_unit_id_given_twice_refuses_the_batch_and_keeps_none_of_it(tmp_path: 
     assert store.query("SELECT COUNT(*) FROM units")[0][0] == 3
     _insert(store, [("u9", 3, "{}")])
     assert store.query("SELECT COUNT(*) FROM units")[0][0] == 4
+
+
+def test_records_made_while_decoding_are_the_records_of_the_decoded_data() -> None:
+    text = '{"a": 1, "b": {"c": [1, {"d": "x"}, [2, {"e": null}]]}, "f": [], "g": 2.5}'
+    made = json.loads(text, object_hook=record_from_json)
+    wrapped = Record(json.loads(text))
+    assert made == wrapped
+    assert isinstance(made, Record) and isinstance(made.b, Record) and isinstance(made.b.c[1], Record)
+    assert isinstance(made.b.c, list) and isinstance(made.b.c[2][1], Record)
+    assert made.b.c[1].d == wrapped.b.c[1].d == "x"
+    with pytest.raises(AttributeError, match="fields are read-only"):
+        made.a = 2
+
+
+def test_outcomes_can_come_as_records(tmp_path: Path) -> None:
+    store = store_with_units(tmp_path, 7)
+    _, fields, _, outputs, _ = next(unit_outcomes(store, records=True))
+    assert isinstance(fields, Record) and fields.i == 0
+    assert isinstance(outputs["a"], Record) and outputs["a"].x == 0 and outputs["b"].y == 0

@@ -28,9 +28,9 @@ Status = Literal["done", "failed", "skipped", "pending"]
 @dataclass(frozen=True)
 class UnitOutcome:
     unit_id: str
-    fields: dict[str, Any]
+    fields: Mapping[str, Any]  # a dict, or a Record already
     status: Status
-    outputs: dict[str, dict[str, Any]]
+    outputs: Mapping[str, Mapping[str, Any]]
     reason: str | None = None
 
 
@@ -201,10 +201,11 @@ def compute_reports(
                 names[step] = base[step]
             else:
                 del names[step]
-        names["unit"] = Record(outcome.fields)
+        fields = outcome.fields
+        names["unit"] = fields if isinstance(fields, Record) else Record(fields)
         present = list(outcome.outputs)
         for step, output in outcome.outputs.items():
-            names[step] = Record(output)
+            names[step] = output if isinstance(output, Record) else Record(output)
         for report, groups in zip(compiled, tables, strict=True):
             key = tuple(_group_value(_try(code, names)) for _, code in report.keys)
             tally = groups.get(key)

@@ -43,6 +43,7 @@ from octolang.runtime.store import RunStore, StoreError, now
 from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
 
 UNIT_BATCH = 20_000
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass
@@ -278,7 +279,7 @@ def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
             if unit.id in seen:  # the checker refuses such data (E0204, E0205); never merge two units into one
                 raise RunRefused(f"two units have the id `{unit.id}`; run `octoc check` on the file")
             seen.add(unit.id)
-        fields = json.dumps(unit.fields, separators=(",", ":"))
+        fields = _COMPACT.encode(unit.fields)  # json.dumps(fields, separators=(",", ":")), its encoder built once
         old = existing.get(unit.id)
         if old is None:
             if not fresh:

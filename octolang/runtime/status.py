@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from octolang import ir
@@ -131,10 +132,16 @@ def run_status(program: ir.Program, store: RunStore) -> RunStatus:
     return status
 
 
-def unit_outcomes(store: RunStore) -> Iterator[tuple[str, dict[str, Any], str, dict[str, dict[str, Any]], str | None]]:
+def unit_outcomes(
+    store: RunStore, *, records: bool = False
+) -> Iterator[tuple[str, Mapping[str, Any], str, dict[str, Mapping[str, Any]], str | None]]:
     """(unit id, fields, status, accepted outputs by step, reason) for every unit, in unit
-    order, streamed: one unit's rows at a time (results are read through their key)."""
-    loads = json.loads
+    order, streamed: one unit's rows at a time (results are read through their key).
+    `records`: fields and outputs as read-only `Record`s (what expressions see), made
+    while decoding."""
+    from octolang.sandbox import record_from_json
+
+    loads: Callable[[str], Any] = partial(json.loads, object_hook=record_from_json) if records else json.loads
     current: list[Any] | None = None
     for uid, fields, state, reason, step, output in store.stream(
         "SELECT u.id, u.fields, u.status, u.reason, r.step, r.output "

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from octolang.runtime.status import unit_outcomes
 from octolang.runtime.store import RunStore
 from octolang.runtime.tallies import MISSING, Tally
 from octolang.sandbox import Record, record_from_json
+from tests.conftest import octoc
 
 SEED = 20261129
 
@@ -161,3 +165,53 @@ def test_outcomes_can_come_as_records(tmp_path: Path) -> None:
     _, fields, _, outputs, _ = next(unit_outcomes(store, records=True))
     assert isinstance(fields, Record) and fields.i == 0
     assert isinstance(outputs["a"], Record) and outputs["a"].x == 0 and outputs["b"].y == 0
+
+
+PAGED = """pipeline paged "two rng steps, the second continuing the first's stream"
+seed 5
+units u {
+  vary k in [1, 2, 3]
+  trials 40
+}
+step a = compute {
+  output { x: float }
+  code "return {'x': rng.random() + unit.k}"
+}
+step b = compute {
+  output { y: int }
+  code "return {'y': rng.randint(0, 1000) if a.x < 2.5 else 7}"
+}
+report r {
+  group by unit.k
+  mean_y = mean(b.y)
+  p = proportion(a.x > unit.k + 0.5)
+}
+"""
+
+
+def run_with_pages(folder: Path, page: int) -> tuple[list[tuple[str, str, str]], str]:
+    """`octoc run` in a fresh process whose runner reads `page` units a snapshot; the
+    results and the report."""
+    folder.mkdir()
+    (folder / "p.octo").write_text(PAGED)
+    script = (
+        "import sys, octolang.runtime.runner as r; r.PAGE_UNITS = int(sys.argv[1]); "
+        "from octolang.cli import main; main(['run', 'p.octo', '--workers', '1'])"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(page)], cwd=folder, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [state] = (folder / ".octo" / "runs").glob("*/state.sqlite")
+    db = sqlite3.connect(state)
+    try:
+        results = db.execute("SELECT unit_id, step, output FROM results ORDER BY unit_id, step").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM units WHERE status = 'done'").fetchone() == (120,)
+    finally:
+        db.close()
+    return results, octoc("report", "p.octo", "--json", cwd=folder).stdout
+
+
+def test_a_run_read_page_by_page_gives_the_results_of_one_read_whole(tmp_path: Path) -> None:
+    whole = run_with_pages(tmp_path / "whole", 1000)
+    paged = run_with_pages(tmp_path / "paged", 7)  # 18 pages, each running both steps
+    assert len(whole[0]) == 240
+    assert paged == whole

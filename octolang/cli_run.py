@@ -146,7 +146,7 @@ def run(
     program = overridden_or_exit(compile_or_exit(file, allow_outside=allow_outside), file, provider, model_overrides)
     root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
-        workers=workers or min(2, os.cpu_count() or 1),
+        workers=workers,  # None: chosen by measurement (runtime/compute_stage.py, choose_workers)
         provider="mock" if provider == "mock" else None,
         invalid_rate=mock_invalid_rate,
         budget=_budget(budget),
@@ -398,10 +398,10 @@ def _reports(program: Any, store: Any) -> tuple[str, str, str]:
     )
     from octolang.runtime.status import unit_outcomes
 
-    outcomes = [
+    outcomes = (  # streamed from the store: no unit is kept once its values are taken
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
-        for uid, fields, state, outputs, reason in unit_outcomes(store)
-    ]
+        for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
+    )
     compiled = compile_reports(program, program.file)
     result = compute_reports(program, compiled, outcomes)
     return reports_json(result), reports_table(result), reports_csv(result)

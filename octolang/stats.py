@@ -431,11 +431,14 @@ def proportion_wilson(flags: Sequence[bool], level: float = 0.95) -> Estimate:
     z is ``NormalDist().inv_cdf(0.5 + level / 2)``. The bounds are exactly 0 (1) when no
     (every) flag is true. Empty input: everything None.
     """
+    return proportion_counts(sum(1 for f in flags if f), len(flags), level)
+
+
+def proportion_counts(k: int, n: int, level: float = 0.95) -> Estimate:
+    """:func:`proportion_wilson` of ``n`` flags of which ``k`` are true."""
     _check_level(level)
-    n = len(flags)
     if n == 0:
         return Estimate(None, None, None, 0, level)
-    k = sum(1 for f in flags if f)
     phat = k / n
     z = NormalDist().inv_cdf(0.5 + level / 2.0)
     z2 = z * z

@@ -5,22 +5,20 @@ whatever the verdict."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from octolang import ir
 from octolang.pricing import usage_cost
 from octolang.providers.base import Result
+from octolang.runtime.context import RunContext, crash_point
 from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import now
-
-if TYPE_CHECKING:
-    from octolang.runtime.traffic import ProviderTraffic
 
 _RULES: dict[int, Any] = {}
 
 
 def ingest_chunk(
-    runner: ProviderTraffic,
+    runner: RunContext,
     snap: Snapshot,
     step: ir.StepDecl,
     chunk_id: str,
@@ -36,7 +34,6 @@ def ingest_chunk(
     and custom id, into a new chunk recorded as an intent, sent when the run goes on."""
     from octolang.providers.registry import route_mode
     from octolang.runtime.llm_output import check_answer, compile_rules
-    from octolang.runtime.traffic import crash_point
 
     rules = _RULES.get(id(step))
     if rules is None:

@@ -1,7 +1,8 @@
 """Reports: per-unit values aggregated per group into statistics with intervals.
 
-Pure: outcomes in, a `ReportsResult` out, then rendered as a table, JSON or CSV. The
-same outcomes in any order give the same bytes (groups sorted, sums exact).
+Pure: outcomes in (streamed: one pass, no unit kept), a `ReportsResult` out, then rendered
+as a table, JSON or CSV. The same outcomes in any order give the same bytes (groups sorted,
+sums exact).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Literal
 
-from octolang import ir, stats
+from octolang import ir
 from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
 from octolang.expressions import compile_expression, scope_with, to_python
+from octolang.runtime.tallies import MISSING, Tally
 
 Status = Literal["done", "failed", "skipped", "pending"]
 
@@ -26,9 +28,9 @@ Status = Literal["done", "failed", "skipped", "pending"]
 @dataclass(frozen=True)
 class UnitOutcome:
     unit_id: str
-    fields: dict[str, Any]
+    fields: Mapping[str, Any]  # a dict, or a Record already
     status: Status
-    outputs: dict[str, dict[str, Any]]
+    outputs: Mapping[str, Mapping[str, Any]]
     reason: str | None = None
 
 
@@ -174,55 +176,69 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (2, json.dumps(value, sort_keys=True, default=str))
 
 
-def _names(program_consts: Mapping[str, Any], outcome: UnitOutcome) -> dict[str, Any]:
-    from octolang.sandbox import Record
-
-    names = scope_with(program_consts)
-    names["unit"] = Record(outcome.fields)
-    for step, output in outcome.outputs.items():
-        names[step] = Record(output)
-    return names
+@dataclass
+class _GroupTally:
+    group: Group
+    tallies: list[list[Tally]]  # per metric, per aggregate
 
 
 def compute_reports(
     program: ir.Program, compiled: list[CompiledReport], outcomes: Iterable[UnitOutcome]
 ) -> ReportsResult:
+    """Every report in one pass over `outcomes`, which may stream: each unit's values go
+    into its group's tallies (runtime/tallies.py) and the unit is dropped. The result does
+    not depend on the order of the units."""
+    from octolang.sandbox import Record
+
     consts = {c.name: c.resolved for c in program.consts}
-    units = sorted(outcomes, key=lambda o: o.unit_id)
-    scopes = [(o, _names(consts, o)) for o in units]
-    results = []
-    for report in compiled:
-        buckets: dict[tuple[Any, ...], list[tuple[UnitOutcome, dict[str, Any]]]] = {}
-        for outcome, names in scopes:
+    base = scope_with(consts)
+    tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
+    names = base.copy()  # one scope, its unit's names replaced unit by unit
+    present: list[str] = []
+    for outcome in outcomes:
+        for step in present:  # the last unit's outputs go: a unit without a step's output has no such name
+            if step in base:
+                names[step] = base[step]
+            else:
+                del names[step]
+        fields = outcome.fields
+        names["unit"] = fields if isinstance(fields, Record) else Record(fields)
+        present = list(outcome.outputs)
+        for step, output in outcome.outputs.items():
+            names[step] = output if isinstance(output, Record) else Record(output)
+        for report, groups in zip(compiled, tables, strict=True):
             key = tuple(_group_value(_try(code, names)) for _, code in report.keys)
-            buckets.setdefault(key, []).append((outcome, names))
-        groups = []
-        for key in sorted(buckets, key=lambda k: tuple(_sort_key(v) for v in k)):
-            members = buckets[key]
-            group = Group(key={text: value for (text, _), value in zip(report.keys, key, strict=True)})
-            for outcome, _ in members:
-                group.units += 1
-                setattr(group, outcome.status, getattr(group, outcome.status) + 1)
-            done = [names for outcome, names in members if outcome.status == "done"]
-            if report.where is not None:
-                done = [names for names in done if _try(report.where, names) is True]
+            tally = groups.get(key)
+            if tally is None:
+                group = Group(key={text: value for (text, _), value in zip(report.keys, key, strict=True)})
+                tallies = [[Tally(a.function, a.percent) for a in m.aggregates] for m in report.metrics]
+                tally = groups[key] = _GroupTally(group, tallies)
+            tally.group.units += 1
+            setattr(tally.group, outcome.status, getattr(tally.group, outcome.status) + 1)
+            if outcome.status != "done" or (report.where is not None and _try(report.where, names) is not True):
+                continue
+            for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
+                for aggregate, one in zip(metric.aggregates, metric_tallies, strict=True):
+                    one.add(_try(aggregate.args[0], names) if aggregate.args else None)
+    results = []
+    for report, groups in zip(compiled, tables, strict=True):
+        ordered = []
+        for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+            tally = groups[key]
             scope = scope_with({**consts, **{f"_key{i}": value for i, value in enumerate(key)}})
-            for metric in report.metrics:
-                statistic = _metric(metric, done, scope)
-                group.statistics[metric.name] = statistic
+            for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
+                statistic = _metric(metric, metric_tallies, scope)
+                tally.group.statistics[metric.name] = statistic
                 scope[metric.name] = statistic.value
-            groups.append(group)
-        results.append(ReportResult(report.name, [text for text, _ in report.keys], groups))
+            ordered.append(tally.group)
+        results.append(ReportResult(report.name, [text for text, _ in report.keys], ordered))
     return ReportsResult(program.pipeline.name if program.pipeline else None, results)
-
-
-_MISSING = object()
 
 
 def _group_value(value: Any) -> Any:
     """A group key part: None where a unit has no value (a failed unit lacks its step's
     outputs), and lists or records as their JSON text, so that keys stay hashable."""
-    if value is _MISSING:
+    if value is MISSING:
         return None
     if isinstance(value, (Mapping, list, tuple)):
         return json.dumps(value, sort_keys=True, default=lambda o: dict(o) if isinstance(o, Mapping) else str(o))
@@ -233,11 +249,16 @@ def _try(code: CodeType, names: dict[str, Any]) -> Any:
     try:
         return eval(code, names)
     except Exception:
-        return _MISSING
+        return MISSING
 
 
-def _metric(metric: CompiledMetric, done: list[dict[str, Any]], scope: dict[str, Any]) -> Statistic:
-    values: list[Statistic] = [_aggregate(a, done) for a in metric.aggregates]
+def _metric(metric: CompiledMetric, tallies: list[Tally], scope: dict[str, Any]) -> Statistic:
+    values = [
+        Statistic(value, kind, low, high, n, missing, note)
+        for (value, kind, low, high, n, missing, note) in (
+            t.result(counted_only=not a.args) for t, a in zip(tallies, metric.aggregates, strict=True)
+        )
+    ]
     if metric.interval:
         return values[0]
     for index, value in enumerate(values):
@@ -247,7 +268,7 @@ def _metric(metric: CompiledMetric, done: list[dict[str, Any]], scope: dict[str,
     if any(v.value is None for v in values):
         return Statistic(None, "expression", missing=missing, note=note)
     result = _try(metric.code, scope)
-    if result is _MISSING or (isinstance(result, float) and not math.isfinite(result)):
+    if result is MISSING or (isinstance(result, float) and not math.isfinite(result)):
         return Statistic(None, "expression", missing=missing, note=note)
     if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
         return Statistic(None, "expression", missing=missing, note="the value has too many digits to show")
@@ -266,62 +287,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _aggregate(aggregate: CompiledAggregate, done: list[dict[str, Any]]) -> Statistic:
-    function = aggregate.function
-    if function == "count":
-        if not aggregate.args:
-            return Statistic(len(done), "count", n=len(done))
-        flags = [_try(aggregate.args[0], names) for names in done]
-        missing = sum(1 for f in flags if f is _MISSING)
-        return Statistic(
-            sum(1 for f in flags if f is not _MISSING and f), "count", n=len(done) - missing, missing=missing
-        )
-    raw = [_try(aggregate.args[0], names) for names in done]
-    if function == "proportion":
-        flags = [bool(v) for v in raw if isinstance(v, (bool, int, float)) and v is not _MISSING]
-        missing = len(raw) - len(flags)
-        estimate = stats.proportion_wilson(flags)
-        return Statistic(estimate.value, "proportion", estimate.low, estimate.high, estimate.n, missing)
-    numbers, note = _floats(raw)
-    missing = len(raw) - len(numbers)
-    if function == "mean":
-        estimate = stats.mean_t(numbers)
-        return Statistic(estimate.value, "mean", estimate.low, estimate.high, estimate.n, missing, note)
-    value: Any
-    if function == "sum":
-        value = stats.total(numbers)
-    elif function == "stdev":
-        value = stats.stdev(numbers)
-    elif function == "median":
-        value = stats.median(numbers)
-    elif function == "percentile":
-        value = stats.percentile(numbers, aggregate.percent or 0.0)
-    elif function == "min":
-        value = stats.minimum(numbers)
-    else:
-        value = stats.maximum(numbers)
-    return Statistic(_clean(value), function, n=len(numbers), missing=missing, note=note)
-
-
 # Ints past this many bits (about 4,000 digits) are not turned into text: Python refuses to
 # past 4,300 digits (sys.get_int_max_str_digits), and no report needs them.
 _LONGEST_INT_BITS = 13_000
-
-
-def _floats(raw: list[Any]) -> tuple[list[float], str | None]:
-    """The numbers among `raw` as floats, and a note on the ints too large to be floats
-    (10**400 from JSON data or code): those are left out, as missing values are."""
-    numbers = []
-    oversized = 0
-    for v in raw:
-        if isinstance(v, (int, float)) and v is not _MISSING:
-            try:
-                numbers.append(float(v))
-            except OverflowError:
-                oversized += 1
-    if not oversized:
-        return numbers, None
-    return numbers, f"left out {oversized:,} value{'s' if oversized != 1 else ''} too large for a float"
 
 
 # ---------------------------------------------------------------- rendering

@@ -1,62 +1,31 @@
 """The runner: one tick reads the state, advances every unit as far as it can without
 waiting, and persists; `run` repeats ticks until every unit is done, failed or skipped.
 
-Gates and compute steps are here; the llm steps' traffic with the providers (requests
-recorded before they are sent, batches polled and taken in, cancellation) is in
-traffic.py.
+A tick is three stages, each reading and writing the store, composed here: the provider
+stage (traffic.py: llm requests recorded before they are sent, batches polled and taken
+in, cancellation), the compute stage (compute_stage.py: gates and compute steps) and the
+finishing stage (finishing.py). What they share is a `RunContext` (context.py); the
+stages import it and never the runner.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
 
 from octolang import ir
-from octolang.expressions import compile_expression, scope_with
-from octolang.interrupts import raise_pending
 from octolang.providers.registry import ProviderPool
-from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
-from octolang.runtime.requests import CompiledPrompt
-from octolang.runtime.snapshot import Snapshot, load_snapshot
+from octolang.runtime.compute_stage import ComputeStage
+from octolang.runtime.context import RunContext, RunOptions, TickResult
+from octolang.runtime.finishing import FinishingStage
+from octolang.runtime.snapshot import load_snapshot
 from octolang.runtime.store import RunStore
 from octolang.runtime.traffic import ProviderTraffic
-from octolang.summary import expression_text
 
-# A compute step's ready units are run and committed in slices, so that a kill loses one
-# slice at most: the first of FIRST_COMMIT_UNITS, then sized to take about COMMIT_SECONDS.
-# Results do not depend on the slicing (each unit has its own stream).
-FIRST_COMMIT_UNITS = 2000
-MAX_COMMIT_UNITS = 100_000
-COMMIT_SECONDS = 3.0
+# A tick of a pipeline without llm steps reads and runs its pending units a page at a time.
+PAGE_UNITS = 20_000
 
 
-@dataclass
-class RunOptions:
-    workers: int = 1
-    provider: str | None = None  # e.g. "mock": every model answered by it
-    invalid_rate: float | None = None
-    budget: Decimal | None = None
-    max_units: int | None = None
-    dry_run: bool = False  # write what would be sent to files, send nothing
-    retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
-
-
-@dataclass
-class TickResult:
-    progressed: bool = False
-    in_flight: int = 0
-    budget_stop: str | None = None
-    provider_stop: str | None = None  # a provider refuses us (no key): the run cannot go on
-    paused: str | None = None  # an account stop or a persistent error: the run waits for the user (runtime/pause.py)
-    cancelled: bool = False  # `octoc cancel`: nothing new is sent; what is in flight is still taken in
-    messages: list[str] = field(default_factory=list)
-
-
-class Runner(ProviderTraffic):
+class Runner:
     def __init__(
         self,
         program: ir.Program,
@@ -68,284 +37,52 @@ class Runner(ProviderTraffic):
         seed: int,
         filename: str,
     ) -> None:
+        self.ctx = RunContext(program, store, providers, options, run_id=run_id, seed=seed, filename=filename)
         self.program = program
         self.store = store
         self.providers = providers
         self.options = options
-        self.run_id = run_id
-        self.seed = seed
-        self.filename = filename
-        self.cancel_asked: Callable[[], bool] = lambda: False  # an `octoc cancel` waits for this writer
-        self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
-        self.step_index = {s.name: i for i, s in enumerate(self.steps)}
-        self.consts = {c.name: c.resolved for c in program.consts}
-        self.downstream = {s.name: self._dependents(s.name) for s in self.steps}
-        upstream = {s.name: self._upstream(s.name) for s in self.steps}
-        self.gate_blocks = {
-            s.name: [i for i, g in enumerate(program.gates) if any(j in upstream[s.name] for j in g.judges)]
-            for s in self.steps
-        }
-        rng_steps = [s.name for s in self.steps if reads_rng(s)]
-        self.rng_carry = set(rng_steps[:-1])  # persist the stream only where a later step continues it
-        self.rng_resume = set(rng_steps[1:])
-        self._compiled: dict[str, CompiledStep] = {}
-        self._prompts: dict[str, CompiledPrompt] = {}
-        self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
-        self._gate_code = [
-            (
-                compile_expression(g.condition, filename),
-                compile_expression(g.feedback, filename) if g.feedback else None,
-            )
-            for g in program.gates
-        ]
+        self.traffic = ProviderTraffic(self.ctx)
+        self.compute = ComputeStage(self.ctx)
+        self.finishing = FinishingStage(self.ctx)
 
-    # ------------------------------------------------------------ graph helpers
-    def _dependents(self, name: str) -> set[str]:
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            current = frontier.pop()
-            for step in self.steps:
-                if current in step.depends_on and step.name not in out:
-                    out.add(step.name)
-                    frontier.append(step.name)
-        return out
+    @property
+    def cancel_asked(self) -> Callable[[], bool]:
+        return self.ctx.cancel_asked
 
-    def _upstream(self, name: str) -> set[str]:
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            step = self.program.step(frontier.pop())
-            for dep in step.depends_on if step else []:
-                if dep not in out:
-                    out.add(dep)
-                    frontier.append(dep)
-        return out
+    @cancel_asked.setter
+    def cancel_asked(self, asked: Callable[[], bool]) -> None:
+        self.ctx.cancel_asked = asked  # an `octoc cancel` waits for this writer
 
-    def model_for(self, step: ir.StepDecl) -> ir.ModelDecl:
-        model = self.program.model(step.model or "")
-        assert model is not None
-        if self.options.provider and model.provider != self.options.provider:
-            model = model.model_copy(update={"provider": self.options.provider, "price": None})
-        return model
-
-    def _model_of_step(self, name: str) -> ir.ModelDecl | None:
-        step = self.program.step(name)
-        return self.model_for(step) if step is not None and step.kind == "llm" else None
-
-    # ------------------------------------------------------------ the tick
     def tick(self) -> TickResult:
-        result = TickResult(cancelled=self.cancelled())
-        names = [s.name for s in self.steps]
-        snap = load_snapshot(self.store, names)
-        if self._collect(snap, result):
-            snap = load_snapshot(self.store, names)
-        while True:
-            changed = self._gates(snap)
-            changed = self._compute(snap) or changed
-            if not changed:
+        """Collect, then gates and compute steps until nothing moves, submit, finish: over
+        every pending unit at once when the pipeline has llm steps (their requests are
+        chunked across units), else page by page of PAGE_UNITS units (memory stays flat)."""
+        result = TickResult(cancelled=self.traffic.cancelled())
+        names = [s.name for s in self.ctx.steps]
+        limit = None if any(s.kind == "llm" for s in self.ctx.steps) else PAGE_UNITS
+        snap = load_snapshot(self.store, names, limit=limit)
+        if self.traffic._collect(snap, result):
+            snap = load_snapshot(self.store, names, limit=limit)
+        while snap.units or limit is None:
+            result.progressed = self.compute.advance(snap) or result.progressed
+            if not result.cancelled and not result.paused:
+                result.progressed = self.traffic._submit(snap, result) or result.progressed
+            result.progressed = self.finishing.finish(snap) or result.progressed
+            if limit is None:
                 break
-            result.progressed = True
-        if not result.cancelled and not result.paused:
-            result.progressed = self._submit(snap, result) or result.progressed
-        result.progressed = self._finish(snap) or result.progressed
+            last = max(row.ordinal for row in snap.units.values())
+            snap = load_snapshot(self.store, names, after=last, limit=limit)
         return result
 
     def pending_units(self) -> int:
-        return int(self.store.query("SELECT COUNT(*) FROM units WHERE status = 'pending'")[0][0])
+        return self.ctx.pending_units()
 
-    # ------------------------------------------------------------ context
-    def _context(self, snap: Snapshot, uid: str, steps: list[str]) -> dict[str, Any]:
-        context: dict[str, Any] = {"unit": snap.units[uid].fields}
-        for name in steps:
-            context[name] = snap.results[name][uid]
-        return context
+    def cancel(self) -> list[str]:
+        return self.traffic.cancel()
 
-    def _records(self, context: dict[str, Any]) -> dict[str, Any]:
-        from octolang.sandbox import Record
-
-        return {k: Record(v) if isinstance(v, dict) else v for k, v in context.items()}
-
-    def _fail(self, db: Any, uid: str, step: str | None, reason: str, snap: Snapshot) -> None:
-        db.execute("UPDATE units SET status = 'failed', reason = ?, failed_step = ? WHERE id = ?", (reason, step, uid))
-        snap.units[uid].status = "failed"
-
-    # ------------------------------------------------------------ gates
-    def _gates(self, snap: Snapshot) -> bool:
-        changed = False
-        for index, gate in enumerate(self.program.gates):
-            updates: list[tuple[str, Any]] = []
-            for uid, row in snap.units.items():
-                if row.status != "pending":
-                    continue
-                retries, passed = snap.gates.get((uid, index), (0, False))
-                if passed or not all(snap.done(uid, j) for j in gate.judges):
-                    continue
-                updates.append((uid, self._judge(snap, uid, index, gate, retries)))
-            if not updates:
-                continue
-            changed = True
-            with self.store.transaction() as db:
-                for uid, verdict in updates:
-                    self._apply_verdict(db, snap, uid, index, gate, verdict)
-        return changed
-
-    def _judge(self, snap: Snapshot, uid: str, index: int, gate: ir.GateDecl, retries: int) -> Any:
-        condition, feedback = self._gate_code[index]
-        names = self._records(
-            self._context(
-                snap,
-                uid,
-                gate.judges + [s.name for s in self.steps if s.name not in gate.judges and snap.done(uid, s.name)],
-            )
-        )
-        names.update(self.consts)
-        try:
-            if evaluate_code(condition, names):
-                return ("pass", None)
-            text = str(evaluate_code(feedback, names)) if feedback is not None else ""
-        except Exception as exc:
-            return ("error", f"the gate `{expression_text(gate.condition)}` raised {type(exc).__name__}: {exc}")
-        return ("fail", text or f"a reviewer rejected the answer (gate `{expression_text(gate.condition)}`)")
-
-    def _apply_verdict(
-        self, db: Any, snap: Snapshot, uid: str, index: int, gate: ir.GateDecl, verdict: tuple[str, str | None]
-    ) -> None:
-        kind, text = verdict
-        retries, _ = snap.gates.get((uid, index), (0, False))
-        condition = expression_text(gate.condition)
-        if kind == "pass":
-            db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 1)", (uid, index, retries))
-            snap.gates[(uid, index)] = (retries, True)
-        elif kind == "error":
-            self._fail(db, uid, gate.judges[0] if gate.judges else None, text or "", snap)
-        elif gate.action == "skip":
-            db.execute(
-                "UPDATE units SET status = 'skipped', reason = ? WHERE id = ?", (f"gate `{condition}` was false", uid)
-            )
-            snap.units[uid].status = "skipped"
-        elif retries >= gate.max_retries:
-            self._fail(
-                db,
-                uid,
-                gate.target,
-                f"gate `{condition}` still false after {gate.max_retries} "
-                f"retr{'y' if gate.max_retries == 1 else 'ies'} of `{gate.target}`"
-                f" (last feedback: {text})",
-                snap,
-            )
-        else:
-            target = gate.target or ""
-            cleared = {target} | self.downstream[target]
-            for step in cleared:
-                gen, _ = snap.generation.get((uid, step), (0, None))
-                note = text if step == target else None
-                db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?)", (uid, step, gen + 1, note))
-                db.execute("DELETE FROM results WHERE unit_id = ? AND step = ?", (uid, step))
-                snap.generation[(uid, step)] = (gen + 1, note)
-                snap.results[step].pop(uid, None)
-                snap.invalid.pop((uid, step), None)
-            db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 0)", (uid, index, retries + 1))
-            snap.gates[(uid, index)] = (retries + 1, False)
-            for other, other_gate in enumerate(self.program.gates):
-                if other != index and cleared & set(other_gate.judges):
-                    kept = snap.gates.get((uid, other), (0, False))[0]
-                    db.execute("INSERT OR REPLACE INTO gates VALUES (?, ?, ?, 0)", (uid, other, kept))
-                    snap.gates[(uid, other)] = (kept, False)
-
-    # ------------------------------------------------------------ readiness
-    def _ready(self, snap: Snapshot, step: ir.StepDecl) -> list[str]:
-        ready = []
-        blocks = self.gate_blocks[step.name]
-        for uid, row in snap.units.items():
-            if row.status != "pending" or snap.done(uid, step.name) or (uid, step.name) in snap.open:
-                continue
-            if not all(snap.done(uid, d) for d in step.depends_on):
-                continue
-            if any(not snap.gates.get((uid, g), (0, False))[1] for g in blocks):
-                continue
-            ready.append(uid)
-        return ready
-
-    # ------------------------------------------------------------ compute steps
-    def _compute(self, snap: Snapshot) -> bool:
-        changed = False
-        for step in self.steps:
-            if step.kind != "compute":
-                continue
-            ready = self._ready(snap, step)
-            if not ready:
-                continue
-            changed = True
-            compiled = self._compiled.get(step.name)
-            if compiled is None:
-                compiled = self._compiled[step.name] = CompiledStep(
-                    step, self.program, self.filename, seed=self.seed, carry_rng=step.name in self.rng_carry
-                )
-            states: dict[str, bytes] = {}
-            if step.name in self.rng_resume:
-                states = {
-                    uid: bytes(state)
-                    for uid, state in self.store.query("SELECT id, rng FROM units WHERE rng IS NOT NULL")
-                }
-            size = FIRST_COMMIT_UNITS
-            position = 0
-            while position < len(ready):  # committed slice by slice: a kill loses one slice at most
-                part = ready[position : position + size]
-                began = time.monotonic()
-                self._compute_slice(snap, step, compiled, part, states)
-                raise_pending()
-                position += len(part)
-                took = max(time.monotonic() - began, 1e-3)
-                size = max(FIRST_COMMIT_UNITS // 4, min(MAX_COMMIT_UNITS, int(len(part) * COMMIT_SECONDS / took)))
-        return changed
-
-    def _compute_slice(
-        self, snap: Snapshot, step: ir.StepDecl, compiled: CompiledStep, ready: list[str], states: dict[str, bytes]
-    ) -> None:
-        """Run `ready` units of a compute step and commit their outcomes in one transaction."""
-        jobs = [ComputeJob(uid, self._context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
-        outcomes = run_compute(compiled, jobs, self.options.workers)
-        with self.store.transaction() as db:
-            done = [
-                (o.unit_id, step.name, json.dumps(o.output, separators=(",", ":")), 1)
-                for o in outcomes
-                if o.output is not None
-            ]
-            db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
-            if step.name in self.rng_carry:
-                db.executemany(
-                    "UPDATE units SET rng = ? WHERE id = ?",
-                    [(o.rng_state, o.unit_id) for o in outcomes if o.output is not None],
-                )
-            for outcome in outcomes:
-                if outcome.output is None:
-                    self._fail(db, outcome.unit_id, step.name, outcome.error or "failed", snap)
-        for outcome in outcomes:
-            if outcome.output is not None:
-                snap.results[step.name][outcome.unit_id] = outcome.output
-
-    # ------------------------------------------------------------ finishing units
-    def _finish(self, snap: Snapshot) -> bool:
-        finished = []
-        for uid, row in snap.units.items():
-            if row.status != "pending":
-                continue
-            if all(snap.done(uid, s.name) for s in self.steps) and all(
-                snap.gates.get((uid, i), (0, False))[1] for i in range(len(self.program.gates))
-            ):
-                finished.append(uid)
-        if not finished:
-            return False
-        with self.store.transaction() as db:
-            db.executemany("UPDATE units SET status = 'done' WHERE id = ?", [(u,) for u in finished])
-        for uid in finished:
-            snap.units[uid].status = "done"
-        return True
-
-
-def evaluate_code(code: Any, names: dict[str, Any]) -> Any:
-    return eval(code, scope_with(names))
+    def resume_cancelled(self) -> None:
+        self.traffic.resume_cancelled()
 
 
 __all__ = ["RunOptions", "Runner", "TickResult"]

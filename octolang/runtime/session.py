@@ -43,6 +43,7 @@ from octolang.runtime.store import RunStore, StoreError, now
 from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
 
 UNIT_BATCH = 20_000
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass
@@ -270,14 +271,19 @@ def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
     added: list[Unit] = []
     batch: list[tuple[str, int, str]] = []
     seen: set[str] = set()
+    # Into a run without units, every unit goes in streaming: nothing is kept per unit (a
+    # duplicate id shows as a row the insert ignored).
+    fresh = not existing
     for unit in enumerate_units(program, limit):
-        if unit.id in seen:  # the checker refuses such data (E0204, E0205); never merge two units into one
-            raise RunRefused(f"two units have the id `{unit.id}`; run `octoc check` on the file")
-        seen.add(unit.id)
-        fields = json.dumps(unit.fields, separators=(",", ":"))
+        if not fresh:
+            if unit.id in seen:  # the checker refuses such data (E0204, E0205); never merge two units into one
+                raise RunRefused(f"two units have the id `{unit.id}`; run `octoc check` on the file")
+            seen.add(unit.id)
+        fields = _COMPACT.encode(unit.fields)  # json.dumps(fields, separators=(",", ":")), its encoder built once
         old = existing.get(unit.id)
         if old is None:
-            added.append(unit)
+            if not fresh:
+                added.append(unit)
             batch.append((unit.id, next_ordinal, fields))
             next_ordinal += 1
             if len(batch) >= UNIT_BATCH and not changed:
@@ -308,7 +314,13 @@ def _units_digest(program: ir.Program, limit: int | None) -> str:
 
 def _insert(store: RunStore, rows: list[tuple[str, int, str]]) -> None:
     with store.transaction() as db:
+        before = db.total_changes
         db.executemany("INSERT OR IGNORE INTO units (id, ordinal, fields) VALUES (?, ?, ?)", rows)
+        if db.total_changes - before < len(rows):  # an ignored row: its id was taken by another unit
+            for uid, ordinal, _ in rows:
+                if db.execute("SELECT ordinal FROM units WHERE id = ?", (uid,)).fetchone() != (ordinal,):
+                    # the checker refuses such data (E0204, E0205); never merge two units into one
+                    raise RunRefused(f"two units have the id `{uid}`; run `octoc check` on the file")
 
 
 def used_models(program: ir.Program, options: RunOptions) -> list[ir.ModelDecl]:

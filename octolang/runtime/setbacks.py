@@ -2,12 +2,13 @@
 chunk too large is split and sent again, an account stop or an error that persists pauses
 the run (runtime/pause.py), any other outage waits for a later tick.
 
-`ProviderTraffic` (traffic.py) takes these methods; they use its state, declared below
-for the type checker.
+Part of the provider stage: `ProviderTraffic` (traffic.py) takes these methods; they use
+its state, declared below for the type checker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from octolang import ir
@@ -18,16 +19,17 @@ from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import RunStore, now
 
 if TYPE_CHECKING:
-    from octolang.runtime.runner import TickResult
+    from octolang.runtime.context import TickResult
 
 
 class Setbacks:
     store: RunStore
     providers: ProviderPool
 
+    model_for: Callable[[ir.StepDecl], ir.ModelDecl]
+
     if TYPE_CHECKING:  # the traffic's own, used here
 
-        def model_for(self, step: ir.StepDecl) -> ir.ModelDecl: ...
         def _send(
             self,
             chunk_id: str,

@@ -38,27 +38,60 @@ class Snapshot:
         return outputs is not None and unit in outputs
 
 
-def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) -> Snapshot:
+def load_snapshot(
+    store: RunStore, steps: list[str], pending_only: bool = True, *, after: int = -1, limit: int | None = None
+) -> Snapshot:
+    """The state of the units (pending ones, by default) in ordinal order; with `limit`,
+    only a page of them: up to `limit` units whose ordinal is past `after`, and only their
+    rows of the other tables (each read through the unit's key, never the whole table)."""
     snap = Snapshot()
-    where = " WHERE status = 'pending'" if pending_only else ""
-    for uid, ordinal, fields, status, reason in store.query(
-        f"SELECT id, ordinal, fields, status, reason FROM units{where} ORDER BY ordinal"
-    ):
-        snap.units[uid] = UnitRow(ordinal, json.loads(fields), status, reason)
+    where = "u.status = 'pending'" if pending_only else "1"
+    page = ""
+    args: tuple[Any, ...] = ()
+    if limit is not None:
+        rows = store.query(
+            f"SELECT u.id, u.ordinal, u.fields, u.status, u.reason FROM units u WHERE {where} AND u.ordinal > ? "
+            "ORDER BY u.ordinal LIMIT ?",
+            (after, limit),
+        )
+        if rows:
+            page = " AND u.ordinal > ? AND u.ordinal <= ?"
+            args = (after, rows[-1][1])
+    else:
+        rows = store.query(
+            f"SELECT u.id, u.ordinal, u.fields, u.status, u.reason FROM units u WHERE {where} ORDER BY u.ordinal"
+        )
+    loads = json.loads
+    for uid, ordinal, fields, status, reason in rows:
+        snap.units[uid] = UnitRow(ordinal, loads(fields), status, reason)
     for step in steps:
         snap.results[step] = {}
-    for uid, step, output in store.query("SELECT unit_id, step, output FROM results"):
-        if uid in snap.units and step in snap.results:
-            snap.results[step][uid] = json.loads(output)
-    for uid, step, attempt in store.query(
-        "SELECT unit_id, step, attempt FROM attempts WHERE status IN ('queued', 'submitted')"
+    if limit is not None and not snap.units:
+        return snap
+    # A page reads only its units' rows; a whole snapshot reads every row, as it always did.
+    units = f"JOIN units u ON u.id = {{table}}.unit_id WHERE {where}{page}" if page else "WHERE 1"
+
+    def scoped(sql: str, table: str) -> list[Any]:
+        return store.query(sql.replace("{units}", units.format(table=table)), args)
+
+    results = snap.results
+    for uid, step, output in scoped("SELECT r.unit_id, r.step, r.output FROM results r {units}", "r"):
+        outputs = results.get(step)
+        if outputs is not None and uid in snap.units:
+            outputs[uid] = loads(output)
+    for uid, step, attempt in scoped(
+        "SELECT x.unit_id, x.step, x.attempt FROM attempts x {units} AND x.status IN ('queued', 'submitted')", "x"
     ):
         snap.open[(uid, step)] = attempt
-    for uid, step, attempt in store.query("SELECT unit_id, step, MAX(attempt) FROM attempts GROUP BY unit_id, step"):
+    for uid, step, attempt in scoped(
+        "SELECT x.unit_id, x.step, MAX(x.attempt) FROM attempts x {units} GROUP BY x.unit_id, x.step", "x"
+    ):
         snap.attempts[(uid, step)] = attempt
-    for uid, step, gen, feedback in store.query("SELECT unit_id, step, generation, feedback FROM generations"):
+    for uid, step, gen, feedback in scoped(
+        "SELECT g.unit_id, g.step, g.generation, g.feedback FROM generations g {units}", "g"
+    ):
         snap.generation[(uid, step)] = (gen, feedback)
-    for uid, step, invalid, errors, lost, first_lost, last_error, problems in store.query(
+    for uid, step, invalid, errors, lost, first_lost, last_error, problems in scoped(
         "SELECT a.unit_id, a.step, SUM(a.status = 'invalid'), "
         "SUM(a.status = 'error' AND json_extract(a.problems, '$.fault') IS NULL), "
         "SUM(a.status = 'error' AND json_extract(a.problems, '$.fault') IS NOT NULL), "
@@ -67,14 +100,15 @@ def load_snapshot(store: RunStore, steps: list[str], pending_only: bool = True) 
         "(SELECT b.problems FROM attempts b WHERE b.unit_id = a.unit_id AND b.step = a.step "
         " ORDER BY b.attempt DESC LIMIT 1) "
         "FROM attempts a LEFT JOIN generations g ON g.unit_id = a.unit_id AND g.step = a.step "
-        "WHERE a.generation = COALESCE(g.generation, 0) AND a.status IN ('invalid', 'error') "
-        "GROUP BY a.unit_id, a.step"
+        "{units} AND a.generation = COALESCE(g.generation, 0) AND a.status IN ('invalid', 'error') "
+        "GROUP BY a.unit_id, a.step",
+        "a",
     ):
         snap.invalid[(uid, step)] = (int(invalid or 0), int(errors or 0), problems)
         if lost:
             snap.lost[(uid, step)] = (int(lost), float(first_lost))
         if last_error is not None:
             snap.last_error[(uid, step)] = float(last_error)
-    for uid, gate, retries, passed in store.query("SELECT unit_id, gate, retries, passed FROM gates"):
+    for uid, gate, retries, passed in scoped("SELECT t.unit_id, t.gate, t.retries, t.passed FROM gates t {units}", "t"):
         snap.gates[(uid, gate)] = (retries, bool(passed))
     return snap

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from octolang import ir
@@ -131,13 +132,29 @@ def run_status(program: ir.Program, store: RunStore) -> RunStatus:
     return status
 
 
-def unit_outcomes(store: RunStore) -> Iterator[tuple[str, dict[str, Any], str, dict[str, dict[str, Any]], str | None]]:
-    """(unit id, fields, status, accepted outputs by step, reason) for every unit, in unit order."""
-    outputs: dict[str, dict[str, dict[str, Any]]] = {}
-    for uid, step, output in store.query("SELECT unit_id, step, output FROM results"):
-        outputs.setdefault(uid, {})[step] = json.loads(output)
-    for uid, fields, state, reason in store.query("SELECT id, fields, status, reason FROM units ORDER BY ordinal"):
-        yield uid, json.loads(fields), state, outputs.get(uid, {}), reason
+def unit_outcomes(
+    store: RunStore, *, records: bool = False
+) -> Iterator[tuple[str, Mapping[str, Any], str, dict[str, Mapping[str, Any]], str | None]]:
+    """(unit id, fields, status, accepted outputs by step, reason) for every unit, in unit
+    order, streamed: one unit's rows at a time (results are read through their key).
+    `records`: fields and outputs as read-only `Record`s (what expressions see), made
+    while decoding."""
+    from octolang.sandbox import record_from_json
+
+    loads: Callable[[str], Any] = partial(json.loads, object_hook=record_from_json) if records else json.loads
+    current: list[Any] | None = None
+    for uid, fields, state, reason, step, output in store.stream(
+        "SELECT u.id, u.fields, u.status, u.reason, r.step, r.output "
+        "FROM units u LEFT JOIN results r ON r.unit_id = u.id ORDER BY u.ordinal"
+    ):
+        if current is None or current[0] != uid:
+            if current is not None:
+                yield current[0], loads(current[1]), current[2], current[4], current[3]
+            current = [uid, fields, state, reason, {}]
+        if step is not None:
+            current[4][step] = loads(output)
+    if current is not None:
+        yield current[0], loads(current[1]), current[2], current[4], current[3]
 
 
 # ------------------------------------------------------------ estimate against actual

@@ -190,6 +190,15 @@ class RunStore:
         except sqlite3.Error as exc:
             raise _error(exc, self.path) from exc
 
+    def stream(self, sql: str, args: Iterable[Any] = (), batch: int = 2000) -> Iterator[Any]:
+        """The rows of a query, read a batch at a time (for tables too large to hold)."""
+        try:
+            cursor = self.db.execute(sql, tuple(args))
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise _error(exc, self.path) from exc
+
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.query("SELECT key, value FROM meta")}

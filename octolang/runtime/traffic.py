@@ -6,56 +6,54 @@ request body) in one transaction *before* the provider is called, and the provid
 told the chunk's key. A crash after the call but before the batch id is recorded is
 reconciled on the next tick by asking the provider for the batch with that key.
 
-`Runner` (runner.py) takes these methods from `ProviderTraffic`; they use the runner's
-state, declared below for the type checker.
+The provider stage of the runner (runner.py composes it with the compute and finishing
+stages): it reads and writes the store, and takes what it shares with the other stages
+from a `RunContext` (context.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 from octolang import ir
 from octolang.providers.base import BatchProvider, ProviderError, Request, Result
-from octolang.providers.registry import KeyMissing, ProviderPool, route_for
+from octolang.providers.registry import KeyMissing, route_for
+from octolang.runtime.context import RunContext, TickResult, crash_point
+from octolang.runtime.ingest import ingest_chunk
 from octolang.runtime.pause import forget_trouble, minutes, persistent, troubled
 from octolang.runtime.requests import CompiledPrompt
 from octolang.runtime.setbacks import Setbacks, cause_of
 from octolang.runtime.snapshot import Snapshot, load_snapshot
-from octolang.runtime.store import RunStore, now
-
-if TYPE_CHECKING:
-    from octolang.runtime.runner import RunOptions, TickResult
+from octolang.runtime.store import now
 
 CHUNK_SIZE = 10_000
 MAX_PROVIDER_ERRORS = 5
 
 
 class ProviderTraffic(Setbacks):
-    """The runner's methods for llm steps: `_submit` and `_collect` each tick, `cancel`."""
+    """The provider stage: `_submit` and `_collect` each tick, `cancel`."""
 
-    program: ir.Program
-    store: RunStore
-    providers: ProviderPool
-    options: RunOptions
-    run_id: str
-    steps: list[ir.StepDecl]
-    step_index: dict[str, int]
-    consts: dict[str, Any]
-    filename: str
-    _prompts: dict[str, CompiledPrompt]
-    _wire: dict[str, bytes]  # encodings made while chunking, taken by the submission
-    cancel_asked: Callable[[], bool]
-
-    if TYPE_CHECKING:  # the runner's own, used here
-
-        def model_for(self, step: ir.StepDecl) -> ir.ModelDecl: ...
-        def _model_of_step(self, name: str) -> ir.ModelDecl | None: ...
-        def _ready(self, snap: Snapshot, step: ir.StepDecl) -> list[str]: ...
-        def _context(self, snap: Snapshot, uid: str, steps: list[str]) -> dict[str, Any]: ...
-        def _records(self, context: dict[str, Any]) -> dict[str, Any]: ...
-        def _fail(self, db: Any, uid: str, step: str | None, reason: str, snap: Snapshot) -> None: ...
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.program = ctx.program
+        self.store = ctx.store
+        self.providers = ctx.providers
+        self.options = ctx.options
+        self.run_id = ctx.run_id
+        self.steps = ctx.steps
+        self.step_index = ctx.step_index
+        self.consts = ctx.consts
+        self.filename = ctx.filename
+        self.model_for = ctx.model_for
+        self._model_of_step = ctx.model_of_step
+        self._ready = ctx.ready
+        self._context = ctx.context
+        self._records = ctx.records
+        self._fail = ctx.fail
+        self._prompts: dict[str, CompiledPrompt] = {}
+        self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
 
     def cancelled(self) -> bool:
         return self.store.meta().get("cancelled_at") is not None
@@ -65,8 +63,6 @@ class ProviderTraffic(Setbacks):
         (or created just before a crash) is asked to stop; its finished requests are still
         taken in by later ticks. A chunk never sent waits, as a provider failure of each of
         its requests, for the run to be resumed (`octoc run --resume-cancelled`)."""
-        from octolang.runtime.ingest import ingest_chunk
-
         with self.store.transaction() as db:
             self.store.set_meta(db, cancelled_at=now())
         snap = load_snapshot(self.store, [s.name for s in self.steps])
@@ -83,7 +79,14 @@ class ProviderTraffic(Setbacks):
                     batch_id = provider.find_batch(f"{self.run_id}:{chunk_id}", count=int(count), since=created)
                     if batch_id is None:
                         ingest_chunk(
-                            self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent"
+                            self.ctx,
+                            snap,
+                            step,
+                            chunk_id,
+                            route,
+                            [],
+                            failed=True,
+                            reason="cancelled before it was sent",
                         )
                         said.append(f"chunk {chunk_id}: never sent; its {count} requests wait for the run to resume")
                         continue
@@ -195,7 +198,7 @@ class ProviderTraffic(Setbacks):
                 result.provider_stop = str(exc)
                 return changed
             for chunk in _chunks(provider, requests, self._wire):
-                if self.cancel_asked():  # the requests rendered so far are rendered again if resumed
+                if self.ctx.cancel_asked():  # the requests rendered so far are rendered again if resumed
                     return changed
                 self._record_and_submit(step, model, route, chunk, snap, result)
                 if result.provider_stop or result.paused:
@@ -249,14 +252,14 @@ class ProviderTraffic(Setbacks):
         or None when the provider could not be reached (the chunk stays an intent). A chunk
         `recorded_now`, by this process a moment ago, cannot have a batch yet: the provider
         is not asked for one."""
-        from octolang.runtime.ingest import ingest_chunk
-
         key = f"{self.run_id}:{chunk_id}"
         try:
             provider = self.providers.get(route, self.model_for(step))
             batch_id = None if recorded_now else provider.find_batch(key, count=len(requests), since=since)
             if batch_id is None and result.cancelled:  # the run was cancelled: nothing new goes out
-                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent")
+                ingest_chunk(
+                    self.ctx, snap, step, chunk_id, route, [], failed=True, reason="cancelled before it was sent"
+                )
                 result.progressed = True
                 return None
             if batch_id is not None and result.cancelled:  # created before a crash: stop it too
@@ -272,7 +275,7 @@ class ProviderTraffic(Setbacks):
                 self._split(chunk_id, step, route, requests, snap, result)
             elif exc.request_fault or exc.kind == "too_large":  # count it against each request
                 reason = f"the provider refused the batch: {exc}"
-                ingest_chunk(self, snap, step, chunk_id, route, [], failed=True, reason=reason)
+                ingest_chunk(self.ctx, snap, step, chunk_id, route, [], failed=True, reason=reason)
                 result.progressed = True
             else:
                 self._trouble(chunk_id, exc, result)
@@ -298,8 +301,6 @@ class ProviderTraffic(Setbacks):
 
     # ------------------------------------------------------------ llm steps: collect
     def _collect(self, snap: Snapshot, result: TickResult) -> bool:
-        from octolang.runtime.ingest import ingest_chunk
-
         ingested = False
         troubles = troubled(self.store)
         for chunk_id, step_name, route, status, batch_id, count, created in self.store.query(
@@ -349,7 +350,7 @@ class ProviderTraffic(Setbacks):
                 reason += f": {detail}"
             stopped = [r for r in results if r.fault == "account"]
             ingest_chunk(
-                self, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason, requeue=stopped
+                self.ctx, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason, requeue=stopped
             )
             ingested = True
             result.progressed = True
@@ -380,14 +381,3 @@ def _chunks(
         size += length
     if chunk:
         yield chunk
-
-
-def crash_point(name: str) -> None:
-    """Fault injection for the crash tests: `OCTO_CRASH_AT=after-submit` kills the process
-    (SIGKILL, no cleanup) the first time it passes that point."""
-    import os
-
-    if os.environ.get("OCTO_CRASH_AT") == name:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)

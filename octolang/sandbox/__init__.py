@@ -10,6 +10,7 @@ from octolang.sandbox.compile import (
     TimeLimit,
     compile_code,
     freeze,
+    record_from_json,
     run_with_timeout,
 )
 from octolang.sandbox.policy import ALLOWED_BUILTINS, SAFE_MODULES, Violation, code_free_names, find_violations
@@ -31,5 +32,6 @@ __all__ = [
     "compile_code",
     "find_violations",
     "freeze",
+    "record_from_json",
     "run_with_timeout",
 ]

@@ -73,6 +73,15 @@ class Record(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
 
+def record_from_json(data: dict[str, Any]) -> Record:
+    """`Record(data)` for a dict fresh from `json.loads`, as its `object_hook`: the objects
+    inside it are records already (the hook runs innermost first) and its lists are its own,
+    so nothing is copied or wrapped again."""
+    record = Record.__new__(Record)
+    object.__setattr__(record, "_data", data)
+    return record
+
+
 def _wrap(value: Any) -> Any:
     """Nested records get attribute access; lists are copied, so code cannot change the caller's."""
     if isinstance(value, dict):

@@ -33,7 +33,7 @@ def reports(program: ir.Program, store: RunStore, cache: sqlite3.Connection, ver
         return value
     outcomes = (
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
-        for uid, fields, state, outputs, reason in unit_outcomes(store)
+        for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
     )
     computed: dict[str, Any] = json.loads(
         reports_json(compute_reports(program, compile_reports(program, program.file), outcomes))

@@ -1,0 +1,148 @@
+"""What the runner's stages share: the run (program, store, providers, options), the
+step graph, and the questions every stage asks of a snapshot (is a unit ready for a step,
+what does its step see). The stages (compute_stage.py, traffic.py, finishing.py) take one
+`RunContext`; they import this module and never the runner or each other's callers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from octolang import ir
+from octolang.providers.registry import ProviderPool
+from octolang.runtime.snapshot import Snapshot
+from octolang.runtime.store import RunStore
+
+
+@dataclass
+class RunOptions:
+    workers: int | None = None  # None: chosen per compute step by measuring its first units
+    provider: str | None = None  # e.g. "mock": every model answered by it
+    invalid_rate: float | None = None
+    budget: Decimal | None = None
+    max_units: int | None = None
+    dry_run: bool = False  # write what would be sent to files, send nothing
+    retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
+
+
+@dataclass
+class TickResult:
+    progressed: bool = False
+    in_flight: int = 0
+    budget_stop: str | None = None
+    provider_stop: str | None = None  # a provider refuses us (no key): the run cannot go on
+    paused: str | None = None  # an account stop or a persistent error: the run waits for the user (runtime/pause.py)
+    cancelled: bool = False  # `octoc cancel`: nothing new is sent; what is in flight is still taken in
+    messages: list[str] = field(default_factory=list)
+
+
+class RunContext:
+    def __init__(
+        self,
+        program: ir.Program,
+        store: RunStore,
+        providers: ProviderPool,
+        options: RunOptions,
+        *,
+        run_id: str,
+        seed: int,
+        filename: str,
+    ) -> None:
+        self.program = program
+        self.store = store
+        self.providers = providers
+        self.options = options
+        self.run_id = run_id
+        self.seed = seed
+        self.filename = filename
+        self.cancel_asked: Callable[[], bool] = lambda: False  # an `octoc cancel` waits for this writer
+        self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
+        self.step_index = {s.name: i for i, s in enumerate(self.steps)}
+        self.consts = {c.name: c.resolved for c in program.consts}
+        self.downstream = {s.name: self._dependents(s.name) for s in self.steps}
+        upstream = {s.name: self._upstream(s.name) for s in self.steps}
+        self.gate_blocks = {
+            s.name: [i for i, g in enumerate(program.gates) if any(j in upstream[s.name] for j in g.judges)]
+            for s in self.steps
+        }
+
+    # ------------------------------------------------------------ graph helpers
+    def _dependents(self, name: str) -> set[str]:
+        out: set[str] = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for step in self.steps:
+                if current in step.depends_on and step.name not in out:
+                    out.add(step.name)
+                    frontier.append(step.name)
+        return out
+
+    def _upstream(self, name: str) -> set[str]:
+        out: set[str] = set()
+        frontier = [name]
+        while frontier:
+            step = self.program.step(frontier.pop())
+            for dep in step.depends_on if step else []:
+                if dep not in out:
+                    out.add(dep)
+                    frontier.append(dep)
+        return out
+
+    def model_for(self, step: ir.StepDecl) -> ir.ModelDecl:
+        model = self.program.model(step.model or "")
+        assert model is not None
+        if self.options.provider and model.provider != self.options.provider:
+            model = model.model_copy(update={"provider": self.options.provider, "price": None})
+        return model
+
+    def model_of_step(self, name: str) -> ir.ModelDecl | None:
+        step = self.program.step(name)
+        return self.model_for(step) if step is not None and step.kind == "llm" else None
+
+    # ------------------------------------------------------------ units in a snapshot
+    def ready(self, snap: Snapshot, step: ir.StepDecl) -> list[str]:
+        """The units of `snap` that can run `step` now: pending, not done or in flight,
+        their dependencies done and the gates before it passed."""
+        ready = []
+        blocks = self.gate_blocks[step.name]
+        for uid, row in snap.units.items():
+            if row.status != "pending" or snap.done(uid, step.name) or (uid, step.name) in snap.open:
+                continue
+            if not all(snap.done(uid, d) for d in step.depends_on):
+                continue
+            if any(not snap.gates.get((uid, g), (0, False))[1] for g in blocks):
+                continue
+            ready.append(uid)
+        return ready
+
+    def context(self, snap: Snapshot, uid: str, steps: list[str]) -> dict[str, Any]:
+        context: dict[str, Any] = {"unit": snap.units[uid].fields}
+        for name in steps:
+            context[name] = snap.results[name][uid]
+        return context
+
+    def records(self, context: dict[str, Any]) -> dict[str, Any]:
+        from octolang.sandbox import Record
+
+        return {k: Record(v) if isinstance(v, dict) else v for k, v in context.items()}
+
+    def fail(self, db: Any, uid: str, step: str | None, reason: str, snap: Snapshot) -> None:
+        db.execute("UPDATE units SET status = 'failed', reason = ?, failed_step = ? WHERE id = ?", (reason, step, uid))
+        snap.units[uid].status = "failed"
+
+    def pending_units(self) -> int:
+        return int(self.store.query("SELECT COUNT(*) FROM units WHERE status = 'pending'")[0][0])
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: `OCTO_CRASH_AT=after-submit` kills the process
+    (SIGKILL, no cleanup) the first time it passes that point."""
+    if os.environ.get("OCTO_CRASH_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -204,3 +204,30 @@ def test_the_bundle_has_every_page(project: Path, tmp_path: Path) -> None:
     for page in out.glob("*.html"):  # every link leads to a page of the bundle
         for href in re.findall(r'href="([^"#?]+)"', page.read_text()):
             assert (out / href).exists(), (page.name, href)
+
+
+def test_reports_draw_running_estimates_that_end_at_the_reports_values(project: Path, client: TestClient) -> None:
+    """Each proportion and mean with an interval gets a running estimate per group, read off
+    the same one pass over the units; its last point is the report's value and interval."""
+    import json
+    import sqlite3
+
+    sailor = run_folder(project, "drunken_sailor-")
+    page = settled(client, f"/run/{sailor.name}/reports")
+    assert "by_start: p_ship: running estimate and 95% interval" in page
+    assert "by_start: mean_steps: running estimate and 95% interval" in page
+    assert page.count('class="line series') == 6  # 2 statistics x 3 groups (start 2, 5, 8)
+    db = sqlite3.connect(sailor / CACHE_FILE)
+    try:
+        [(value,)] = db.execute("SELECT value FROM kept WHERE key = 'reports'").fetchall()
+    finally:
+        db.close()
+    kept = json.loads(value)
+    [report] = kept["reports"]
+    assert len(kept["running"]) == 6
+    for series in kept["running"]:
+        [group] = [g for g in report["groups"] if g["key"] == series["group"]]
+        statistic = group["statistics"][series["metric"]]
+        counted = [n for n, *_ in series["points"]]
+        assert counted == sorted(set(counted)) and len(counted) > 10  # the estimate as units came in
+        assert series["points"][-1] == [statistic["n"], statistic["value"], statistic["low"], statistic["high"]]

@@ -188,25 +188,40 @@ def compute_reports(
     """Every report in one pass over `outcomes`, which may stream: each unit's values go
     into its group's tallies (runtime/tallies.py) and the unit is dropped. The result does
     not depend on the order of the units."""
-    from octolang.sandbox import Record
-
-    consts = {c.name: c.resolved for c in program.consts}
-    base = scope_with(consts)
-    tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
-    names = base.copy()  # one scope, its unit's names replaced unit by unit
-    present: list[str] = []
+    tables = ReportTables(program, compiled)
     for outcome in outcomes:
-        for step in present:  # the last unit's outputs go: a unit without a step's output has no such name
+        tables.add(outcome)
+    return tables.result()
+
+
+class ReportTables:
+    """The tallies of every report's groups, fed one unit at a time (`add`); `result` reads
+    them, and `running` reads the estimates with intervals as they stand so far."""
+
+    def __init__(self, program: ir.Program, compiled: list[CompiledReport]) -> None:
+        self.program = program
+        self.compiled = compiled
+        self.consts = {c.name: c.resolved for c in program.consts}
+        self.base = scope_with(self.consts)
+        self.tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
+        self.names = self.base.copy()  # one scope, its unit's names replaced unit by unit
+        self.present: list[str] = []
+
+    def add(self, outcome: UnitOutcome) -> None:
+        from octolang.sandbox import Record
+
+        names, base = self.names, self.base
+        for step in self.present:  # the last unit's outputs go: a unit without a step's output has no such name
             if step in base:
                 names[step] = base[step]
             else:
                 del names[step]
         fields = outcome.fields
         names["unit"] = fields if isinstance(fields, Record) else Record(fields)
-        present = list(outcome.outputs)
+        self.present = list(outcome.outputs)
         for step, output in outcome.outputs.items():
             names[step] = output if isinstance(output, Record) else Record(output)
-        for report, groups in zip(compiled, tables, strict=True):
+        for report, groups in zip(self.compiled, self.tables, strict=True):
             key = tuple(_group_value(_try(code, names)) for _, code in report.keys)
             tally = groups.get(key)
             if tally is None:
@@ -220,19 +235,34 @@ def compute_reports(
             for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
                 for aggregate, one in zip(metric.aggregates, metric_tallies, strict=True):
                     one.add(_try(aggregate.args[0], names) if aggregate.args else None)
-    results = []
-    for report, groups in zip(compiled, tables, strict=True):
-        ordered = []
-        for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
-            tally = groups[key]
-            scope = scope_with({**consts, **{f"_key{i}": value for i, value in enumerate(key)}})
-            for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
-                statistic = _metric(metric, metric_tallies, scope)
-                tally.group.statistics[metric.name] = statistic
-                scope[metric.name] = statistic.value
-            ordered.append(tally.group)
-        results.append(ReportResult(report.name, [text for text, _ in report.keys], ordered))
-    return ReportsResult(program.pipeline.name if program.pipeline else None, results)
+
+    def result(self) -> ReportsResult:
+        results = []
+        for report, groups in zip(self.compiled, self.tables, strict=True):
+            ordered = []
+            for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+                tally = groups[key]
+                scope = scope_with({**self.consts, **{f"_key{i}": value for i, value in enumerate(key)}})
+                for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
+                    statistic = _metric(metric, metric_tallies, scope)
+                    tally.group.statistics[metric.name] = statistic
+                    scope[metric.name] = statistic.value
+                ordered.append(tally.group)
+            results.append(ReportResult(report.name, [text for text, _ in report.keys], ordered))
+        return ReportsResult(self.program.pipeline.name if self.program.pipeline else None, results)
+
+    def running(self) -> list[tuple[str, str, dict[str, Any], Statistic]]:
+        """(report, metric, group key, statistic so far) for each metric that is one
+        proportion or mean with its interval (what a running estimate is drawn for)."""
+        out = []
+        for report, groups in zip(self.compiled, self.tables, strict=True):
+            for tally in groups.values():
+                for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
+                    if metric.interval and metric_tallies[0].function in ("proportion", "mean"):
+                        value, kind, low, high, n, missing, note = metric_tallies[0].result(counted_only=False)
+                        statistic = Statistic(value, kind, low, high, n, missing, note)
+                        out.append((report.name, metric.name, tally.group.key, statistic))
+        return out
 
 
 def _group_value(value: Any) -> Any:

@@ -98,3 +98,53 @@ def histogram(title: str, bins: Sequence[tuple[float, float, int]]) -> str:
     parts.append(f'<text x="{WIDTH / 2}" y="{height + 16}" class="tick" text-anchor="middle">max {top:,}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def running(title: str, series: Sequence[tuple[str, Sequence[Sequence[float | None]]]]) -> str:
+    """Running estimates: for each group, its estimate (a line) and 95% interval (a band)
+    against the units counted so far; `series` are (label, [[n, value, low, high], ...])."""
+    drawn = [(label, [p for p in points if p[1] is not None]) for label, points in series]
+    drawn = [(label, points) for label, points in drawn if len(points) > 1]
+    if not drawn:
+        return ""
+    ys = [float(v) for _, points in drawn for p in points for v in p[1:] if v is not None and math.isfinite(v)]
+    low, high = _scale(ys)
+    most = max(float(p[0] or 0) for _, points in drawn for p in points) or 1.0
+    height, left, right, top, bottom = 220, PAD + 40, WIDTH - PAD - 90, 26, 190
+
+    def x(n: float) -> float:
+        return left + n / most * (right - left)
+
+    def y(v: float) -> float:
+        return bottom - (v - low) / (high - low) * (bottom - top)
+
+    parts = [
+        f'<svg class="chart" role="img" width="{WIDTH}" height="{height + 16}" viewBox="0 0 {WIDTH} {height + 16}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+        f'<text x="{PAD}" y="16" class="caption">{escape(title)}: running estimate and 95% interval</text>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
+        f'<text x="{left - 4}" y="{bottom}" class="tick" text-anchor="end">{_fmt(low)}</text>',
+        f'<text x="{left - 4}" y="{top + 8}" class="tick" text-anchor="end">{_fmt(high)}</text>',
+        f'<text x="{left}" y="{bottom + 16}" class="tick">0</text>',
+        f'<text x="{right}" y="{bottom + 16}" class="tick" text-anchor="end">{most:,.0f} units</text>',
+    ]
+    ends: list[tuple[float, str, str]] = []
+    for index, (label, points) in enumerate(drawn):
+        kind = f"series{index % 6}"
+        band = [p for p in points if p[2] is not None and p[3] is not None]
+        if len(band) > 1:
+            upper = " ".join(f"{x(float(p[0] or 0)):.1f},{y(float(p[3] or 0)):.1f}" for p in band)
+            lower = " ".join(f"{x(float(p[0] or 0)):.1f},{y(float(p[2] or 0)):.1f}" for p in reversed(band))
+            parts.append(f'<polygon points="{upper} {lower}" class="band {kind}"/>')
+        line = " ".join(f"{x(float(p[0] or 0)):.1f},{y(float(p[1] or 0)):.1f}" for p in points)
+        parts.append(f'<polyline points="{line}" class="line {kind}"/>')
+        ends.append((y(float(points[-1][1] or 0)) + 4, kind, f"{label[:12]} {_fmt(float(points[-1][1] or 0))}"))
+    ends.sort()
+    placed: list[float] = []
+    for at, _, _ in ends:  # labels of lines that end close together are pushed apart
+        placed.append(max(at, placed[-1] + 12) if placed else at)
+    for at, (_, kind, text) in zip(placed, ends, strict=True):
+        parts.append(f'<text x="{right + 4}" y="{at:.1f}" class="label {kind}">{escape(text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from octolang.runtime.runlock import is_live
 from octolang.view import compare, queries, search, work
-from octolang.view.charts import Bar, error_bars, histogram
+from octolang.view.charts import Bar, error_bars, histogram, running
 from octolang.view.site import Run, Site, run_state, state_version
 
 Page = tuple[str, dict[str, Any]]
@@ -286,7 +286,7 @@ def reports_page(site: Site, links: Links, run_id: str) -> Page:
         return "reports.html", {**values, "reports": None, "histograms": []}
     return "reports.html", {
         **values,
-        "reports": [(r, report_charts(r)) for r in value["reports"]],
+        "reports": [(r, report_charts(r) + running_charts(r, value.get("running", []))) for r in value["reports"]],
         "histograms": [
             (h, histogram(f"{h['step']}.{h['key']}", [tuple(b) for b in h["bins"]])) for h in value["histograms"]
         ],
@@ -311,6 +311,21 @@ def report_charts(report: dict[str, Any]) -> list[str]:
             for g, s in stats
         ]
         charts.append(error_bars(f"{report['name']}: {name}", bars))
+    return [c for c in charts if c]
+
+
+def running_charts(report: dict[str, Any], series: list[dict[str, Any]]) -> list[str]:
+    """A running-estimate chart per proportion or mean of the report, one line per group."""
+    charts = []
+    mine = [s for s in series if s["report"] == report["name"]]
+    names = list(report["groups"][0]["statistics"]) if report["groups"] else []
+    for metric in [n for n in names if any(s["metric"] == n for s in mine)]:
+        lines = [
+            (", ".join(f"{k.removeprefix('unit.')}={v}" for k, v in s["group"].items()) or "all", s["points"])
+            for s in mine
+            if s["metric"] == metric
+        ]
+        charts.append(running(f"{report['name']}: {metric}", lines))
     return [c for c in charts if c]
 
 

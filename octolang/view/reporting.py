@@ -1,7 +1,9 @@
 """A run's reports for the viewer: computed as `octoc report` computes them (runtime/
 reports.py, over every unit), then kept in the run's cache database until the run moves
 on, so that only the first view after a change pays for reading the units. Histograms
-of numeric outputs are counted by SQLite."""
+of numeric outputs are counted by SQLite. The same pass draws the running estimates: each
+proportion or mean with its interval, read off its tallies at RUNNING_POINTS moments
+spread over the units (in unit order), against the units it had counted then."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ import sqlite3
 from typing import Any
 
 from octolang import ir
-from octolang.runtime.reports import UnitOutcome, compile_reports, compute_reports, reports_json
+from octolang.runtime.reports import ReportTables, UnitOutcome, compile_reports, reports_json
 from octolang.runtime.status import unit_outcomes
 from octolang.runtime.store import RunStore
 
 MAX_BINS = 30
+RUNNING_POINTS = 100
 
 
 def kept_reports(cache: sqlite3.Connection, version: str) -> dict[str, Any] | None:
@@ -35,10 +38,24 @@ def reports(program: ir.Program, store: RunStore, cache: sqlite3.Connection, ver
         UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
         for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
     )
-    computed: dict[str, Any] = json.loads(
-        reports_json(compute_reports(program, compile_reports(program, program.file), outcomes))
-    )
+    tables = ReportTables(program, compile_reports(program, program.file))
+    total = int(store.query("SELECT COUNT(*) FROM units")[0][0])
+    every = max(1, -(-total // RUNNING_POINTS))
+    series: dict[tuple[str, str, str], list[list[Any]]] = {}
+    for seen, outcome in enumerate(outcomes, 1):
+        tables.add(outcome)
+        if seen % every == 0 or seen == total:
+            for report, metric, key, statistic in tables.running():
+                points = series.setdefault((report, metric, json.dumps(key, sort_keys=True)), [])
+                if statistic.value is not None and (not points or points[-1][0] != statistic.n):
+                    points.append([statistic.n, statistic.value, statistic.low, statistic.high])
+    computed: dict[str, Any] = json.loads(reports_json(tables.result()))
     computed["histograms"] = histograms(program, store)
+    computed["running"] = [
+        {"report": report, "metric": metric, "group": json.loads(key), "points": points}
+        for (report, metric, key), points in sorted(series.items())
+        if len(points) > 1
+    ]
     cache.execute(
         "INSERT OR REPLACE INTO kept (key, version, value) VALUES ('reports', ?, ?)", (version, json.dumps(computed))
     )

@@ -202,6 +202,10 @@ def run(
     session.runner.options.retry_backoff = max(interval, 0.01)  # a failed request waits a poll, then doubling
     try:
         result = _drive_with_progress(session, program, once=once, interval=interval, live=live, quiet=as_json)
+        if session.runner.pending_units() == 0:  # finished: its reports are kept for `octoc report`
+            from octolang.runtime.kept_reports import keep
+
+            keep(program, session.store)
     except StoreError as exc:
         refuse("run", exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
@@ -333,13 +337,14 @@ def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: fl
 
 def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, once: bool) -> None:
     from octolang.progress import status_text
+    from octolang.runtime.kept_reports import reports as kept_or_computed
     from octolang.runtime.status import run_status
     from octolang.runtime.store import RunStore
 
     store = RunStore.reader(info.state_path)
     try:
         status = run_status(program, store)
-        reports = _reports(program, store)
+        reports = kept_or_computed(program, store)
     finally:
         store.close()
     if as_json:
@@ -385,26 +390,6 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
         sys.exit(EXIT_PAUSED)
     ok = (status.pending == 0 or once or result.budget_stop or result.cancelled) and not result.provider_stop
     sys.exit(EXIT_OK if ok else EXIT_ERRORS)
-
-
-def _reports(program: Any, store: Any) -> tuple[str, str, str]:
-    from octolang.runtime.reports import (
-        UnitOutcome,
-        compile_reports,
-        compute_reports,
-        reports_csv,
-        reports_json,
-        reports_table,
-    )
-    from octolang.runtime.status import unit_outcomes
-
-    outcomes = (  # streamed from the store: no unit is kept once its values are taken
-        UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
-        for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
-    )
-    compiled = compile_reports(program, program.file)
-    result = compute_reports(program, compiled, outcomes)
-    return reports_json(result), reports_table(result), reports_csv(result)
 
 
 @main.command()

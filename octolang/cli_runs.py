@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
-from octolang.cli_run import _reports, _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
+from octolang.cli_run import _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
 
 
 def _cost_lines(program: Any, store: Any) -> str:
@@ -49,11 +49,12 @@ def report(
         click.echo("choose one of --json and --csv", err=True)
         sys.exit(EXIT_USAGE)
     from octolang.progress import retried_lines
+    from octolang.runtime.kept_reports import reports as kept_or_computed
     from octolang.runtime.status import run_status
 
     program, _, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
-        text_json, table, csv_text = _reports(program, store)
+        text_json, table, csv_text = kept_or_computed(program, store)
         costs = _cost_lines(program, store) if not (as_json or as_csv) else ""
         retried = retried_lines(run_status(program, store)) if not (as_json or as_csv) else []
     finally:

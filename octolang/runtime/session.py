@@ -59,14 +59,14 @@ class Session:
     def heartbeat(self) -> None:
         """The end of a tick: the time of the last tick and the lease's heartbeat."""
         self.lease["heartbeat"] = now()
-        with self.store.transaction() as db:
+        with self.store.transaction(stamp=False) as db:
             self.store.set_meta(db, updated_at=now(), lease=self.lease)
 
     def close(self) -> None:
         try:
             self.runner.providers.close()
             try:
-                with self.store.transaction() as db:
+                with self.store.transaction(stamp=False) as db:
                     self.store.set_meta(db, lease=None)  # closed cleanly: the next writer has nothing to report
             except StoreError:
                 pass  # the state is gone or cannot be written: already said by whoever found out

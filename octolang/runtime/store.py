@@ -162,7 +162,10 @@ class RunStore:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, stamp: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. Each bumps the meta `writes` (the state's stamp, which kept reports
+        are checked against), but for the writer's own bookkeeping (`stamp=False`: its lease
+        and heartbeat), which changes nothing a report or a reader reads."""
         self.check_present()
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -170,6 +173,11 @@ class RunStore:
             raise _error(exc, self.path) from exc
         try:
             yield self.db
+            if stamp:  # the count of committed transactions: a stamp of the state (kept_reports.py)
+                self.db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('writes', '1') "
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                )
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()

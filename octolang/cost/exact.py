@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from octolang import ir
-
-if TYPE_CHECKING:
-    from octolang.cost.estimate import StepEstimate
+from octolang.cost.figures import StepEstimate
 
 SAMPLE = 20  # requests counted per step
 PROVIDERS = ("anthropic", "gemini")  # OpenAI's count is exact offline already

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from octolang.cost.estimate import Estimate
+from octolang.cost.figures import Estimate
 from octolang.pricing import prices_file
 
 

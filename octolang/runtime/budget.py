@@ -21,7 +21,7 @@ from octolang.pricing import usage_cost
 from octolang.runtime.store import RunStore
 
 if TYPE_CHECKING:
-    from octolang.cost.estimate import Estimate
+    from octolang.cost.figures import Estimate
 
 WORST_INPUT_TOKENS = 4000
 DEFAULT_MAX_TOKENS = 4096

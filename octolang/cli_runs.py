@@ -108,6 +108,7 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
 @allow_outside_option
 def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
     """List the runs of FILE (or of every pipeline in the runs folder)."""
+    from octolang.runtime.runlock import run_state
     from octolang.runtime.runs import list_runs
     from octolang.runtime.store import RunStore, StoreError
 
@@ -138,7 +139,7 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
         except StoreError as exc:
             click.echo(f"{info.id:<40} {'-':<20} {'damaged':<10} {'-':>7} {'-':>7} {'-':>10} {'-':>9}  {exc}")
             continue
-        state = _state(meta, counts)
+        state = run_state(meta, counts)
         created = float(meta.get("created_at", 0))
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created))
         duration = _duration(float(meta.get("updated_at", created)) - created)
@@ -146,20 +147,6 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
             f"{info.id:<40} {started:<20} {state:<10} {counts.get('done', 0):>7,} "
             f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {_where(meta, root)}"
         )
-
-
-def _state(meta: dict[str, Any], counts: dict[str, int]) -> str:
-    """What a run is doing: running (a live process holds it), paused, cancelled,
-    unfinished (nobody runs it; `octoc run` goes on) or finished."""
-    from octolang.runtime.runlock import is_live
-
-    if is_live(meta.get("lease")):
-        return "running"
-    if isinstance(meta.get("paused"), dict):
-        return "paused"
-    if counts.get("pending") or not counts:
-        return "cancelled" if meta.get("cancelled_at") is not None else "unfinished"
-    return "finished"
 
 
 def _where(meta: dict[str, Any], root: str) -> str:

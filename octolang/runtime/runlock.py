@@ -68,6 +68,19 @@ def is_live(held: Any) -> bool:
     return True
 
 
+def run_state(meta: dict[str, Any], counts: dict[str, int]) -> str:
+    """What a run is doing, from its meta and its units' counts by status: running (a live
+    process holds it), paused, cancelled, unfinished (nobody runs it; `octoc run` goes on)
+    or finished."""
+    if is_live(meta.get("lease")):
+        return "running"
+    if isinstance(meta.get("paused"), dict):
+        return "paused"
+    if counts.get("pending") or not counts:
+        return "cancelled" if meta.get("cancelled_at") is not None else "unfinished"
+    return "finished"
+
+
 def open_lock(folder: str) -> int:
     """A descriptor of the run folder's lock file, made if missing (a run made before locks)."""
     path = os.path.join(folder, LOCK_FILE)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from octolang import ir
-from octolang.runtime.runlock import is_live
 from octolang.runtime.runs import STATE_FILE, RunInfo, list_runs
 from octolang.runtime.store import RunStore
 
@@ -43,17 +42,6 @@ class Run:
         if "file_from_root" in meta:
             return os.path.normpath(os.path.join(self.root, str(meta["file_from_root"])))
         return str(meta["file"]) if meta.get("file") else None
-
-
-def run_state(meta: dict[str, Any], counts: dict[str, int]) -> str:
-    """running (a live process holds it), paused, cancelled, unfinished or finished."""
-    if is_live(meta.get("lease")):
-        return "running"
-    if isinstance(meta.get("paused"), dict):
-        return "paused"
-    if counts.get("pending") or not counts:
-        return "cancelled" if meta.get("cancelled_at") is not None else "unfinished"
-    return "finished"
 
 
 class Site:

@@ -51,6 +51,7 @@ class RunContext:
         run_id: str,
         seed: int,
         filename: str,
+        cancel_asked: Callable[[], bool] = lambda: False,
     ) -> None:
         self.program = program
         self.store = store
@@ -59,7 +60,7 @@ class RunContext:
         self.run_id = run_id
         self.seed = seed
         self.filename = filename
-        self.cancel_asked: Callable[[], bool] = lambda: False  # an `octoc cancel` waits for this writer
+        self.cancel_asked = cancel_asked  # an `octoc cancel` waits for this writer (runlock.py)
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}

@@ -10,15 +10,10 @@ stages import it and never the runner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from octolang import ir
-from octolang.providers.registry import ProviderPool
 from octolang.runtime.compute_stage import ComputeStage
 from octolang.runtime.context import RunContext, RunOptions, TickResult
 from octolang.runtime.finishing import FinishingStage
 from octolang.runtime.snapshot import load_snapshot
-from octolang.runtime.store import RunStore
 from octolang.runtime.traffic import ProviderTraffic
 
 # A tick of a pipeline without llm steps reads and runs its pending units a page at a time.
@@ -26,33 +21,17 @@ PAGE_UNITS = 20_000
 
 
 class Runner:
-    def __init__(
-        self,
-        program: ir.Program,
-        store: RunStore,
-        providers: ProviderPool,
-        options: RunOptions,
-        *,
-        run_id: str,
-        seed: int,
-        filename: str,
-    ) -> None:
-        self.ctx = RunContext(program, store, providers, options, run_id=run_id, seed=seed, filename=filename)
-        self.program = program
-        self.store = store
-        self.providers = providers
-        self.options = options
-        self.traffic = ProviderTraffic(self.ctx)
-        self.compute = ComputeStage(self.ctx)
-        self.finishing = FinishingStage(self.ctx)
+    """A run's tick, composed of its stages, which share one RunContext."""
 
-    @property
-    def cancel_asked(self) -> Callable[[], bool]:
-        return self.ctx.cancel_asked
-
-    @cancel_asked.setter
-    def cancel_asked(self, asked: Callable[[], bool]) -> None:
-        self.ctx.cancel_asked = asked  # an `octoc cancel` waits for this writer
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.program = ctx.program
+        self.store = ctx.store
+        self.providers = ctx.providers
+        self.options = ctx.options
+        self.traffic = ProviderTraffic(ctx)
+        self.compute = ComputeStage(ctx)
+        self.finishing = FinishingStage(ctx)
 
     def tick(self) -> TickResult:
         """Collect, then gates and compute steps until nothing moves, submit, finish: over

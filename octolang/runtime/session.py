@@ -16,6 +16,7 @@ from octolang import __version__, ir
 from octolang.interrupts import raise_pending
 from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
+from octolang.runtime.context import RunContext
 from octolang.runtime.runlock import (
     RunBusy,
     cancel_requested,
@@ -165,8 +166,17 @@ def _open_locked(
     info.meta = store.meta()
     _add_units(store, program, options.max_units)
     providers = ProviderPool(ProviderSettings(folder=info.folder, dry_run=options.dry_run), seed=int(info.meta["seed"]))
-    runner = Runner(program, store, providers, options, run_id=info.id, seed=int(info.meta["seed"]), filename=file)
-    runner.cancel_asked = lambda: cancel_requested(info.folder)
+    context = RunContext(
+        program,
+        store,
+        providers,
+        options,
+        run_id=info.id,
+        seed=int(info.meta["seed"]),
+        filename=file,
+        cancel_asked=lambda: cancel_requested(info.folder),
+    )
+    runner = Runner(context)
     return Session(info, store, runner, resumed, lock_fd, mine, notes)
 
 

@@ -374,7 +374,8 @@ def _csv(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A value as report tables show it (`octoc report` and the viewer alike)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -397,12 +398,12 @@ def reports_table(result: ReportsResult) -> str:
         rows = []
         failed = skipped = pending = 0
         for group in report.groups:
-            cells = [_fmt(v) for v in group.key.values()] + [_fmt(group.done)]
+            cells = [format_value(v) for v in group.key.values()] + [format_value(group.done)]
             for name in names:
                 s = group.statistics[name]
-                text = _fmt(s.value)
+                text = format_value(s.value)
                 if s.low is not None and s.high is not None:
-                    text += f" [{_fmt(s.low)}, {_fmt(s.high)}]"
+                    text += f" [{format_value(s.low)}, {format_value(s.high)}]"
                 cells.append(text)
             rows.append(cells)
             failed += group.failed

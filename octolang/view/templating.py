@@ -8,17 +8,7 @@ from typing import Any
 
 import jinja2
 
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if 1000 <= abs(value) < 1e9 and value.is_integer() else f"{value:.4g}"
-    return str(value)
+from octolang.runtime.reports import format_value
 
 
 def _pretty(value: Any) -> str:
@@ -40,7 +30,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, pretty=_pretty, short=_short)
+    env.filters.update(num=format_value, pretty=_pretty, short=_short)
     return env
 
 

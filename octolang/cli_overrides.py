@@ -19,11 +19,11 @@ import click
 
 from octolang import ir
 from octolang.diagnostics import Diagnostic
+from octolang.providers.hosts import BUILT_IN
 
 # What `--provider P` calls a model that is not already on P (docs/cli.md).
 DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash"}
-PROVIDERS = ("openai", "anthropic", "gemini", "mock")
-MODEL_PROVIDERS = ("openai", "anthropic", "gemini", "openai_compatible", "mock")
+PROVIDERS = (*BUILT_IN, "mock")  # what `--provider` may name
 _KEPT = frozenset({"mode", "auto_threshold", "concurrency", "failure_rate"})
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,6 +55,8 @@ def parse_model(text: str) -> tuple[str, str, str]:
     provider, colon, model_id = target.partition(":")
     if not (eq and colon and name.strip() and model_id.strip()):
         raise OverrideError(f"--model {text}: write NAME=PROVIDER:MODEL, e.g. writer=gemini:gemini-2.5-flash")
+    from octolang.check.declarations import PROVIDERS as MODEL_PROVIDERS
+
     if provider not in MODEL_PROVIDERS:
         raise OverrideError(f"--model {text}: unknown provider `{provider}`; providers: {', '.join(MODEL_PROVIDERS)}")
     return name.strip(), provider, model_id.strip()

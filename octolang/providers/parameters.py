@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from octolang.providers.base import OPENAI_REASONING_PREFIXES
+from octolang.providers.hosts import BUILT_IN
 
 # The model settings that reach a request body (octolang/runtime/requests.py puts them in `params`).
 SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "seed")
@@ -106,9 +107,6 @@ RULES: tuple[ParamRule, ...] = (
     _takes("gemini", "every Gemini model", "max_tokens", GEMINI_SDK),
     _takes("gemini", "every Gemini model", "seed", GEMINI_SDK),
 )
-
-
-BUILT_IN = ("openai", "anthropic", "gemini")
 
 
 def rule_for(provider: str, model_id: str, param: str) -> ParamRule | None:

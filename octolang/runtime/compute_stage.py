@@ -36,8 +36,6 @@ PARALLEL_MIN_SECONDS = 2.0
 AUTO_WORKERS = 2
 # Outputs are stored as compact JSON (the same text as `json.dumps(..., separators=(",", ":"))`).
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-# A tick of a pipeline without llm steps reads and runs its pending units a page at a time.
-PAGE_UNITS = 20_000
 
 
 class ComputeStage:

@@ -59,9 +59,10 @@ def render(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
 
 def kept(program: ir.Program, store: RunStore) -> tuple[str, str, str] | None:
     """The kept reports, if they are still the run's."""
-    meta = store.meta()
-    value = meta.get(KEPT)
-    if not isinstance(value, dict) or value.get("key") != reports_key(program) or value.get(WRITES) != meta.get(WRITES):
+    value = store.meta_value(KEPT)
+    if not isinstance(value, dict) or value.get("key") != reports_key(program):
+        return None
+    if value.get(WRITES) != store.meta_value(WRITES):
         return None
     return str(value["json"]), str(value["table"]), str(value["csv"])
 
@@ -78,8 +79,7 @@ def keep(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
         return found
     text_json, table, csv_text = render(program, store)
     with store.transaction() as db:  # this transaction's own bump makes `writes` one more
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (WRITES,)).fetchone()
-        stamp = (json.loads(row[0]) if row else 0) + 1
+        stamp = (store.meta_value(WRITES) or 0) + 1
         value = {"key": reports_key(program), WRITES: stamp, "json": text_json, "table": table, "csv": csv_text}
         store.set_meta(db, **{KEPT: value})
     return text_json, table, csv_text

@@ -13,7 +13,6 @@ time]) and per request from its attempts (snapshot.lost); a success forgets it.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -45,7 +44,7 @@ def pause_run(store: RunStore, cause: str, message: str) -> None:
 
 def paused(store: RunStore) -> dict[str, Any] | None:
     """The pause of a run ({cause, message, at}), or None."""
-    value = store.meta().get(PAUSED)
+    value = store.meta_value(PAUSED)
     return value if isinstance(value, dict) else None
 
 
@@ -61,8 +60,7 @@ def lift_pause(store: RunStore) -> dict[str, Any] | None:
 def note_trouble(store: RunStore, chunk_id: str, error: str) -> tuple[int, float]:
     """Count one more failed try of a chunk (its error kept on the chunk); (tries, since when)."""
     with store.transaction() as db:
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (TROUBLES,)).fetchone()
-        troubles: dict[str, list[float]] = json.loads(row[0]) if row else {}
+        troubles: dict[str, list[float]] = store.meta_value(TROUBLES) or {}
         tries, first = troubles.get(chunk_id, [0, now()])
         troubles[chunk_id] = [int(tries) + 1, float(first)]
         store.set_meta(db, **{TROUBLES: troubles})
@@ -72,8 +70,7 @@ def note_trouble(store: RunStore, chunk_id: str, error: str) -> tuple[int, float
 
 def troubled(store: RunStore) -> set[str]:
     """The chunks with errors counted toward a pause."""
-    rows = store.query("SELECT value FROM meta WHERE key = ?", (TROUBLES,))
-    value = json.loads(rows[0][0]) if rows else None
+    value = store.meta_value(TROUBLES)
     return set(value) if isinstance(value, dict) else set()
 
 
@@ -81,8 +78,7 @@ def forget_trouble(store: RunStore, chunk_id: str) -> None:
     if chunk_id not in troubled(store):
         return  # the common case: no write
     with store.transaction() as db:
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (TROUBLES,)).fetchone()
-        troubles: dict[str, list[float]] = json.loads(row[0]) if row else {}
+        troubles: dict[str, list[float]] = store.meta_value(TROUBLES) or {}
         if troubles.pop(chunk_id, None) is not None:
             store.set_meta(db, **{TROUBLES: troubles})
 

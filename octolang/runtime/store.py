@@ -211,6 +211,12 @@ class RunStore:
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.query("SELECT key, value FROM meta")}
 
+    def meta_value(self, key: str) -> Any:
+        """One value of the meta (None when missing), without decoding the others (the
+        estimate and the kept reports can be large)."""
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
     def set_meta(self, db: sqlite3.Connection, **values: Any) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]

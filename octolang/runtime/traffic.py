@@ -56,7 +56,7 @@ class ProviderTraffic(Setbacks):
         self._wire: dict[str, bytes] = {}  # encodings made while chunking, taken by the submission
 
     def cancelled(self) -> bool:
-        return self.store.meta().get("cancelled_at") is not None
+        return self.store.meta_value("cancelled_at") is not None
 
     def cancel(self) -> list[str]:
         """Stop spending: from now on no tick sends anything new, and every batch in flight

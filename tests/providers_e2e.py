@@ -89,6 +89,15 @@ def state(folder: Path) -> sqlite3.Connection:
     return sqlite3.connect(run / "state.sqlite")
 
 
+def chunks_sent(folder: Path) -> int:
+    """Chunks of the run under `folder` that were sent (have a batch id)."""
+    db = state(folder)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM chunks WHERE batch_id IS NOT NULL").fetchone()[0])
+    finally:
+        db.close()
+
+
 def paid_attempts(folder: Path) -> list[str]:
     """Custom ids of the attempts the run recorded an answer for (the ones a provider bills)."""
     db = state(folder)

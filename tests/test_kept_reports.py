@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 from tests.conftest import octoc
+from tests.providers_e2e import state
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def state(folder: Path) -> sqlite3.Connection:
-    [run] = (folder / ".octo" / "runs").iterdir()
-    return sqlite3.connect(run / "state.sqlite")
 
 
 def meta(folder: Path, key: str) -> object:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import octoc
 from tests.emulators.base import Faults
-from tests.providers_e2e import environment, npc_pipeline, serving, state
+from tests.providers_e2e import chunks_sent, environment, npc_pipeline, serving
 
 KILLS = 5
 PROVIDERS = ["openai", "anthropic", "gemini"]
@@ -88,11 +88,3 @@ def test_kill_9_with_batches_in_flight(tmp_path: Path, provider: str) -> None:
         # requests in them may not.
         assert created == chunks_sent(tmp_path / "ref")
     assert kills >= 1, "the run finished before the first kill"
-
-
-def chunks_sent(folder: Path) -> int:
-    db = state(folder)
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM chunks WHERE batch_id IS NOT NULL").fetchone()[0])
-    finally:
-        db.close()

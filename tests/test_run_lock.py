@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import octoc
 from tests.emulators.base import Call, Faults, Reply
 from tests.emulators.openai import OpenAIEmulator
-from tests.providers_e2e import environment, npc_pipeline, state
+from tests.providers_e2e import chunks_sent, environment, npc_pipeline
 
 ROUNDS = 20
 UPLOAD_DELAY = 0.2  # seconds an upload takes, outside the emulator's lock
@@ -30,14 +30,6 @@ class SlowUpload(OpenAIEmulator):
 
 def faults() -> Faults:
     return Faults(malformed_rate=0.2, polls_to_end=2)
-
-
-def chunks_sent(folder: Path) -> int:
-    db = state(folder)
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM chunks WHERE batch_id IS NOT NULL").fetchone()[0])
-    finally:
-        db.close()
 
 
 def start(folder: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:

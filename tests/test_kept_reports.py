@@ -84,3 +84,21 @@ def test_every_transaction_counts_as_a_write(tmp_path: Path) -> None:
     assert isinstance(before, int) and meta(tmp_path, "writes") == before + 2
     mark_kept_table(tmp_path, "STALE-MARK")
     assert "STALE-MARK" not in octoc("report", "s.octo", cwd=tmp_path).stdout
+
+
+def test_kept_reports_that_are_not_whole_are_computed_again(tmp_path: Path) -> None:
+    """A kept value without its texts (a damaged state) is not trusted: the reports are
+    computed from the units, never a traceback."""
+    shutil.copy(ROOT / "examples" / "drunken_sailor.octo", tmp_path / "s.octo")
+    ran = octoc("run", "s.octo", "--max-units", "30", cwd=tmp_path)
+    db = state(tmp_path)
+    try:
+        (value,) = db.execute("SELECT value FROM meta WHERE key = 'kept_reports'").fetchone()
+        kept = json.loads(value)
+        del kept["table"]
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'kept_reports'", (json.dumps(kept),))
+    finally:
+        db.close()
+    report = octoc("report", "s.octo", cwd=tmp_path)
+    assert report.stdout.split("report by_start")[1].split("\n\n")[0] in ran.stdout

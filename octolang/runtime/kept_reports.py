@@ -64,7 +64,10 @@ def kept(program: ir.Program, store: RunStore) -> tuple[str, str, str] | None:
         return None
     if value.get(WRITES) != store.meta_value(WRITES):
         return None
-    return str(value["json"]), str(value["table"]), str(value["csv"])
+    text_json, table, csv_text = value.get("json"), value.get("table"), value.get("csv")
+    if not (isinstance(text_json, str) and isinstance(table, str) and isinstance(csv_text, str)):
+        return None  # not as a writer keeps them: computed again
+    return text_json, table, csv_text
 
 
 def reports(program: ir.Program, store: RunStore) -> tuple[str, str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import CodeType
 from typing import Any
 
@@ -230,6 +230,18 @@ def compile_expression(node: ir.Expr, filename: str, rename: Mapping[str, str] |
     if refused is not None:
         raise ExpressionRefused(f"{filename}:{refused.span.line}: the sandbox refuses this expression")
     tree = ast.Expression(body=to_python(node, rename))
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "eval")
+
+
+def compile_tuple(nodes: Sequence[ir.Expr], filename: str) -> CodeType:
+    """One code object giving the tuple of `nodes`' values: one `eval` where a caller needs
+    several expressions of the same names (a report's keys and aggregate arguments)."""
+    for node in nodes:
+        refused = refused_part(node)
+        if refused is not None:
+            raise ExpressionRefused(f"{filename}:{refused.span.line}: the sandbox refuses this expression")
+    tree = ast.Expression(body=ast.Tuple(elts=[to_python(node) for node in nodes], ctx=ast.Load()))
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "eval")
 

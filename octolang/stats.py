@@ -24,6 +24,7 @@ Conventions shared by every aggregate function:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -63,7 +64,7 @@ class ChiSquare(NamedTuple):
 
 
 def _all_finite(xs: Sequence[float]) -> bool:
-    return all(math.isfinite(x) for x in xs)
+    return all(map(math.isfinite, xs))
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -141,14 +142,14 @@ def stdev(xs: Sequence[float]) -> float | None:
         return None
     m = _mean(xs)
     ds = [x - m for x in xs]
-    big = max(abs(d) for d in ds)
+    big = max(map(abs, ds))
     if not math.isfinite(big):
         return None
     if big == 0.0:
         return 0.0
     e = math.frexp(big)[1]
     ds = [math.ldexp(d, -e) for d in ds]  # |d| < 1, exact scaling
-    ss = math.fsum(d * d for d in ds) - math.fsum(ds) ** 2 / n
+    ss = math.fsum(map(operator.mul, ds, ds)) - math.fsum(ds) ** 2 / n
     sd = math.sqrt(max(ss, 0.0) / (n - 1))
     try:
         return _finite_or_none(math.ldexp(sd, e))

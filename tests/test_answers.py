@@ -4,6 +4,7 @@ and the mock model's answers, valid (or invalid on purpose) and deterministic.""
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from octolang.runtime.llm_output import (
     OutputError,
     check_answer,
     compile_rules,
+    conformance,
     conforms,
     extract_json,
     validate_schema,
@@ -133,3 +135,49 @@ def test_the_invalid_share_is_what_was_asked() -> None:
         invalid += bool(validate_schema(value, schema))
     sigma = math.sqrt(n * rate * (1 - rate))
     assert abs(invalid - n * rate) < 4 * sigma
+
+
+def _values(rng: random.Random, depth: int = 0) -> object:
+    """Any JSON-ish value, with the edges the checks care about (bools as ints, NaN, bounds)."""
+    kind = rng.randrange(9 if depth < 2 else 7)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([-1, 0, 1, 2, 7, 10, 11, 100, 10**20])
+    if kind == 2:
+        return rng.choice([0.0, 0.5, 1.0, 1.5, -0.5, float("nan"), float("inf")])
+    if kind in (3, 4):
+        return rng.choice(["", "a", "ship", "water", "warm", "curt", "x" * 300])
+    if kind in (5, 6):
+        return rng.choice(["outcome", "steps", "text", "tone", "score", "reason"])
+    if kind == 7:
+        return [_values(rng, depth + 1) for _ in range(rng.randrange(4))]
+    names = ["outcome", "steps", "text", "tone", "score", "reason", "extra"]
+    return {rng.choice(names): _values(rng, depth + 1) for _ in range(rng.randrange(5))}
+
+
+def test_the_prebuilt_check_answers_as_the_quick_check_does_for_every_example_schema() -> None:
+    seed = 20261130
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    schemas = []
+    for path in sorted((ROOT / "examples").glob("*.octo")):
+        program = compile_source(read_source(str(path))).program
+        assert program is not None
+        schemas += [s.output_schema for s in program.steps if s.output_schema]
+    assert len(schemas) >= 6
+    for schema in schemas:
+        check = conformance(schema)
+        properties = list(schema.get("properties", {}))
+        answers = set()
+        for i in range(2000):
+            if i % 2:  # a valid answer (the mock model's), often with one field changed
+                value = extract_json(mock_answer(schema, key=f"k{i}", seed=seed))
+                if properties and i % 4 == 1:
+                    value[rng.choice([*properties, "extra"])] = _values(rng, 1)
+            else:
+                value = _values(rng)
+            answer = check(value)
+            assert answer == conforms(value, schema), (schema, value)
+            answers.add(answer)
+        assert answers == {True, False}, schema  # both sides of every schema were tried

@@ -9,13 +9,12 @@ import ast
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from octolang import ir
 from octolang.check.scope import program_fields
-from octolang.runtime.llm_output import compile_rules, conforms, validate_schema
-from octolang.sandbox import Record, SandboxTimeout, TimeLimit, UnitRandom, code_free_names, compile_code, freeze
+from octolang.runtime.llm_output import compile_rules, conformance, validate_schema
+from octolang.sandbox import SandboxTimeout, TimeLimit, UnitRandom, as_record, code_free_names, compile_code, freeze
 from octolang.sandbox.limits import WorkerLimits
 from octolang.sandbox.output import cut, describe_failure, serialise
 from octolang.sandbox.rng import stream_seeds
@@ -33,12 +32,12 @@ class ComputeJob(NamedTuple):  # a tuple: pickled to the workers in a few bytes 
     rng_state: bytes | None
 
 
-@dataclass(frozen=True)
-class ComputeOutcome:
+class ComputeOutcome(NamedTuple):
     unit_id: str
     output: dict[str, Any] | None
     error: str | None
     rng_state: bytes | None
+    text: str | None = None  # the output as compact JSON, as the worker wrote it and the store keeps it
 
 
 def reads_rng(step: ir.StepDecl) -> bool:
@@ -69,6 +68,7 @@ class CompiledStep:
         self.carry_rng = carry_rng and self.uses_rng  # a later step continues this unit's stream
         self.timeout = step.timeout_seconds or DEFAULT_TIMEOUT
         self.schema = step.output_schema or {}
+        self.conforms = conformance(self.schema)
         self.rules = compile_rules(step, filename)
         self.limits = WorkerLimits(unit_seconds=self.timeout)
         self._limit: Any = None
@@ -84,18 +84,19 @@ class CompiledStep:
 
     # ------------------------------------------------------------ in the worker
     def handle(self, job: ComputeJob) -> str:
-        """One job, in a worker: its outcome as a JSON array `[id, output, error, rng]`.
-        Never raises: whatever the code does, the unit gets an outcome."""
+        """One job, in a worker: its outcome as one line of JSON, the output alone (an
+        object) or, with an error or a stream to keep, `[output, error, rng]`. Never
+        raises: whatever the code does, the unit gets an outcome."""
         if self._limit is None:  # the SIGALRM handler, installed once per worker
             self._limit = TimeLimit(self.timeout).__enter__()
         try:
             text, error, state = self._run(job, self._limit)
         except BaseException as exc:  # a unit's failure, whatever it raised
             text, error, state = None, self._describe(exc), None
+        if error is None and state is None and text is not None:
+            return text
         rng = base64.b64encode(state).decode() if state is not None else None
-        if error is None and rng is None:
-            return f"[{json.dumps(job.unit_id)},{text},null,null]"
-        return f"[{json.dumps(job.unit_id)},{text or 'null'},{json.dumps(error)},{json.dumps(rng)}]"
+        return f"[{text or 'null'},{json.dumps(error)},{json.dumps(rng)}]"
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, SandboxTimeout):
@@ -115,9 +116,9 @@ class CompiledStep:
             else:
                 derived = self.stream_seeds.get(job.unit_id)
                 rng = UnitRandom(derived) if derived is not None else UnitRandom.for_unit(self.seed, job.unit_id)
-        kwargs: dict[str, Any] = {"unit": Record(job.context["unit"]), "rng": rng, **self.consts}
+        kwargs: dict[str, Any] = {"unit": as_record(job.context["unit"]), "rng": rng, **self.consts}
         for name in self.step.depends_on:
-            kwargs[name] = Record(job.context[name])
+            kwargs[name] = as_record(job.context[name])
         value = limit.call(self.code, kwargs)
         if not isinstance(value, dict):
             kind = type(value).__name__
@@ -127,7 +128,7 @@ class CompiledStep:
             return None, f"step `{self.step.name}` returned {serialised.problem}", None
         output = serialised.value
         # jsonschema takes ~50 us a value: run it only to explain a value the quick check rejects.
-        problems = [] if conforms(output, self.schema) else validate_schema(output, self.schema)
+        problems = [] if self.conforms(output) else validate_schema(output, self.schema)
         if not problems and self.rules.rules:
             context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on}, **self.consts}
             problems = self.rules.failures(output, context)
@@ -138,18 +139,40 @@ class CompiledStep:
         return serialised.text, None, state
 
     # ------------------------------------------------------------ in the parent
-    def lost(self, job: ComputeJob, why: str) -> list[Any]:
+    def lost(self, job: ComputeJob, why: str) -> ComputeOutcome:
         """The outcome of a job whose worker was killed at the deadline or died under it."""
         if why == "deadline":
-            return [job.unit_id, None, self._late(), None]
-        return [job.unit_id, None, f"step `{self.step.name}` did not finish: {why}", None]
+            return ComputeOutcome(job.unit_id, None, self._late(), None)
+        return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` did not finish: {why}", None)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON data")
+
+
+# A worker's line is parsed as strict JSON: `NaN` and `Infinity`, which Python's reader
+# takes by default, are refused (a worker never writes them: its encoder refuses them).
+_read_line = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
 
 
 def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
-    """A worker's result for `job`, checked: a worker is not trusted with the unit's id."""
-    if not isinstance(result, list) or len(result) != 4 or result[0] != job.unit_id:
+    """A worker's result line for `job`, checked (a worker is not trusted), or the outcome
+    the parent made for a job whose worker was lost."""
+    if isinstance(result, ComputeOutcome):
+        return result
+    text, end = "", -1
+    try:
+        text = result.decode("ascii")  # the worker's encoder escapes everything else
+        parsed, end = _read_line(text)
+    except (ValueError, RecursionError):
+        pass
+    if end != len(text):  # not one JSON value and nothing else
         return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
-    _, output, error, rng = result
+    if type(parsed) is dict:  # the common case: an output, no stream to keep
+        return ComputeOutcome(job.unit_id, parsed, None, None, text)
+    if not isinstance(parsed, list) or len(parsed) != 3:
+        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
+    output, error, rng = parsed
     if not isinstance(output, dict):
         return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
     try:

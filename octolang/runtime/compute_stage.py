@@ -203,7 +203,7 @@ class ComputeStage:
         outcomes = run_compute(compiled, jobs, workers)
         encode = _COMPACT.encode
         with self.store.transaction() as db:
-            done = [(o.unit_id, step.name, encode(o.output), 1) for o in outcomes if o.output is not None]
+            done = [(o.unit_id, step.name, o.text or encode(o.output), 1) for o in outcomes if o.output is not None]
             db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", done)
             if step.name in self.rng_carry:
                 db.executemany(

@@ -109,16 +109,18 @@ class RunContext:
     def ready(self, snap: Snapshot, step: ir.StepDecl) -> list[str]:
         """The units of `snap` that can run `step` now: pending, not done or in flight,
         their dependencies done and the gates before it passed."""
-        ready = []
-        blocks = self.gate_blocks[step.name]
-        for uid, row in snap.units.items():
-            if row.status != "pending" or snap.done(uid, step.name) or (uid, step.name) in snap.open:
-                continue
-            if not all(snap.done(uid, d) for d in step.depends_on):
-                continue
-            if any(not snap.gates.get((uid, g), (0, False))[1] for g in blocks):
-                continue
-            ready.append(uid)
+        results = snap.results
+        mine = results.get(step.name, {})
+        ready = [uid for uid, row in snap.units.items() if row.status == "pending" and uid not in mine]
+        if snap.open:
+            name = step.name
+            ready = [uid for uid in ready if (uid, name) not in snap.open]
+        for dependency in step.depends_on:
+            outputs = results.get(dependency, {})
+            ready = [uid for uid in ready if uid in outputs]
+        gates = snap.gates
+        for gate in self.gate_blocks[step.name]:
+            ready = [uid for uid in ready if gates.get((uid, gate), (0, False))[1]]
         return ready
 
     def context(self, snap: Snapshot, uid: str, steps: list[str]) -> dict[str, Any]:

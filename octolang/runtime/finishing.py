@@ -13,14 +13,13 @@ class FinishingStage:
         self.ctx = ctx
 
     def finish(self, snap: Snapshot) -> bool:
-        finished = []
-        for uid, row in snap.units.items():
-            if row.status != "pending":
-                continue
-            if all(snap.done(uid, s.name) for s in self.ctx.steps) and all(
-                snap.gates.get((uid, i), (0, False))[1] for i in range(len(self.ctx.program.gates))
-            ):
-                finished.append(uid)
+        finished = [uid for uid, row in snap.units.items() if row.status == "pending"]
+        for step in self.ctx.steps:
+            outputs = snap.results.get(step.name, {})
+            finished = [uid for uid in finished if uid in outputs]
+        gates = snap.gates
+        for gate in range(len(self.ctx.program.gates)):
+            finished = [uid for uid in finished if gates.get((uid, gate), (0, False))[1]]
         if not finished:
             return False
         with self.ctx.store.transaction() as db:

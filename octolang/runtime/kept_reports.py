@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from octolang import __version__, ir
 from octolang.runtime.store import RunStore
+
+if TYPE_CHECKING:
+    from octolang.runtime.reports import ReportsResult
 
 KEPT = "kept_reports"
 WRITES = "writes"
@@ -37,8 +41,9 @@ def reports_key(program: ir.Program) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def render(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
-    """The reports (JSON, table, CSV) computed from every unit of the run, streamed."""
+def render(program: ir.Program, store: RunStore, computed: ReportsResult | None = None) -> tuple[str, str, str]:
+    """The reports (JSON, table, CSV): `computed` (the writer's live tallies,
+    runtime/live_reports.py), else computed from every unit of the run, streamed."""
     from octolang.runtime.reports import (
         UnitOutcome,
         compile_reports,
@@ -49,11 +54,13 @@ def render(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
     )
     from octolang.runtime.status import unit_outcomes
 
-    outcomes = (  # streamed from the store: no unit is kept once its values are taken
-        UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
-        for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
-    )
-    result = compute_reports(program, compile_reports(program, program.file), outcomes)
+    result = computed
+    if result is None:
+        outcomes = (  # streamed from the store: no unit is kept once its values are taken
+            UnitOutcome(unit_id=uid, fields=fields, status=state, outputs=outputs, reason=reason)  # type: ignore[arg-type]
+            for uid, fields, state, outputs, reason in unit_outcomes(store, records=True)
+        )
+        result = compute_reports(program, compile_reports(program, program.file), outcomes)
     return reports_json(result), reports_table(result), reports_csv(result)
 
 
@@ -75,12 +82,13 @@ def reports(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
     return kept(program, store) or render(program, store)
 
 
-def keep(program: ir.Program, store: RunStore) -> tuple[str, str, str]:
-    """The run's reports, kept in its state (the caller writes the run)."""
+def keep(program: ir.Program, store: RunStore, computed: ReportsResult | None = None) -> tuple[str, str, str]:
+    """The run's reports, kept in its state (the caller writes the run); `computed`: the
+    writer's live tallies of every unit, if it has them."""
     found = kept(program, store)
     if found is not None:
         return found
-    text_json, table, csv_text = render(program, store)
+    text_json, table, csv_text = render(program, store, computed)
     with store.transaction() as db:  # this transaction's own bump makes `writes` one more
         stamp = (store.meta_value(WRITES) or 0) + 1
         value = {"key": reports_key(program), WRITES: stamp, "json": text_json, "table": table, "csv": csv_text}

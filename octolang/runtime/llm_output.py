@@ -7,7 +7,7 @@ import ast
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Literal
@@ -132,6 +132,47 @@ def conforms(value: Any, schema: Mapping[str, Any]) -> bool:
     if kind == "null":
         return value is None
     return False
+
+
+def conformance(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """`conforms` with the schema read once: a function of the value that gives the same
+    answers (a compute step checks every unit's output with it)."""
+    if not schema:
+        return lambda value: True
+    kind = schema.get("type")
+    if "anyOf" in schema or isinstance(kind, list) or "enum" in schema:
+        return lambda value: conforms(value, schema)
+    if kind == "object":
+        properties = [(name, conformance(sub)) for name, sub in schema.get("properties", {}).items()]
+        names = {name for name, _ in properties}
+        closed = schema.get("additionalProperties") is False
+        required = tuple(schema.get("required", ()))
+
+        def check_object(value: Any) -> bool:
+            if not isinstance(value, dict) or (closed and not value.keys() <= names):
+                return False
+            for name in required:
+                if name not in value:
+                    return False
+            for name, check in properties:
+                if name in value and not check(value[name]):
+                    return False
+            return True
+
+        return check_object
+    if kind in ("integer", "number"):
+        types: Any = int if kind == "integer" else (int, float)
+        low, high = schema.get("minimum"), schema.get("maximum")
+
+        def check_number(value: Any) -> bool:
+            if isinstance(value, bool) or not isinstance(value, types):
+                return False
+            return bool((value if low is None else low) <= value <= (value if high is None else high))  # NaN: False
+
+        return check_number
+    if kind == "string" and "minLength" not in schema and "maxLength" not in schema:
+        return lambda value: isinstance(value, str)
+    return lambda value: conforms(value, schema)
 
 
 @functools.lru_cache(maxsize=256)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from octolang import ir
 from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
-from octolang.expressions import compile_expression, scope_with, to_python
+from octolang.expressions import compile_expression, compile_tuple, scope_with, to_python
 from octolang.runtime.tallies import MISSING, Tally
 
 Status = Literal["done", "failed", "skipped", "pending"]
@@ -55,6 +55,14 @@ class CompiledReport:
     keys: tuple[tuple[str, CodeType], ...]
     where: CodeType | None
     metrics: tuple[CompiledMetric, ...]
+    # A unit's values in one `eval` each: its group key, and the argument of every aggregate
+    # that has one (`arguments`: their positions among the metrics' aggregates, in order).
+    # An expression that raises makes them go one by one, so that it alone is missing.
+    key_tuple: CodeType | None = None
+    argument_tuple: CodeType | None = None
+    arguments: tuple[int, ...] = ()
+    key_codes: tuple[CodeType, ...] = ()
+    argument_codes: tuple[CodeType, ...] = ()
 
 
 def _rewrite(node: Any, replace: Any) -> Any:
@@ -78,11 +86,15 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
         keys = tuple((ast.unparse(to_python(k)), compile_expression(k, filename)) for k in report.group_by)
         key_shapes = [shape(k) for k in report.group_by]
         metrics = []
+        argument_nodes: list[ir.Expr | None] = []  # each aggregate's argument, in the metrics' order
         for metric in report.metrics:
             aggregates: list[CompiledAggregate] = []
 
             def replace(
-                node: Any, aggregates: list[CompiledAggregate] = aggregates, key_shapes: list[str] = key_shapes
+                node: Any,
+                aggregates: list[CompiledAggregate] = aggregates,
+                key_shapes: list[str] = key_shapes,
+                argument_nodes: list[ir.Expr | None] = argument_nodes,
             ) -> Any:
                 if isinstance(node, (ir.Name, ir.Attribute)) and shape(node) in key_shapes:
                     return ir.Name(span=node.span, id=f"_key{key_shapes.index(shape(node))}")
@@ -99,6 +111,7 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
                     aggregates.append(
                         CompiledAggregate(node.func.id, tuple(compile_expression(a, filename) for a in args), percent)
                     )
+                    argument_nodes.append(args[0] if args else None)
                     return ir.Name(span=node.span, id=f"_agg{len(aggregates) - 1}")
                 return None
 
@@ -112,7 +125,20 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
                 CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single)
             )
         where = compile_expression(report.where, filename) if report.where is not None else None
-        out.append(CompiledReport(report.name, keys, where, tuple(metrics)))
+        given = [node for node in argument_nodes if node is not None]
+        out.append(
+            CompiledReport(
+                report.name,
+                keys,
+                where,
+                tuple(metrics),
+                key_tuple=compile_tuple(report.group_by, filename) if report.group_by else None,
+                argument_tuple=compile_tuple(given, filename) if given else None,
+                arguments=tuple(i for i, node in enumerate(argument_nodes) if node is not None),
+                key_codes=tuple(code for _, code in keys),
+                argument_codes=tuple(a.args[0] for m in metrics for a in m.aggregates if a.args),
+            )
+        )
     return out
 
 
@@ -180,6 +206,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 class _GroupTally:
     group: Group
     tallies: list[list[Tally]]  # per metric, per aggregate
+    adders: list[Any]  # the same tallies' `add`, in one list (the order of CompiledReport.arguments)
 
 
 def compute_reports(
@@ -206,35 +233,56 @@ class ReportTables:
         self.tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
         self.names = self.base.copy()  # one scope, its unit's names replaced unit by unit
         self.present: list[str] = []
+        # per report: the positions of its aggregates that take no argument (count())
+        self.bare = [
+            [i for i in range(sum(len(m.aggregates) for m in r.metrics)) if i not in r.arguments] for r in compiled
+        ]
 
     def add(self, outcome: UnitOutcome) -> None:
         from octolang.sandbox import Record
 
+        fields = outcome.fields
+        outputs = {
+            step: output if isinstance(output, Record) else Record(output) for step, output in outcome.outputs.items()
+        }
+        self.add_unit(fields if isinstance(fields, Record) else Record(fields), outcome.status, outputs)
+
+    def add_unit(self, fields: Any, status: str, outputs: dict[str, Any]) -> None:
+        """A unit's values: its fields and outputs as `Record`s (what expressions see)."""
         names, base = self.names, self.base
         for step in self.present:  # the last unit's outputs go: a unit without a step's output has no such name
             if step in base:
                 names[step] = base[step]
             else:
                 del names[step]
-        fields = outcome.fields
-        names["unit"] = fields if isinstance(fields, Record) else Record(fields)
-        self.present = list(outcome.outputs)
-        for step, output in outcome.outputs.items():
-            names[step] = output if isinstance(output, Record) else Record(output)
-        for report, groups in zip(self.compiled, self.tables, strict=True):
-            key = tuple(_group_value(_try(code, names)) for _, code in report.keys)
-            tally = groups.get(key)
+        names["unit"] = fields
+        names.update(outputs)
+        self.present = list(outputs)
+        done = status == "done"
+        for report, groups, bare in zip(self.compiled, self.tables, self.bare, strict=True):
+            key = _values(report.key_tuple, report.key_codes, names)
+            try:
+                tally = groups.get(key)  # a key as it is: groups are only ever stored by plain keys
+            except TypeError:  # a list or a record in it
+                tally = None
+            if tally is None:
+                key = tuple(_group_value(part) for part in key)
+                tally = groups.get(key)
             if tally is None:
                 group = Group(key={text: value for (text, _), value in zip(report.keys, key, strict=True)})
                 tallies = [[Tally(a.function, a.percent) for a in m.aggregates] for m in report.metrics]
-                tally = groups[key] = _GroupTally(group, tallies)
-            tally.group.units += 1
-            setattr(tally.group, outcome.status, getattr(tally.group, outcome.status) + 1)
-            if outcome.status != "done" or (report.where is not None and _try(report.where, names) is not True):
+                tally = groups[key] = _GroupTally(group, tallies, [t.adder() for ts in tallies for t in ts])
+            group = tally.group
+            group.units += 1
+            setattr(group, status, getattr(group, status) + 1)
+            if not done or (report.where is not None and _try(report.where, names) is not True):
                 continue
-            for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
-                for aggregate, one in zip(metric.aggregates, metric_tallies, strict=True):
-                    one.add(_try(aggregate.args[0], names) if aggregate.args else None)
+            adders = tally.adders
+            values = _values(report.argument_tuple, report.argument_codes, names)
+            for position, value in zip(report.arguments, values, strict=True):
+                adders[position](value)
+            for position in bare:
+                adders[position](None)
 
     def result(self) -> ReportsResult:
         results = []
@@ -263,6 +311,17 @@ class ReportTables:
                         statistic = Statistic(value, kind, low, high, n, missing, note)
                         out.append((report.name, metric.name, tally.group.key, statistic))
         return out
+
+
+def _values(together: CodeType | None, codes: tuple[CodeType, ...], names: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of several expressions: one `eval` of `together` (their tuple), or one
+    by one when it raises, so that only the expressions that raise are MISSING."""
+    if together is None:
+        return ()
+    try:
+        return eval(together, names)  # type: ignore[no-any-return]
+    except Exception:
+        return tuple(_try(code, names) for code in codes)
 
 
 def _group_value(value: Any) -> Any:

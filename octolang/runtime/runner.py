@@ -13,6 +13,7 @@ from __future__ import annotations
 from octolang.runtime.compute_stage import ComputeStage
 from octolang.runtime.context import RunContext, RunOptions, TickResult
 from octolang.runtime.finishing import FinishingStage
+from octolang.runtime.live_reports import LiveReports
 from octolang.runtime.snapshot import load_snapshot
 from octolang.runtime.traffic import ProviderTraffic
 
@@ -32,6 +33,7 @@ class Runner:
         self.traffic = ProviderTraffic(ctx)
         self.compute = ComputeStage(ctx)
         self.finishing = FinishingStage(ctx)
+        self.live = LiveReports(ctx.program)  # the reports, tallied as units end
 
     def tick(self) -> TickResult:
         """Collect, then gates and compute steps until nothing moves, submit, finish: over
@@ -42,12 +44,14 @@ class Runner:
         limit = None if any(s.kind == "llm" for s in self.ctx.steps) else PAGE_UNITS
         snap = load_snapshot(self.store, names, limit=limit)
         if self.traffic._collect(snap, result):
+            self.live.take(snap)  # units that ended as answers came in leave the next snapshot
             snap = load_snapshot(self.store, names, limit=limit)
         while snap.units or limit is None:
             result.progressed = self.compute.advance(snap) or result.progressed
             if not result.cancelled and not result.paused:
                 result.progressed = self.traffic._submit(snap, result) or result.progressed
             result.progressed = self.finishing.finish(snap) or result.progressed
+            self.live.take(snap)
             if limit is None:
                 break
             last = max(row.ordinal for row in snap.units.values())

@@ -11,7 +11,7 @@ from octolang.runtime.store import RunStore
 Key = tuple[str, str]  # (unit id, step)
 
 
-@dataclass
+@dataclass(slots=True)
 class UnitRow:
     ordinal: int
     fields: dict[str, Any]
@@ -38,6 +38,19 @@ class Snapshot:
         return outputs is not None and unit in outputs
 
 
+_DECODER = json.JSONDecoder()
+
+
+def read_json(text: str) -> Any:
+    """`json.loads` of a text the store holds, which the runtime wrote compact (nothing
+    around the value): read without scanning for whitespace first, as `loads` does."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # raises the error json.loads would
+    return value if end == len(text) else json.loads(text)
+
+
 def load_snapshot(
     store: RunStore, steps: list[str], pending_only: bool = True, *, after: int = -1, limit: int | None = None
 ) -> Snapshot:
@@ -61,7 +74,7 @@ def load_snapshot(
         rows = store.query(
             f"SELECT u.id, u.ordinal, u.fields, u.status, u.reason FROM units u WHERE {where} ORDER BY u.ordinal"
         )
-    loads = json.loads
+    loads = read_json
     for uid, ordinal, fields, status, reason in rows:
         snap.units[uid] = UnitRow(ordinal, loads(fields), status, reason)
     for step in steps:

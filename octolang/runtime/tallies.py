@@ -40,19 +40,33 @@ class Tally:
 
     def add(self, value: Any) -> None:
         """A unit's value (MISSING when its expression raised)."""
+        self.adder()(value)
+
+    def adder(self) -> Callable[[Any], None]:
+        """`add` for this tally's function, chosen once (a report adds a value per unit)."""
+        if self.function == "count":
+            return self._add_count
+        if self.function == "proportion":
+            return self._add_flag
+        return self._add_number
+
+    def _add_count(self, value: Any) -> None:
         self.seen += 1
-        function = self.function
-        if function == "count":
-            if value is MISSING:
-                self.missing += 1
-            elif value:
-                self.true += 1
-        elif function == "proportion":
-            if value is not MISSING and isinstance(value, (bool, int, float)):
-                self.true += bool(value)
-            else:
-                self.missing += 1
-        elif value is not MISSING and isinstance(value, (int, float)):
+        if value is MISSING:
+            self.missing += 1
+        elif value:
+            self.true += 1
+
+    def _add_flag(self, value: Any) -> None:
+        self.seen += 1
+        if value is not MISSING and isinstance(value, (bool, int, float)):
+            self.true += bool(value)
+        else:
+            self.missing += 1
+
+    def _add_number(self, value: Any) -> None:
+        self.seen += 1
+        if value is not MISSING and isinstance(value, (int, float)):
             try:
                 self.numbers.append(float(value))
             except OverflowError:

@@ -82,6 +82,23 @@ def record_from_json(data: dict[str, Any]) -> Record:
     return record
 
 
+def as_record(data: dict[str, Any]) -> Record:
+    """What `json.loads(text, object_hook=record_from_json)` gives, from `json.loads(text)`
+    (`data`, which is left as it is): the dicts inside it records, flat ones not copied."""
+    for value in data.values():
+        if isinstance(value, (dict, list)):
+            return record_from_json({key: _as_json_value(item) for key, item in data.items()})
+    return record_from_json(data)
+
+
+def _as_json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return as_record(value)
+    if isinstance(value, list):
+        return [_as_json_value(item) for item in value]
+    return value
+
+
 def _wrap(value: Any) -> Any:
     """Nested records get attribute access; lists are copied, so code cannot change the caller's."""
     if isinstance(value, dict):

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from octolang.sandbox.limits import WorkerLimits
 
@@ -16,11 +15,13 @@ from octolang.sandbox.limits import WorkerLimits
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class Serialised:
+class Serialised(NamedTuple):
     text: str | None  # the output as compact JSON, or None with `problem`
-    value: Any
+    value: Any  # what reading `text` back gives
     problem: str | None
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def cut(text: str, limit: int) -> str:
@@ -50,6 +51,8 @@ def serialise(value: Any, limits: WorkerLimits) -> Serialised:
     # A cheap bound first: the depth is at most the number of brackets.
     if text.count("[") + text.count("{") > limits.output_depth and _depth(value) > limits.output_depth:
         return Serialised(None, None, f"a value nested deeper than {limits.output_depth} levels")
+    if type(value) is dict and all(type(k) is str and type(v) in _SCALARS for k, v in value.items()):
+        return Serialised(text, value, None)  # a flat dict of JSON scalars reads back as itself
     return Serialised(text, json.loads(text), None)
 
 

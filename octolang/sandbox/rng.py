@@ -9,6 +9,7 @@ independent of chunking, order, workers, retries and resumes.
 
 from __future__ import annotations
 
+import _random
 import hashlib
 import random
 from array import array
@@ -25,7 +26,10 @@ class UnitRandom(random.Random):
     stream. The runtime saves and restores it with `state()` and `from_state()`."""
 
     def __init__(self, x: Any = None) -> None:
-        random.Random.seed(self, x)
+        if type(x) is int:  # what random.Random.seed does with an int, without its checks
+            _random.Random.seed(self, x)
+        else:
+            random.Random.seed(self, x)
         self.gauss_next = None
 
     def seed(self, *args: Any, **kwargs: Any) -> None:

@@ -2,8 +2,9 @@
 sent, a wall deadline per unit, workers killed and replaced) and the child's loop.
 
 The child enters the boundary (limits.py) before it touches a job. Jobs go down as pickles
-(the parent is trusted); results come back as JSON bytes of bounded length, never as
-pickles, so a worker whose code got past the policy cannot run code in the parent. While
+(the parent is trusted); results come back as text of bounded length, one line a job
+(what `handle` returned: the caller parses it), never as pickles, so a worker whose code
+got past the policy cannot run code in the parent. While
 a job runs, the child writes its position in the batch and its start time into a shared
 page; the parent reads it to kill a unit stuck past its deadline (a C call that ignores
 SIGALRM), fails that unit alone, and sends the rest of the batch to another worker.
@@ -12,7 +13,7 @@ Results go by job index, so they do not depend on the number of workers.
 
 from __future__ import annotations
 
-import json
+import gc
 import mmap
 import os
 import signal
@@ -70,11 +71,16 @@ class _Worker:
         return status
 
 
+# The first byte of a child's message that says its boundary could not be set up (a
+# result line never starts with it: results are JSON text, which escapes control bytes).
+_SETUP_FAILED = b"\x00"
+
+
 def _serve(
     handle: Callable[[Any], str], jobs: Connection, results: Connection, progress: mmap.mmap, limits: WorkerLimits
 ) -> None:
-    """The child's loop: a batch in, its outcomes out as JSON arrays of consecutive
-    fragments (one array, or several when they are large), until EOF."""
+    """The child's loop: a batch in, its results out as lines (one message, or several
+    when they are large), until EOF."""
     while True:
         try:
             batch = jobs.recv()
@@ -89,15 +95,15 @@ def _serve(
             fragments.append(fragment)
             size += len(fragment)
             if size > FLUSH_CHARS and position + 1 < len(batch):
-                results.send_bytes(("[" + ",".join(fragments) + "]").encode())
+                results.send_bytes("\n".join(fragments).encode())
                 fragments, size = [], 0
         _PROGRESS.pack_into(progress, 0, -1)
-        results.send_bytes(("[" + ",".join(fragments) + "]").encode())
+        results.send_bytes("\n".join(fragments).encode())
 
 
 class WorkerPool:
-    """Up to `size` workers forked from this process; each child runs `handle(job)` (a
-    JSON text, never raising) under the limits."""
+    """Up to `size` workers forked from this process; each child runs `handle(job)` (one
+    line of JSON text, never raising) under the limits."""
 
     def __init__(self, handle: Callable[[Any], str], size: int, limits: WorkerLimits, *, max_result_bytes: int) -> None:
         self.handle = handle
@@ -120,6 +126,7 @@ class WorkerPool:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child; measured through its results
                 code = 0
+                gc.freeze()  # the parent's objects: the child's collector leaves them (and their pages) alone
                 try:
                     # Both are the parent's to handle: it stops the workers itself, and a
                     # worker killed by a group-wide SIGTERM would fail the unit it ran.
@@ -129,7 +136,7 @@ class WorkerPool:
                     try:
                         enter_boundary(parent, (jobs_in.fileno(), results_out.fileno()), self.limits)
                     except Exception as exc:
-                        results_out.send_bytes(json.dumps({"setup": str(exc)}).encode())
+                        results_out.send_bytes(_SETUP_FAILED + str(exc).encode("utf-8", "replace"))
                         code = 1
                     else:
                         _serve(self.handle, jobs_in, results_out, progress, self.limits)
@@ -179,9 +186,10 @@ def run_in_workers(
     limits: WorkerLimits,
     lost: Callable[[J, str], Any],
 ) -> list[Any]:
-    """Each job's parsed JSON result, in the order of `jobs`. A job whose worker passes
-    `deadline` seconds on it, or dies under it, gets `lost(job, why)` instead, with `why`
-    "deadline" or a description of the death; its batch's other jobs run again elsewhere."""
+    """Each job's result line (bytes, as its worker sent it: not yet trusted), in the order
+    of `jobs`. A job whose worker passes `deadline` seconds on it, or dies under it, gets
+    `lost(job, why)` instead, with `why` "deadline" or a description of the death; its
+    batch's other jobs run again elsewhere."""
     if not jobs:
         return []
     size = max(1, min(MAX_BATCH, len(jobs) // (max(1, workers) * 8)))
@@ -254,7 +262,7 @@ def _take(
     left = len(worker.batch) - worker.received
     try:
         data = worker.results.recv_bytes(FLUSH_CHARS + pool.max_result_bytes + 65536)
-        parsed = json.loads(data)
+        lines: list[bytes] | None = data.split(b"\n")
     except EOFError:
         position, _ = worker.running(time.monotonic())
         status = pool.retire(worker)
@@ -266,20 +274,20 @@ def _take(
             return
         _lose(worker, position, _death(status), jobs, results, queue, lost)
         return
-    except (OSError, ValueError, RecursionError):
-        parsed = None
-    if isinstance(parsed, dict) and "setup" in parsed:
+    except OSError:
+        lines = None
+    if lines is not None and data[:1] == _SETUP_FAILED:
         pool.retire(worker)
-        raise SandboxUnavailable(str(parsed["setup"]))
-    if not isinstance(parsed, list) or not 0 < len(parsed) <= left:
+        raise SandboxUnavailable(data[1:].decode("utf-8", "replace"))
+    if lines is None or not 0 < len(lines) <= left:
         pool.retire(worker)  # only code that got past the policy can garble the channel
         for index in worker.batch[worker.received :]:
             results[index] = lost(jobs[index], "sent a result the runner could not read")
         return
     pool.stillborn = 0
-    for index, result in zip(worker.batch[worker.received :], parsed, strict=False):
-        results[index] = result
-    worker.received += len(parsed)
+    for index, line in zip(worker.batch[worker.received :], lines, strict=False):
+        results[index] = line
+    worker.received += len(lines)
     if worker.received == len(worker.batch):
         pool.busy.remove(worker)
         pool.idle.append(worker)

@@ -139,11 +139,12 @@ def run(
     from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.runs import RunRefused
-    from octolang.runtime.session import open_session
+    from octolang.runtime.session import fewer_collections, open_session
     from octolang.runtime.store import StoreError
 
     grant_allowance(allow_host, allow_key_env)
     program = overridden_or_exit(compile_or_exit(file, allow_outside=allow_outside), file, provider, model_overrides)
+    click.get_current_context().call_on_close(fewer_collections())
     root = runs_root(file, run_dir, allow_outside)
     options = RunOptions(
         workers=workers,  # None: chosen by measurement (runtime/compute_stage.py, choose_workers)
@@ -205,7 +206,7 @@ def run(
         if session.runner.pending_units() == 0:  # finished: its reports are kept for `octoc report`
             from octolang.runtime.kept_reports import keep
 
-            keep(program, session.store)
+            keep(program, session.store, session.runner.live.result(session.store))
     except StoreError as exc:
         refuse("run", exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
@@ -223,10 +224,17 @@ def find_run_or_exit(
 ) -> Any:
     """The run a reader reads: run ID, else FILE's latest; or why not, and exit (1, or 6 when
     a run that may be FILE's cannot be read)."""
+    pipeline = program.pipeline.name if program.pipeline else None
+    return find_pipeline_run_or_exit(pipeline, file, run_dir, run_id, allow_outside)
+
+
+def find_pipeline_run_or_exit(
+    pipeline: str | None, file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...] = ()
+) -> Any:
+    """`find_run_or_exit` knowing only FILE's pipeline name (None when FILE does not parse)."""
     from octolang.runtime.runs import RunRefused, choose_run
     from octolang.runtime.store import StoreError
 
-    pipeline = program.pipeline.name if program.pipeline else None
     try:
         info = choose_run(runs_root(file, run_dir, allow_outside), os.path.abspath(file), pipeline, run_id)
     except RunRefused as exc:

@@ -10,8 +10,14 @@ from typing import Any
 
 import click
 
-from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
-from octolang.cli_run import _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
+from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, file_access, main
+from octolang.cli_run import (
+    _run_dir,
+    _run_option,
+    compile_or_exit,
+    find_pipeline_run_or_exit,
+    runs_root,
+)
 
 
 def _cost_lines(program: Any, store: Any) -> str:
@@ -24,14 +30,37 @@ def _cost_lines(program: Any, store: Any) -> str:
 
 
 def _open_existing(
-    file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...]
+    file: str, run_dir: str | None, run_id: str | None, allow_outside: tuple[str, ...], *, from_file: bool = False
 ) -> tuple[Any, Any, Any]:
-    """FILE's latest run (or run ID), opened to read: no lock, nothing written."""
+    """FILE's latest run (or run ID), opened to read: no lock, nothing written; with the
+    run's own copy of its program (runtime/program_copy.py), so that neither FILE's data
+    is read again nor an error in FILE stops a reader. `from_file` (`report`): FILE's
+    program when FILE changed since the run last ran (an edited report), if it checks."""
+    from octolang.compiler import compile_source, read_source
+    from octolang.diagnostics import Diagnostic, render_all
+    from octolang.runtime.program_copy import program_copy, source_digest
     from octolang.runtime.store import RunStore
+    from octolang.syntax import parse_program
 
-    program = compile_or_exit(file, allow_outside=allow_outside)
-    info = find_run_or_exit(program, file, run_dir, run_id, allow_outside)
-    return program, info, RunStore.reader(info.state_path)
+    source = read_source(file)
+    if isinstance(source, Diagnostic):
+        click.echo(render_all([source], {}), err=True)
+        sys.exit(EXIT_ERRORS)
+    parsed, _ = parse_program(source)
+    pipeline = parsed.pipeline.name if parsed is not None and parsed.pipeline else None
+    info = find_pipeline_run_or_exit(pipeline, file, run_dir, run_id, allow_outside)
+    store = RunStore.reader(info.state_path)
+    copy = program_copy(store)
+    if copy is not None and not (from_file and copy.source_digest != source_digest(source.text)):
+        return copy.program, info, store
+    compilation = compile_source(source, file_access(allow_outside))
+    if compilation.ok and compilation.program is not None:
+        return compilation.program, info, store
+    if copy is not None:
+        click.echo(f"{file} has errors (`octoc check {file}`); read with the program run {info.id} last ran", err=True)
+        return copy.program, info, store
+    store.close()
+    return compile_or_exit(file, allow_outside=allow_outside), info, RunStore.reader(info.state_path)
 
 
 @main.command()
@@ -52,7 +81,7 @@ def report(
     from octolang.runtime.kept_reports import reports as kept_or_computed
     from octolang.runtime.status import run_status
 
-    program, _, store = _open_existing(file, run_dir, run_id, allow_outside)
+    program, _, store = _open_existing(file, run_dir, run_id, allow_outside, from_file=True)
     try:
         text_json, table, csv_text = kept_or_computed(program, store)
         costs = _cost_lines(program, store) if not (as_json or as_csv) else ""

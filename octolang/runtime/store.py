@@ -56,6 +56,11 @@ class StateUnusable(StoreError):
     never replaced by a new one without `--fresh`."""
 
 
+# Meta values of many kilobytes, read only where needed (`meta_value`): the kept reports
+# (kept_reports.py) and the run's copy of its program (program_copy.py).
+LARGE_META = ("kept_reports", "program")
+
+
 def _explain(exc: sqlite3.Error, path: str) -> str:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
@@ -209,7 +214,12 @@ class RunStore:
 
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.query("SELECT key, value FROM meta")}
+        """The meta, but for its large values (LARGE_META: read them with `meta_value`)."""
+        marks = ",".join("?" * len(LARGE_META))
+        return {
+            k: json.loads(v)
+            for k, v in self.query(f"SELECT key, value FROM meta WHERE key NOT IN ({marks})", LARGE_META)
+        }
 
     def meta_value(self, key: str) -> Any:
         """One value of the meta (None when missing), without decoding the others (the

@@ -252,7 +252,7 @@ def test_output_helpers_bound_what_they_return() -> None:
     limits = WorkerLimits(output_bytes=100, message_chars=10, output_depth=3)
     assert cut("abc", 10) == "abc"
     assert cut("a" * 25, 10) == "aaaaaaaaaa... (cut: 25 characters in all)"
-    assert serialise({"a": [[1]]}, limits).value == {"a": [[1]]}
+    assert serialise({"a": [[1]]}, limits).text == '{"a":[[1]]}'
     assert serialise({"a": [[[1]]]}, limits).problem == "a value nested deeper than 3 levels"
     assert serialise({"a": "x" * 200}, limits).problem == "an output of 208 bytes, over the limit of 100 bytes"
     assert serialise({"a": float("nan")}, limits).problem == (

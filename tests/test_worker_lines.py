@@ -1,18 +1,26 @@
 """What a compute worker sends back for a unit is one line of JSON, read strictly by the
 runner: a line that is not exactly one JSON value, or holds NaN or Infinity (which
-Python's reader takes by default), fails its unit instead of reaching the state; and
+Python's reader takes by default), fails its unit instead of reaching the state, and so
+does an output the step's type refuses (checked by the runner, not the worker); and
 `as_record` gives what decoding with `record_from_json` gives."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from octolang.runtime.compute import ComputeJob, ComputeOutcome, _outcome
+from octolang.compiler import compile_source, read_source
+from octolang.runtime.compute import CompiledStep, ComputeJob, ComputeOutcome
 from octolang.sandbox import Record, as_record, record_from_json
 
+ROOT = Path(__file__).resolve().parents[1]
+SAILOR = compile_source(read_source(str(ROOT / "examples" / "drunken_sailor.octo"))).program
+assert SAILOR is not None
+STEP = CompiledStep(SAILOR.steps[0], SAILOR, "drunken_sailor.octo", seed=42)
 JOB = ComputeJob("start=5/trial=1", {"unit": {"start": 5}}, None)
+_outcome = STEP.outcome
 UNREADABLE = "its worker sent a result the runner could not read"
 
 
@@ -43,6 +51,13 @@ def test_a_line_that_is_not_one_strict_json_result_fails_its_unit(line: bytes) -
     outcome = _outcome(JOB, line)
     assert outcome.output is None and outcome.text is None
     assert outcome.error == UNREADABLE
+
+
+def test_an_output_the_steps_type_refuses_fails_its_unit() -> None:
+    outcome = _outcome(JOB, b'{"outcome":"boat","steps":-1}')
+    assert outcome.output is None and outcome.error is not None
+    assert outcome.error.startswith("step `walk` returned an invalid output: ")
+    assert "'boat' is not one of ['ship', 'water']" in outcome.error
 
 
 def test_an_error_line_gives_the_error_and_a_lost_job_keeps_the_runners_own_outcome() -> None:

@@ -123,27 +123,66 @@ class CompiledStep:
         if not isinstance(value, dict):
             kind = type(value).__name__
             return None, f"step `{self.step.name}` returned {kind}, not a dict of its output fields", None
-        serialised = serialise(value, self.limits)
-        if serialised.text is None:
-            return None, f"step `{self.step.name}` returned {serialised.problem}", None
-        output = serialised.value
+        text, problem = serialise(value, self.limits)
+        if text is None:
+            return None, f"step `{self.step.name}` returned {problem}", None
+        # Its type and rules are checked by the runner, on the value it reads from `text`.
+        state = rng.state() if self.carry_rng and rng is not None else None
+        return text, None, state
+
+    def _invalid(self, job: ComputeJob, output: dict[str, Any]) -> str | None:
+        """Why an output does not conform to the step's type or rules (in the parent)."""
         # jsonschema takes ~50 us a value: run it only to explain a value the quick check rejects.
         problems = [] if self.conforms(output) else validate_schema(output, self.schema)
         if not problems and self.rules.rules:
             context = {"unit": job.context["unit"], **{d: job.context[d] for d in self.step.depends_on}, **self.consts}
             problems = self.rules.failures(output, context)
-        if problems:
-            text = cut("; ".join(problems), self.limits.message_chars)
-            return None, f"step `{self.step.name}` returned an invalid output: {text}", None
-        state = rng.state() if self.carry_rng and rng is not None else None
-        return serialised.text, None, state
+        if not problems:
+            return None
+        text = cut("; ".join(problems), self.limits.message_chars)
+        return f"step `{self.step.name}` returned an invalid output: {text}"
 
     # ------------------------------------------------------------ in the parent
+    def outcome(self, job: ComputeJob, result: Any) -> ComputeOutcome:
+        """A worker's result line for `job`, read and checked (a worker is not trusted:
+        its output is parsed strictly, then held to the step's type and rules), or the
+        outcome the parent made for a job whose worker was lost."""
+        if isinstance(result, ComputeOutcome):
+            return result
+        text, end = "", -1
+        try:
+            text = result.decode("ascii")  # the worker's encoder escapes everything else
+            parsed, end = _read_line(text)
+        except (ValueError, RecursionError):
+            pass
+        if end != len(text):  # not one JSON value and nothing else
+            return ComputeOutcome(job.unit_id, None, UNREADABLE, None)
+        state: bytes | None = None
+        stored: str | None = text
+        if type(parsed) is not dict:  # an error, or an output with the stream to keep: [output, error, rng]
+            if not isinstance(parsed, list) or len(parsed) != 3:
+                return ComputeOutcome(job.unit_id, None, UNREADABLE, None)
+            parsed, error, rng = parsed
+            if not isinstance(parsed, dict):
+                return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
+            try:
+                state = base64.b64decode(rng, validate=True) if isinstance(rng, str) else None
+            except ValueError:
+                return ComputeOutcome(job.unit_id, None, UNREADABLE, None)
+            stored = None  # serialised again by the runner
+        invalid = self._invalid(job, parsed)
+        if invalid is not None:
+            return ComputeOutcome(job.unit_id, None, invalid, None)
+        return ComputeOutcome(job.unit_id, parsed, None, state, stored)
+
     def lost(self, job: ComputeJob, why: str) -> ComputeOutcome:
         """The outcome of a job whose worker was killed at the deadline or died under it."""
         if why == "deadline":
             return ComputeOutcome(job.unit_id, None, self._late(), None)
         return ComputeOutcome(job.unit_id, None, f"step `{self.step.name}` did not finish: {why}", None)
+
+
+UNREADABLE = "its worker sent a result the runner could not read"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -153,33 +192,6 @@ def _refuse_constant(name: str) -> Any:
 # A worker's line is parsed as strict JSON: `NaN` and `Infinity`, which Python's reader
 # takes by default, are refused (a worker never writes them: its encoder refuses them).
 _read_line = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
-
-
-def _outcome(job: ComputeJob, result: Any) -> ComputeOutcome:
-    """A worker's result line for `job`, checked (a worker is not trusted), or the outcome
-    the parent made for a job whose worker was lost."""
-    if isinstance(result, ComputeOutcome):
-        return result
-    text, end = "", -1
-    try:
-        text = result.decode("ascii")  # the worker's encoder escapes everything else
-        parsed, end = _read_line(text)
-    except (ValueError, RecursionError):
-        pass
-    if end != len(text):  # not one JSON value and nothing else
-        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
-    if type(parsed) is dict:  # the common case: an output, no stream to keep
-        return ComputeOutcome(job.unit_id, parsed, None, None, text)
-    if not isinstance(parsed, list) or len(parsed) != 3:
-        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
-    output, error, rng = parsed
-    if not isinstance(output, dict):
-        return ComputeOutcome(job.unit_id, None, cut(str(error or "its worker sent no output"), 4000), None)
-    try:
-        state = base64.b64decode(rng, validate=True) if isinstance(rng, str) else None
-    except ValueError:
-        return ComputeOutcome(job.unit_id, None, "its worker sent a result the runner could not read", None)
-    return ComputeOutcome(job.unit_id, output, None, state)
 
 
 def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) -> list[ComputeOutcome]:
@@ -196,4 +208,4 @@ def run_compute(step: CompiledStep, jobs: Sequence[ComputeJob], workers: int) ->
         limits=step.limits,
         lost=step.lost,
     )
-    return [_outcome(job, result) for job, result in zip(jobs, results, strict=True)]
+    return [step.outcome(job, result) for job, result in zip(jobs, results, strict=True)]

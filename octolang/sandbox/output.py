@@ -17,11 +17,7 @@ _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 class Serialised(NamedTuple):
     text: str | None  # the output as compact JSON, or None with `problem`
-    value: Any  # what reading `text` back gives
     problem: str | None
-
-
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def cut(text: str, limit: int) -> str:
@@ -36,24 +32,20 @@ def serialise(value: Any, limits: WorkerLimits) -> Serialised:
     try:
         text = _ENCODER.encode(value)
     except RecursionError:
-        return Serialised(None, None, f"a value nested deeper than {limits.output_depth} levels")
+        return Serialised(None, f"a value nested deeper than {limits.output_depth} levels")
     except ValueError as exc:
         if "integer string conversion" in safe_str(exc):
             # Python's own bound on int-to-text (quadratic in the digits), kept as it is.
-            return Serialised(None, None, f"an int of more than {sys.get_int_max_str_digits():,} digits")
-        return Serialised(None, None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
+            return Serialised(None, f"an int of more than {sys.get_int_max_str_digits():,} digits")
+        return Serialised(None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
     except TypeError as exc:
-        return Serialised(None, None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
+        return Serialised(None, f"a value that is not JSON data: {cut(safe_str(exc), limits.message_chars)}")
     if len(text) > limits.output_bytes:  # ASCII only (ensure_ascii): characters are bytes
-        return Serialised(
-            None, None, f"an output of {len(text):,} bytes, over the limit of {limits.output_bytes:,} bytes"
-        )
+        return Serialised(None, f"an output of {len(text):,} bytes, over the limit of {limits.output_bytes:,} bytes")
     # A cheap bound first: the depth is at most the number of brackets.
     if text.count("[") + text.count("{") > limits.output_depth and _depth(value) > limits.output_depth:
-        return Serialised(None, None, f"a value nested deeper than {limits.output_depth} levels")
-    if type(value) is dict and all(type(k) is str and type(v) in _SCALARS for k, v in value.items()):
-        return Serialised(text, value, None)  # a flat dict of JSON scalars reads back as itself
-    return Serialised(text, json.loads(text), None)
+        return Serialised(None, f"a value nested deeper than {limits.output_depth} levels")
+    return Serialised(text, None)
 
 
 def _depth(value: Any) -> int:

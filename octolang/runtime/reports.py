@@ -18,7 +18,7 @@ from types import CodeType
 from typing import Any, Literal
 
 from octolang import ir
-from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
+from octolang.check.expressions import ranges_over_units, shape
 from octolang.expressions import compile_expression, scope_with, to_python
 from octolang.runtime.tallies import MISSING, Tally
 
@@ -77,21 +77,21 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
     for report in program.reports:
         keys = tuple((ast.unparse(to_python(k)), compile_expression(k, filename)) for k in report.group_by)
         key_shapes = [shape(k) for k in report.group_by]
+        steps = {s.name for s in program.steps}
         metrics = []
         for metric in report.metrics:
             aggregates: list[CompiledAggregate] = []
 
             def replace(
-                node: Any, aggregates: list[CompiledAggregate] = aggregates, key_shapes: list[str] = key_shapes
+                node: Any,
+                aggregates: list[CompiledAggregate] = aggregates,
+                key_shapes: list[str] = key_shapes,
+                steps: set[str] = steps,
             ) -> Any:
                 if isinstance(node, (ir.Name, ir.Attribute)) and shape(node) in key_shapes:
                     return ir.Name(span=node.span, id=f"_key{key_shapes.index(shape(node))}")
-                if (
-                    isinstance(node, ir.Call)
-                    and isinstance(node.func, ir.Name)
-                    and node.func.id in AGGREGATES
-                    and (node.func.id not in FUNCTIONS or len(node.args) == 1)
-                ):
+                if isinstance(node, ir.Call) and ranges_over_units(node, steps, key_shapes):
+                    assert isinstance(node.func, ir.Name)
                     args = node.args[:1] if node.func.id == "percentile" else node.args
                     percent = None
                     if node.func.id == "percentile" and isinstance(node.args[1], ir.Constant):

@@ -112,6 +112,18 @@ def test_well_typed_metrics_pass() -> None:
     )
 
 
+def test_consts_and_vary_lists_are_typed_before_they_are_computed() -> None:
+    c = compile_at(
+        'pipeline p\nconst LIMIT = 3\nconst A = "a" > LIMIT\nconst B = true + 1\n'
+        'units u { vary k in [1, "x" * 2.5] }\nstep s = compute { output { v: int } code "return {\\"v\\": 1}" }\n'
+        "report r { v = mean(s.v) }\n"
+    )
+    expect(c, "E0620", "`>` compares a `string` with an `int`", (3, 11), text='"a" > LIMIT')
+    expect(c, "E0623", "a bool used as a number in `+`", (4, 11), text="true")
+    expect(c, "E0623", "`*` cannot combine a `string` and a `float`", (5, 25), text='"x" * 2.5')
+    assert "E0503" not in codes(c)  # not also the Python error of computing them
+
+
 # ---------------------------------------------------------------- aggregates by what they range over
 
 

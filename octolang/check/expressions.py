@@ -12,7 +12,7 @@ from octolang.check.scope import Scope, element_schema, resolve_attribute, resol
 from octolang.diagnostics import Diagnostic, did_you_mean, error
 from octolang.expressions import EXPRESSION_FUNCTIONS, walk
 from octolang.sandbox.policy import attribute_allowed, never_allowed, normalise
-from octolang.schema import Schema
+from octolang.schema import Schema, infer_schema
 
 # Report aggregates and how many arguments each takes (min, max).
 AGGREGATES: dict[str, tuple[int, int]] = {
@@ -65,6 +65,18 @@ def check_expression(node: ir.Expr, scope: Scope, *, where: str, report: ReportC
     _Checker(scope, where, facts).visit(node, scope, report)
     facts.diagnostics.extend(not_explained(refused, facts.diagnostics))
     return facts
+
+
+TYPE_CODES = frozenset({"E0620", "E0621", "E0622", "E0623"})
+
+
+def type_errors(node: ir.Expr, names: dict[str, Any]) -> list[Diagnostic]:
+    """The type errors of an expression over known values (consts, before they are computed)."""
+    used = {sub.id for sub in walk(node) if isinstance(sub, ir.Name) and sub.id in names}
+    scope = Scope(unit={}, steps={}, consts={n: infer_schema([names[n]]) for n in used}, functions=FUNCTIONS)
+    facts = ExprFacts()
+    _Checker(scope, "a const", facts).visit(node, scope, None)
+    return [d for d in facts.diagnostics if d.code in TYPE_CODES]
 
 
 def not_explained(refusals: list[Diagnostic], others: list[Diagnostic]) -> list[Diagnostic]:

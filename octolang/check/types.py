@@ -187,7 +187,10 @@ def _compare_help(lk: str, rk: str, lt: Schema | None, rt: Schema | None, orderi
     if "bool" in (lk, rk) and "string" in (lk, rk):
         return "a bool is `true` or `false`: compare with those, or use the value itself as the condition"
     if ordering and "string" in (lk, rk):
-        return "order numbers with numbers; to test a word, ask for it in the output type (e.g. an enum) and use `==`"
+        return (
+            "order numbers with numbers and strings with strings; a word from a model is best "
+            'asked for as an enum (`"low" | "high"`) and tested with `==`'
+        )
     return f"both sides must be of one kind; the values are `{shown(lt)}` and `{shown(rt)}`, and never equal"
 
 

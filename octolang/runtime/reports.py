@@ -20,6 +20,7 @@ from typing import Any, Literal
 from octolang import ir
 from octolang.check.expressions import ranges_over_units, shape
 from octolang.expressions import compile_expression, scope_with, to_python
+from octolang.runtime.report_notes import declared_range, empty_because, left_out
 from octolang.runtime.tallies import MISSING, Tally
 
 Status = Literal["done", "failed", "skipped", "pending"]
@@ -47,6 +48,7 @@ class CompiledMetric:
     code: CodeType
     aggregates: tuple[CompiledAggregate, ...]
     interval: bool  # the metric is one mean or proportion: it keeps its interval
+    bounds: tuple[float | None, float | None] | None = None  # a mean's value's declared range
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,9 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
                 and rewritten.id == "_agg0"
                 and aggregates[0].function in ("mean", "proportion")
             )
+            bounds = declared_range(program, metric.expr) if single and aggregates[0].function == "mean" else None
             metrics.append(
-                CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single)
+                CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single, bounds)
             )
         where = compile_expression(report.where, filename) if report.where is not None else None
         out.append(CompiledReport(report.name, keys, where, tuple(metrics)))
@@ -125,6 +128,8 @@ class Statistic:
     n: int | None = None
     missing: int = 0
     note: str | None = None  # why values were left out, when it is not simply that they are absent
+    reason: str | None = None  # what the first value left out was: why a statistic is empty
+    outside: tuple[float | None, float | None] | None = None  # the declared range the interval runs out of
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -137,6 +142,10 @@ class Statistic:
         }
         if self.note is not None:
             data["note"] = self.note
+        if self.reason is not None:
+            data["missing_reason"] = self.reason
+        if self.outside is not None:
+            data["declared_range"] = list(self.outside)
         return data
 
 
@@ -206,6 +215,7 @@ class ReportTables:
         self.tables: list[dict[tuple[Any, ...], _GroupTally]] = [{} for _ in compiled]
         self.names = self.base.copy()  # one scope, its unit's names replaced unit by unit
         self.present: list[str] = []
+        self.reasons: dict[int, str] = {}  # id(tally) -> why its first value was left out
 
     def add(self, outcome: UnitOutcome) -> None:
         from octolang.sandbox import Record
@@ -234,7 +244,11 @@ class ReportTables:
                 continue
             for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
                 for aggregate, one in zip(metric.aggregates, metric_tallies, strict=True):
-                    one.add(_try(aggregate.args[0], names) if aggregate.args else None)
+                    value = _try(aggregate.args[0], names) if aggregate.args else None
+                    missing = one.missing
+                    one.add(value)
+                    if one.missing != missing and id(one) not in self.reasons:
+                        self.reasons[id(one)] = left_out(aggregate.function, aggregate.args[0], value, names)
 
     def result(self) -> ReportsResult:
         results = []
@@ -245,6 +259,10 @@ class ReportTables:
                 scope = scope_with({**self.consts, **{f"_key{i}": value for i, value in enumerate(key)}})
                 for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
                     statistic = _metric(metric, metric_tallies, scope)
+                    if statistic.value is None and statistic.missing:
+                        statistic.reason = next(
+                            (self.reasons[id(t)] for t in metric_tallies if id(t) in self.reasons), None
+                        )
                     tally.group.statistics[metric.name] = statistic
                     scope[metric.name] = statistic.value
                 ordered.append(tally.group)
@@ -290,20 +308,26 @@ def _metric(metric: CompiledMetric, tallies: list[Tally], scope: dict[str, Any])
         )
     ]
     if metric.interval:
-        return values[0]
+        single = values[0]
+        bounds = metric.bounds
+        if bounds is not None and single.low is not None and single.high is not None:
+            low, high = bounds
+            if (low is not None and single.low < low) or (high is not None and single.high > high):
+                single.outside = bounds
+        return single
     for index, value in enumerate(values):
         scope[f"_agg{index}"] = value.value
     missing = sum(v.missing for v in values)
     note = "; ".join(dict.fromkeys(v.note for v in values if v.note)) or None
-    if any(v.value is None for v in values):
-        return Statistic(None, "expression", missing=missing, note=note)
-    result = _try(metric.code, scope)
-    if result is MISSING or (isinstance(result, float) and not math.isfinite(result)):
-        return Statistic(None, "expression", missing=missing, note=note)
-    if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
-        return Statistic(None, "expression", missing=missing, note="the value has too many digits to show")
     kind = values[0].kind if len(values) == 1 and _is_plain(metric) else "expression"
     n = values[0].n if len(values) == 1 else None
+    if any(v.value is None for v in values):
+        return Statistic(None, kind, n=n, missing=missing, note=note)
+    result = _try(metric.code, scope)
+    if result is MISSING or (isinstance(result, float) and not math.isfinite(result)):
+        return Statistic(None, kind, n=n, missing=missing, note=note)
+    if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
+        return Statistic(None, kind, n=n, missing=missing, note="the value has too many digits to show")
     return Statistic(_clean(result), kind, n=n, missing=missing, note=note)
 
 
@@ -397,13 +421,21 @@ def reports_table(result: ReportsResult) -> str:
         header = [*report.group_by, "done", *names]
         rows = []
         failed = skipped = pending = 0
+        outside: dict[str, tuple[tuple[float | None, float | None], list[str]]] = {}
         for group in report.groups:
             cells = [format_value(v) for v in group.key.values()] + [format_value(group.done)]
             for name in names:
                 s = group.statistics[name]
                 text = format_value(s.value)
+                if s.value is None:
+                    text += empty_because(s.missing, s.n, s.reason)
                 if s.low is not None and s.high is not None:
                     text += f" [{format_value(s.low)}, {format_value(s.high)}]"
+                if s.outside is not None:
+                    text += " *"
+                    outside.setdefault(name, (s.outside, []))[1].append(
+                        f"{', '.join(format_value(v) for v in group.key.values()) or 'all'}: n = {s.n}"
+                    )
                 cells.append(text)
             rows.append(cells)
             failed += group.failed
@@ -437,5 +469,11 @@ def reports_table(result: ReportsResult) -> str:
             if group.statistics[name].note
         }
         lines += [f"  {name}: {note}" for name, note in why.items()]
+        for name, (bounds, where) in outside.items():
+            low, high = ("" if b is None else format_value(b) for b in bounds)
+            lines.append(
+                f"  * {name}: the interval runs outside the values' declared range {low}..{high} "
+                f"({'; '.join(where)}); a t interval is unreliable with so few values, or values so near a bound"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

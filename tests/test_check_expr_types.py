@@ -108,6 +108,7 @@ def test_well_typed_metrics_pass() -> None:
             "e = max(check.score) - min(check.score)",
             "f = percentile(check.confidence, 90)",
             "g = mean(sum(x for x in [check.score, 1]))",
+            "h = count(check.words)",
         )
     )
 

@@ -236,7 +236,7 @@ def call(name: str, args: list[Schema | None]) -> Schema:
 
 def aggregate(name: str, node: ir.Call, arg: Schema | None) -> list[Diagnostic]:
     """The value an aggregate ranges over must suit it: numbers for `mean` and the like,
-    conditions for `count` and `proportion`."""
+    a condition for `proportion` (`count` takes any value, and counts the true ones)."""
     if not node.args:
         return []
     k = kind(arg)
@@ -264,7 +264,7 @@ def aggregate(name: str, node: ir.Call, arg: Schema | None) -> list[Diagnostic]:
                 help=help_text,
             )
         ]
-    if k in ("bool", "int", "float"):
+    if k in ("bool", "int", "float") or name == "count":  # `count(x)` counts the units where x is truthy
         return []
     return [
         error(

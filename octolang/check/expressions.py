@@ -236,8 +236,11 @@ class _Checker:
         func = node.func
         if isinstance(func, ir.Name) and func.id not in scope.locals:
             name = func.id
-            in_report = report is not None and not report.in_aggregate
-            if in_report and report is not None and ranges_over_units(node, scope.steps, report.group_keys):
+            if (
+                report is not None
+                and not report.in_aggregate
+                and ranges_over_units(node, scope.steps, report.group_keys)
+            ):
                 return self._aggregate(node, scope, report)
             if name in AGGREGATES and name not in FUNCTIONS:
                 if report is None:

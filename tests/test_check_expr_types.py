@@ -211,3 +211,52 @@ def test_a_returned_dict_without_a_field_is_an_error() -> None:
 )
 def test_returns_the_checker_cannot_fault_pass(body: str) -> None:
     assert_clean(compile_at(CODE.format(body=body)))
+
+
+LITERALS = """pipeline p
+units u {{ vary start in [2, 5] }}
+step walk = compute {{
+  output {{ outcome: "ship" | "water", steps: int[0..], note: string?, ratio: float[0..1], ok: bool }}
+  code \"\"\"
+    {body}
+  \"\"\"
+}}
+report r {{ p = proportion(walk.outcome == "ship") }}
+"""  # `body` is line 6
+
+
+@pytest.mark.parametrize(
+    ("value", "message", "text", "help"),
+    [
+        (
+            '"outcome": "ship" if unit.start > 3 else "watr"',
+            'step `walk` returns "watr" for `outcome`, which is `"ship" | "water"`',
+            '"watr"',
+            "did you mean `water`?",
+        ),
+        ('"steps": -1', "step `walk` returns -1 for `steps`, which is `int[0..]`", "-1", "`steps` takes `int[0..]`"),
+        ('"steps": 3.5', "step `walk` returns 3.5 for `steps`, which is `int[0..]`", "3.5", "`steps` takes `int[0..]`"),
+        ('"ratio": 2', "step `walk` returns 2 for `ratio`, which is `float[0..1]`", "2", "`ratio` takes `float[0..1]`"),
+        ('"note": 4', "step `walk` returns 4 for `note`, which is `string?`", "4", "`note` takes `string?`"),
+        ('"ok": 1', "step `walk` returns 1 for `ok`, which is `bool`", "1", "write `True` or `False`"),
+        (
+            '"ok": None',
+            "step `walk` returns None for `ok`, which is `bool`",
+            "None",
+            "declare the field optional, `ok: bool?`, to allow `None`",
+        ),
+    ],
+)
+def test_a_returned_literal_its_field_cannot_hold_is_an_error(value: str, message: str, text: str, help: str) -> None:
+    fields = {"outcome": '"ship"', "steps": "3", "note": "None", "ratio": "0.5", "ok": "True"}
+    name = value.split(":")[0].strip('"')
+    entries = [value if f == name else f'"{f}": {v}' for f, v in fields.items()]
+    c = compile_at(LITERALS.format(body="return {" + ", ".join(entries) + "}"))
+    assert codes(c) == ["E0626"]
+    d = c.diagnostics[0]
+    assert (d.message, c.source.text[d.span.start : d.span.end], d.help) == (message, text, help)
+
+
+def test_returned_literals_the_fields_can_hold_pass() -> None:
+    body = 'return {"outcome": "water", "steps": 0, "note": "x" if unit.start else None, "ratio": 1, "ok": False}'
+    assert_clean(compile_at(LITERALS.format(body=body)))

@@ -194,6 +194,40 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _known_step_or_exit(program: Any, step: str) -> None:
+    """`inspect --step` names a step of the file, or exits 1 with the nearest."""
+    from octolang.diagnostics import did_you_mean
+
+    names = [s.name for s in program.steps]
+    if step not in names:
+        hint = did_you_mean(step, names) or f"the steps are {', '.join(f'`{n}`' for n in names)}"
+        click.echo(f"no step `{step}` in this pipeline; {hint}", err=True)
+        sys.exit(EXIT_ERRORS)
+
+
+# Unit ids compared for a did-you-mean, at most (each a few microseconds).
+_UNITS_COMPARED = 20_000
+
+
+def _similar_units(store: Any, unit: str) -> str:
+    """'; similar: ...' for the first ids that contain `unit`, else '; did you mean `x`?' for
+    the id nearest to it (a misspelt id), else ''."""
+    import difflib
+
+    near = [r[0] for r in store.query("SELECT id FROM units WHERE id LIKE ? ORDER BY ordinal LIMIT 5", (f"%{unit}%",))]
+    if near:
+        return f"; similar: {', '.join(near)}"
+    # the ids sharing a whole part with it (`trial=17` of `strategy=basc/trial=17`), else the first ones
+    ids: set[str] = set()
+    for part in {p for p in unit.split("/") if p}:
+        query = "SELECT id FROM units WHERE id LIKE ? LIMIT ?"
+        ids.update(r[0] for r in store.query(query, (f"%{part}%", _UNITS_COMPARED)))
+    if not ids:
+        ids.update(r[0] for r in store.query("SELECT id FROM units ORDER BY ordinal LIMIT ?", (_UNITS_COMPARED,)))
+    close = difflib.get_close_matches(unit, sorted(ids), n=1, cutoff=0.75)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("unit")
@@ -205,17 +239,15 @@ def inspect(
     file: str, unit: str, step: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
 ) -> None:
     """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict."""
-    _, _, store = _open_existing(file, run_dir, run_id, allow_outside)
+    program, _, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
+        if step is not None:
+            _known_step_or_exit(program, step)
         rows = store.query(
             "SELECT id, fields, status, reason FROM units WHERE id = ? OR CAST(ordinal AS TEXT) = ?", (unit, unit)
         )
         if not rows:
-            near = [
-                r[0]
-                for r in store.query("SELECT id FROM units WHERE id LIKE ? ORDER BY ordinal LIMIT 5", (f"%{unit}%",))
-            ]
-            click.echo(f"no unit `{unit}` in this run" + (f"; similar: {', '.join(near)}" if near else ""), err=True)
+            click.echo(f"no unit `{unit}` in this run{_similar_units(store, unit)}", err=True)
             sys.exit(EXIT_ERRORS)
         uid, fields, state, reason = rows[0]
         click.echo(f"unit {uid}: {state}" + (f" ({reason})" if reason else ""))

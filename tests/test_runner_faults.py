@@ -30,7 +30,8 @@ step s = compute {{
     if x % 5 == 0:
         return {{"v": 1 // (x - x)}}
     if x == 7:
-        return {{"v": "seven"}}
+        word = "seven"  # a value octoc check cannot see: the runtime refuses it
+        return {{"v": word}}
     return {{"v": x}}
   \"\"\"
 }}

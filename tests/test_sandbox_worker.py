@@ -53,7 +53,7 @@ step probe = compute {
         v = []
         for i in range(100000):
             v = [v]
-        return {"kind": k, "n": 1, "extra": v}
+        return {"kind": v, "n": 1}
     if k == "deep_message":
         v = []
         for i in range(100000):

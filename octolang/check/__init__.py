@@ -6,6 +6,7 @@ backends need resolved (unit fields and count, output schemas, dependencies, ord
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 from octolang import ir
@@ -203,10 +204,12 @@ def _check_step(step: ir.StepDecl, scope: Scope, source: SourceFile, diagnostics
     rule_scope = Scope(
         scope.unit, scope.steps, scope.consts, dict(output_fields), scope.functions, declared=scope.declared_fields()
     )
+    fields_unknown = step.output is not None and step.output_schema is None  # its type has an error
     for rule in step.validate_rules:
         facts_rule = check_expression(rule.condition, rule_scope, where=f"a rule of step `{step.name}`")
         steps |= facts_rule.steps - {step.name}
-        diagnostics += facts_rule.diagnostics
+        # the output's fields are unknown, so a name that may be one of them is not an error of its own
+        diagnostics += [d for d in facts_rule.diagnostics if not (fields_unknown and d.code == "E0106")]
     return steps
 
 
@@ -267,6 +270,10 @@ def _unused_declarations(program: ir.Program) -> list[Diagnostic]:
             nodes.append(node.inner)
         elif isinstance(node, ir.RecordType):
             nodes.extend(f.type for f in node.fields)
+    declared = [decl.name for decl in program.types]
+    for name in list(used_types - set(declared)):  # `output Verdit` is E0104 and meant `Verdict`
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        used_types.update(close)
     for decl in program.types:
         if decl.name not in used_types:
             out.append(

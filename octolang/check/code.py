@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from octolang import ir
 from octolang.check.expressions import not_explained
+from octolang.check.returns import check_returns
 from octolang.check.scope import Scope, resolve_attribute, resolve_root
 from octolang.diagnostics import Diagnostic, error
 from octolang.source import SourceFile, Span
@@ -90,6 +91,7 @@ def check_code(step: ir.StepDecl, scope: Scope, source: SourceFile) -> CodeFacts
                 help="end the code with `return {...}`, a dict with the fields of the step's output",
             )
         )
+    facts.diagnostics += check_returns(step, tree, functools.partial(_node_span, text, source))
     free = code_free_names(tree, nodes)
     available = {"rng", *ALLOWED_BUILTINS, *SAFE_MODULES}
     # Names the policy refuses (`open`, `eval`, `__import__`, ...) have their own diagnostic.

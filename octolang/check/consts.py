@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from octolang import ir
-from octolang.check.expressions import policy_diagnostics, shape
+from octolang.check.expressions import policy_diagnostics, shape, type_errors
 from octolang.diagnostics import Diagnostic, error
 from octolang.expressions import evaluate, too_costly, walk
 from octolang.sandbox.compile import SandboxTimeout, run_with_timeout
@@ -39,6 +39,10 @@ def evaluate_static(node: ir.Expr, values: StaticValues, diagnostics: list[Diagn
     refused = policy_diagnostics(node, (), where=what)
     if refused:
         diagnostics.extend(refused)
+        return None
+    mistyped = type_errors(node, values)
+    if mistyped:
+        diagnostics.extend(mistyped)
         return None
     costly = too_costly(node)
     if costly is not None:

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from octolang import ir
+from octolang.check import types
 from octolang.check.scope import Scope, element_schema, resolve_attribute, resolve_root
 from octolang.diagnostics import Diagnostic, did_you_mean, error
 from octolang.expressions import EXPRESSION_FUNCTIONS, walk
 from octolang.sandbox.policy import attribute_allowed, never_allowed, normalise
-from octolang.schema import Schema
+from octolang.schema import Schema, infer_schema
 
 # Report aggregates and how many arguments each takes (min, max).
 AGGREGATES: dict[str, tuple[int, int]] = {
@@ -64,6 +65,18 @@ def check_expression(node: ir.Expr, scope: Scope, *, where: str, report: ReportC
     _Checker(scope, where, facts).visit(node, scope, report)
     facts.diagnostics.extend(not_explained(refused, facts.diagnostics))
     return facts
+
+
+TYPE_CODES = frozenset({"E0620", "E0621", "E0622", "E0623"})
+
+
+def type_errors(node: ir.Expr, names: dict[str, Any]) -> list[Diagnostic]:
+    """The type errors of an expression over known values (consts, before they are computed)."""
+    used = {sub.id for sub in walk(node) if isinstance(sub, ir.Name) and sub.id in names}
+    scope = Scope(unit={}, steps={}, consts={n: infer_schema([names[n]]) for n in used}, functions=FUNCTIONS)
+    facts = ExprFacts()
+    _Checker(scope, "a const", facts).visit(node, scope, None)
+    return [d for d in facts.diagnostics if d.code in TYPE_CODES]
 
 
 def not_explained(refusals: list[Diagnostic], others: list[Diagnostic]) -> list[Diagnostic]:
@@ -126,16 +139,18 @@ class _Checker:
             if shape(node) in report.group_keys:
                 return self._reference(node, scope)
             if self._reads_units(node, scope):
-                self.facts.diagnostics.append(
-                    error(
-                        "E0502",
-                        f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
-                        node.span,
-                        label="a per-unit value outside an aggregate",
-                        help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`",
-                    )
-                )
+                before = len(self.facts.diagnostics)
                 self._reference(node, scope)  # still resolve names for dependencies
+                if len(self.facts.diagnostics) == before:  # a misspelt name is told once, as that
+                    self.facts.diagnostics.append(
+                        error(
+                            "E0502",
+                            f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
+                            node.span,
+                            label="a per-unit value outside an aggregate",
+                            help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`",
+                        )
+                    )
                 return None
         if isinstance(node, (ir.Name, ir.Attribute)):
             return self._reference(node, scope)
@@ -147,13 +162,39 @@ class _Checker:
             inner = scope.with_locals(**{t: (element if len(node.targets) == 1 else {}) for t in node.targets})
             if node.condition is not None:
                 self.visit(node.condition, inner, report)
-            self.visit(node.element, inner, report)
-            return {"type": "array"}
+            item = self.visit(node.element, inner, report)
+            return {"type": "array", "items": item or {}}
         if isinstance(node, ir.Constant):
-            return {}
-        for child in _children(node):
-            self.visit(child, scope, report)
-        return {}
+            return types.constant(node.value)
+        children = [self.visit(child, scope, report) for child in _children(node)]
+        return self._typed(node, children)
+
+    def _typed(self, node: ir.Expr, children: list[Schema | None]) -> Schema | None:
+        """The type of an operator's result from its operands' (in `_children` order)."""
+        found: list[Diagnostic] = []
+        result: Schema | None = {}
+        if isinstance(node, ir.Unary):
+            result, found = types.unary(node, children[0])
+        elif isinstance(node, ir.Binary):
+            result, found = types.binary(node, children[0], children[1])
+        elif isinstance(node, ir.Compare):
+            found, result = types.compare(node, children), types.BOOLEAN
+        elif isinstance(node, ir.BoolOp):
+            result = types.BOOLEAN if all(types.kind(c) == "bool" for c in children) else {}
+        elif isinstance(node, ir.IfExp):
+            same = types.kind(children[1]) == types.kind(children[2])
+            result = children[1] if same and children[1] is not None else {}
+        elif isinstance(node, ir.ListExpr):
+            kinds = {types.kind(c) for c in children}
+            same = len(kinds) == 1 and children[0] is not None
+            result = {"type": "array", "items": children[0] if same else {}}
+        elif isinstance(node, ir.Index):
+            if isinstance(node.index, ir.Slice):
+                result = children[0]
+            elif types.kind(children[0]) in ("list", "string"):
+                result = element_schema(children[0])
+        self.facts.diagnostics.extend(found)
+        return result if not found else None
 
     def _reads_units(self, node: ir.Expr, scope: Scope) -> bool:
         root = node
@@ -195,12 +236,12 @@ class _Checker:
         func = node.func
         if isinstance(func, ir.Name) and func.id not in scope.locals:
             name = func.id
-            is_aggregate = name in AGGREGATES and (
-                name not in FUNCTIONS or (report is not None and not report.in_aggregate and len(node.args) == 1)
-            )
-            if report is not None and not report.in_aggregate and name in AGGREGATES and is_aggregate:
-                self._aggregate(node, scope, report)
-                return {"type": "number"}
+            if (
+                report is not None
+                and not report.in_aggregate
+                and ranges_over_units(node, scope.steps, report.group_keys)
+            ):
+                return self._aggregate(node, scope, report)
             if name in AGGREGATES and name not in FUNCTIONS:
                 if report is None:
                     self.facts.diagnostics.append(
@@ -230,15 +271,18 @@ class _Checker:
                         help=did_you_mean(name, known) or f"available: {', '.join(sorted(set(known)))}",
                     )
                 )
-        else:
-            self.visit(func, scope, report)
+            args = [self.visit(arg, scope, report) for arg in node.args]
+            for keyword in node.keywords:
+                self.visit(keyword.value, scope, report)
+            return types.call(name, args) if name in FUNCTIONS else {}
+        self.visit(func, scope, report)
         for arg in node.args:
             self.visit(arg, scope, report)
         for keyword in node.keywords:
             self.visit(keyword.value, scope, report)
         return {}
 
-    def _aggregate(self, node: ir.Call, scope: Scope, report: ReportContext) -> None:
+    def _aggregate(self, node: ir.Call, scope: Scope, report: ReportContext) -> Schema:
         assert isinstance(node.func, ir.Name)
         name = node.func.id
         low, high = AGGREGATES[name]
@@ -266,8 +310,36 @@ class _Checker:
                     )
                 )
         inner = ReportContext(report.group_keys, in_aggregate=True)
-        for arg in node.args:
-            self.visit(arg, scope, inner)
+        args = [self.visit(arg, scope, inner) for arg in node.args]
+        for keyword in node.keywords:
+            self.visit(keyword.value, scope, inner)
+        if args:
+            self.facts.diagnostics.extend(types.aggregate(name, node, args[0]))
+        if name == "count":
+            return types.INTEGER
+        if name in ("sum", "min", "max") and args and types.kind(args[0]) == "int":
+            return types.INTEGER
+        return types.NUMBER
+
+
+def ranges_over_units(node: ir.Call, steps: Collection[str], group_keys: Collection[str]) -> bool:
+    """Whether a call in a report (outside any aggregate) is an aggregate over the units:
+    `mean`, `count`, ... always; `sum`, `min` and `max` only with one argument that reads a
+    unit's values (not only its group's keys): `sum([1, 2])` is a plain sum."""
+    func = node.func
+    if not isinstance(func, ir.Name) or func.id not in AGGREGATES:
+        return False
+    if func.id not in FUNCTIONS:
+        return True
+    return len(node.args) == 1 and not node.keywords and _reads_per_unit(node.args[0], steps, group_keys)
+
+
+def _reads_per_unit(node: ir.Expr, steps: Collection[str], group_keys: Collection[str]) -> bool:
+    if isinstance(node, (ir.Name, ir.Attribute)) and group_keys and shape(node) in group_keys:
+        return False
+    if isinstance(node, ir.Name):
+        return node.id == "unit" or node.id in steps
+    return any(_reads_per_unit(child, steps, group_keys) for child in _children(node))
 
 
 def _children(node: ir.Expr) -> list[ir.Expr]:

@@ -18,8 +18,9 @@ from types import CodeType
 from typing import Any, Literal
 
 from octolang import ir
-from octolang.check.expressions import AGGREGATES, FUNCTIONS, shape
+from octolang.check.expressions import ranges_over_units, shape
 from octolang.expressions import compile_expression, compile_tuple, scope_with, to_python
+from octolang.runtime.report_notes import declared_range, empty_because, left_out
 from octolang.runtime.tallies import MISSING, Tally
 
 Status = Literal["done", "failed", "skipped", "pending"]
@@ -47,6 +48,7 @@ class CompiledMetric:
     code: CodeType
     aggregates: tuple[CompiledAggregate, ...]
     interval: bool  # the metric is one mean or proportion: it keeps its interval
+    bounds: tuple[float | None, float | None] | None = None  # a mean's value's declared range
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
     for report in program.reports:
         keys = tuple((ast.unparse(to_python(k)), compile_expression(k, filename)) for k in report.group_by)
         key_shapes = [shape(k) for k in report.group_by]
+        steps = {s.name for s in program.steps}
         metrics = []
         argument_nodes: list[ir.Expr | None] = []  # each aggregate's argument, in the metrics' order
         for metric in report.metrics:
@@ -95,15 +98,12 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
                 aggregates: list[CompiledAggregate] = aggregates,
                 key_shapes: list[str] = key_shapes,
                 argument_nodes: list[ir.Expr | None] = argument_nodes,
+                steps: set[str] = steps,
             ) -> Any:
                 if isinstance(node, (ir.Name, ir.Attribute)) and shape(node) in key_shapes:
                     return ir.Name(span=node.span, id=f"_key{key_shapes.index(shape(node))}")
-                if (
-                    isinstance(node, ir.Call)
-                    and isinstance(node.func, ir.Name)
-                    and node.func.id in AGGREGATES
-                    and (node.func.id not in FUNCTIONS or len(node.args) == 1)
-                ):
+                if isinstance(node, ir.Call) and ranges_over_units(node, steps, key_shapes):
+                    assert isinstance(node.func, ir.Name)
                     args = node.args[:1] if node.func.id == "percentile" else node.args
                     percent = None
                     if node.func.id == "percentile" and isinstance(node.args[1], ir.Constant):
@@ -121,8 +121,9 @@ def compile_reports(program: ir.Program, filename: str) -> list[CompiledReport]:
                 and rewritten.id == "_agg0"
                 and aggregates[0].function in ("mean", "proportion")
             )
+            bounds = declared_range(program, metric.expr) if single and aggregates[0].function == "mean" else None
             metrics.append(
-                CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single)
+                CompiledMetric(metric.name, compile_expression(rewritten, filename), tuple(aggregates), single, bounds)
             )
         where = compile_expression(report.where, filename) if report.where is not None else None
         given = [node for node in argument_nodes if node is not None]
@@ -151,6 +152,8 @@ class Statistic:
     n: int | None = None
     missing: int = 0
     note: str | None = None  # why values were left out, when it is not simply that they are absent
+    reason: str | None = None  # what the first value left out was: why a statistic is empty
+    outside: tuple[float | None, float | None] | None = None  # the declared range the interval runs out of
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -163,6 +166,10 @@ class Statistic:
         }
         if self.note is not None:
             data["note"] = self.note
+        if self.reason is not None:
+            data["missing_reason"] = self.reason
+        if self.outside is not None:
+            data["declared_range"] = list(self.outside)
         return data
 
 
@@ -206,7 +213,8 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 class _GroupTally:
     group: Group
     tallies: list[list[Tally]]  # per metric, per aggregate
-    adders: list[Any]  # the same tallies' `add`, in one list (the order of CompiledReport.arguments)
+    flat: list[Tally]  # the same tallies in one list (the order of CompiledReport.arguments)
+    adders: list[Any]  # their `add`s
 
 
 def compute_reports(
@@ -237,6 +245,7 @@ class ReportTables:
         self.bare = [
             [i for i in range(sum(len(m.aggregates) for m in r.metrics)) if i not in r.arguments] for r in compiled
         ]
+        self.reasons: dict[int, str] = {}  # id(tally) -> why its first value was left out
 
     def add(self, outcome: UnitOutcome) -> None:
         from octolang.sandbox import Record
@@ -271,16 +280,21 @@ class ReportTables:
             if tally is None:
                 group = Group(key={text: value for (text, _), value in zip(report.keys, key, strict=True)})
                 tallies = [[Tally(a.function, a.percent) for a in m.aggregates] for m in report.metrics]
-                tally = groups[key] = _GroupTally(group, tallies, [t.adder() for ts in tallies for t in ts])
+                flat = [t for ts in tallies for t in ts]
+                tally = groups[key] = _GroupTally(group, tallies, flat, [t.adder() for t in flat])
             group = tally.group
             group.units += 1
             setattr(group, status, getattr(group, status) + 1)
             if not done or (report.where is not None and _try(report.where, names) is not True):
                 continue
-            adders = tally.adders
+            adders, flat = tally.adders, tally.flat
             values = _values(report.argument_tuple, report.argument_codes, names)
-            for position, value in zip(report.arguments, values, strict=True):
+            for position, value, code in zip(report.arguments, values, report.argument_codes, strict=True):
+                one = flat[position]
+                missing = one.missing
                 adders[position](value)
+                if one.missing != missing and id(one) not in self.reasons:  # why the first value left out was
+                    self.reasons[id(one)] = left_out(one.function, code, value, names)
             for position in bare:
                 adders[position](None)
 
@@ -293,6 +307,10 @@ class ReportTables:
                 scope = scope_with({**self.consts, **{f"_key{i}": value for i, value in enumerate(key)}})
                 for metric, metric_tallies in zip(report.metrics, tally.tallies, strict=True):
                     statistic = _metric(metric, metric_tallies, scope)
+                    if statistic.value is None and statistic.missing:
+                        statistic.reason = next(
+                            (self.reasons[id(t)] for t in metric_tallies if id(t) in self.reasons), None
+                        )
                     tally.group.statistics[metric.name] = statistic
                     scope[metric.name] = statistic.value
                 ordered.append(tally.group)
@@ -349,20 +367,26 @@ def _metric(metric: CompiledMetric, tallies: list[Tally], scope: dict[str, Any])
         )
     ]
     if metric.interval:
-        return values[0]
+        single = values[0]
+        bounds = metric.bounds
+        if bounds is not None and single.low is not None and single.high is not None:
+            low, high = bounds
+            if (low is not None and single.low < low) or (high is not None and single.high > high):
+                single.outside = bounds
+        return single
     for index, value in enumerate(values):
         scope[f"_agg{index}"] = value.value
     missing = sum(v.missing for v in values)
     note = "; ".join(dict.fromkeys(v.note for v in values if v.note)) or None
-    if any(v.value is None for v in values):
-        return Statistic(None, "expression", missing=missing, note=note)
-    result = _try(metric.code, scope)
-    if result is MISSING or (isinstance(result, float) and not math.isfinite(result)):
-        return Statistic(None, "expression", missing=missing, note=note)
-    if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
-        return Statistic(None, "expression", missing=missing, note="the value has too many digits to show")
     kind = values[0].kind if len(values) == 1 and _is_plain(metric) else "expression"
     n = values[0].n if len(values) == 1 else None
+    if any(v.value is None for v in values):
+        return Statistic(None, kind, n=n, missing=missing, note=note)
+    result = _try(metric.code, scope)
+    if result is MISSING or (isinstance(result, float) and not math.isfinite(result)):
+        return Statistic(None, kind, n=n, missing=missing, note=note)
+    if isinstance(result, int) and result.bit_length() > _LONGEST_INT_BITS:
+        return Statistic(None, kind, n=n, missing=missing, note="the value has too many digits to show")
     return Statistic(_clean(result), kind, n=n, missing=missing, note=note)
 
 
@@ -456,13 +480,21 @@ def reports_table(result: ReportsResult) -> str:
         header = [*report.group_by, "done", *names]
         rows = []
         failed = skipped = pending = 0
+        outside: dict[str, tuple[tuple[float | None, float | None], list[str]]] = {}
         for group in report.groups:
             cells = [format_value(v) for v in group.key.values()] + [format_value(group.done)]
             for name in names:
                 s = group.statistics[name]
                 text = format_value(s.value)
+                if s.value is None:
+                    text += empty_because(s.missing, s.n, s.reason)
                 if s.low is not None and s.high is not None:
                     text += f" [{format_value(s.low)}, {format_value(s.high)}]"
+                if s.outside is not None:
+                    text += " *"
+                    outside.setdefault(name, (s.outside, []))[1].append(
+                        f"{', '.join(format_value(v) for v in group.key.values()) or 'all'}: n = {s.n}"
+                    )
                 cells.append(text)
             rows.append(cells)
             failed += group.failed
@@ -496,5 +528,11 @@ def reports_table(result: ReportsResult) -> str:
             if group.statistics[name].note
         }
         lines += [f"  {name}: {note}" for name, note in why.items()]
+        for name, (bounds, where) in outside.items():
+            low, high = ("" if b is None else format_value(b) for b in bounds)
+            lines.append(
+                f"  * {name}: the interval runs outside the values' declared range {low}..{high} "
+                f"({'; '.join(where)}); a t interval is unreliable with so few values, or values so near a bound"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -90,7 +90,7 @@ def parse_source(source: SourceFile) -> tuple[Tree[Token] | None, list[Diagnosti
         try:
             tree = lark_parser.parse(text, on_error=_keyword_as_name)
         except UnexpectedInput as exc:
-            diagnostics.append(_syntax_diagnostic(source, exc))
+            diagnostics.append(_with_opening(_syntax_diagnostic(source, exc), source, text, exc))
             blanked = _blank_declaration(text, _error_offset(exc, text))
             if blanked == text:
                 break
@@ -227,6 +227,59 @@ def _syntax_diagnostic(source: SourceFile, exc: UnexpectedInput) -> Diagnostic:
         label=f"expected {expected}" if expected else "",
         help=_hint_for(text, offset, str(token), exc.accepts or exc.expected or set()),
     )
+
+
+_CLOSERS = {"RBRACE": "}", "RPAR": ")", "RSQB": "]"}
+_PAIRS = {"{": "}", "(": ")", "[": "]"}
+
+
+def _with_opening(diagnostic: Diagnostic, source: SourceFile, text: str, exc: UnexpectedInput) -> Diagnostic:
+    """A note at the delimiter left open, when the parser stopped where its closer could go:
+    a missing `}` is otherwise told at the next declaration, far from where it is missing."""
+    if diagnostic.code not in ("E0001", "E0004"):
+        return diagnostic
+    expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
+    offset = _error_offset(exc, text)
+    opening = _unclosed(text, min(offset, len(text)))
+    if opening is None or (_PAIRS[text[opening]] not in {_CLOSERS.get(t) for t in expected} and expected):
+        return diagnostic
+    from octolang.diagnostics import Label
+
+    closer = _PAIRS[text[opening]]
+    line = source.position(opening)[0]
+    return diagnostic.model_copy(
+        update={
+            "labels": (*diagnostic.labels, Label(span=source.span(opening, opening + 1), message="opened here")),
+            "help": diagnostic.help
+            or f"the `{text[opening]}` on line {line} is not closed: add `{closer}` where it ends",
+        }
+    )
+
+
+def _unclosed(text: str, end: int) -> int | None:
+    """The offset of the innermost `{`, `(` or `[` still open at `end`, outside strings and
+    comments; None when all are closed."""
+    stack: list[int] = []
+    i = 0
+    while i < end:
+        char = text[i]
+        if char == "#":
+            newline = text.find("\n", i)
+            i = end if newline == -1 else newline
+        elif text.startswith('"""', i):
+            close = text.find('"""', i + 3)
+            i = end if close == -1 else close + 3
+            continue
+        elif char == '"':
+            i += 1
+            while i < end and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif char in _PAIRS:
+            stack.append(i)
+        elif char in ("}", ")", "]") and stack and _PAIRS[text[stack[-1]]] == char:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _describe_expected(terminals: set[str] | frozenset[str]) -> str:

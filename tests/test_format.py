@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from syrupy.assertion import SnapshotAssertion
 
 from octolang.compiler import compile_source
@@ -16,6 +17,7 @@ from octolang.source import SourceFile
 from octolang.syntax.format import FormatError, format_source
 from octolang.syntax.parse import parse_source
 from tests.conftest import EXAMPLE_FILES, REPO, octoc
+from tests.test_fuzz import mutated
 
 FIXTURES = sorted((REPO / "tests").rglob("*.octo"))
 _SPAN_KEYS = {"file", "line", "col", "end_line", "end_col", "start", "end"}
@@ -205,3 +207,25 @@ def test_fmt_of_deep_nesting_is_a_diagnostic() -> None:
     with pytest.raises(FormatError) as caught:
         fmt("pipeline p\nconst A = " + "(" * 3000 + "1" + ")" * 3000 + "\n")
     assert [d.code for d in caught.value.diagnostics] == ["E0006"]
+
+
+def lowered(text: str) -> Any:
+    from octolang.syntax.parse import parse_program
+
+    program, _ = parse_program(SourceFile("x.octo", text))
+    return without_spans(program.model_dump(mode="json")) if program is not None else None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(mutated())
+def test_fmt_of_mutated_sources(case: tuple[Path, str | bytes]) -> None:
+    """Every mutated example that still parses: formatted once is formatted, the same
+    program and the same comments (hypothesis, derandomized: the same cases every run)."""
+    _, text = case
+    assert isinstance(text, str)
+    if parse_source(SourceFile("x.octo", text))[0] is None:
+        return
+    once = fmt(text, "x.octo")
+    assert fmt(once, "x.octo") == once
+    assert lowered(once) == lowered(text)
+    assert sorted(comments(once)) == sorted(comments(text))

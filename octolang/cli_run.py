@@ -401,8 +401,9 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
     type=click.FloatRange(0),
     default=60.0,
     show_default=True,
-    help="When another process runs the run: how many seconds to wait for it to cancel.",
+    help="When another process runs the run: how many seconds to wait for it to cancel, e.g. --timeout 300.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Say what was cancelled as one JSON object on stdout.")
 @allow_outside_option
 @allow_options
 def cancel(
@@ -410,6 +411,7 @@ def cancel(
     run_id: str | None,
     run_dir: str | None,
     timeout: float,
+    as_json: bool,
     allow_outside: tuple[str, ...],
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
@@ -479,6 +481,10 @@ def cancel(
             said = session.runner.cancel()
         finally:
             session.close()
+    if as_json:
+        answer = {"version": 1, "run": run, "cancelled": True, "by_running_process": relayed, "said": said}
+        click.echo(json.dumps(answer))
+        return
     for line in said:
         click.echo(line, err=True)
     by = " by the process running it" if relayed else ""

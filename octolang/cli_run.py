@@ -76,9 +76,13 @@ def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str
 
 
 _run_dir = click.option(
-    "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Folder of runs (default: .octo/runs next to the pipeline), e.g. --run-dir /data/runs.",
 )
-_run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
+_run_option = click.option(
+    "--run", "run_id", help="A run id (default: the latest run of FILE), e.g. --run dice-20261124-210401-5607."
+)
 
 
 def refuse(command: str, exc: Exception) -> NoReturn:
@@ -95,12 +99,25 @@ def refuse(command: str, exc: Exception) -> NoReturn:
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming the latest one.")
 @click.option("--once", is_flag=True, help="Do one tick and exit (for cron-style use).")
 @override_options
-@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
-@click.option("--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for compute steps.")
-@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option(
+    "--mock-invalid-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of invalid mock answers, e.g. --mock-invalid-rate 0.1.",
+)
+@click.option(
+    "--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample), e.g. --max-units 20."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for compute steps (default: chosen by measuring), e.g. --workers 4.",
+)
+@click.option("--budget", help="Stop submitting once spend would pass this many USD, e.g. --budget 20.")
 @click.option("--over-budget", is_flag=True, help="Start even though the cost estimate is above the budget.")
-@click.option("--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches.")
+@click.option(
+    "--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches, e.g. --poll 30."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final status and reports as JSON.")
 @click.option(
     "--dry-run",
@@ -135,7 +152,8 @@ def run(
     allow_host: tuple[str, ...] = (),
     allow_key_env: tuple[str, ...] = (),
 ) -> None:
-    """Run FILE to completion (or one tick), resuming its latest run (or --run ID)."""
+    """Run FILE to completion (or one tick), resuming its latest run (or --run ID).
+    Example: octoc run examples/drunken_sailor.octo"""
     from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.runs import RunRefused
@@ -419,7 +437,7 @@ def cancel(
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`.
     When another process is running the run, that process is asked to cancel it, before it
-    sends anything more."""
+    sends anything more. Example: octoc cancel examples/npc_dialogue.octo"""
     import time
 
     from octolang.runtime.runlock import RunBusy, cancel_requested, clear_cancel_request, request_cancel
@@ -498,8 +516,12 @@ def cancel(
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @override_options
-@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
-@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option(
+    "--mock-invalid-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of invalid mock answers, e.g. --mock-invalid-rate 0.1.",
+)
+@click.option("--budget", help="Stop submitting once spend would pass this many USD, e.g. --budget 20.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
 @_run_dir
 @allow_outside_option
@@ -518,7 +540,8 @@ def tick(
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
 ) -> None:
-    """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
+    """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron.
+    Example: octoc tick examples/npc_dialogue.octo"""
     ctx.invoke(
         run,
         file=file,

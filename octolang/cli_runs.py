@@ -37,15 +37,16 @@ def _open_existing(
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--csv", "as_csv", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The reports as JSON (version 1, see docs/cli.md).")
+@click.option("--csv", "as_csv", is_flag=True, help="The reports as CSV, one row per group and statistic.")
 @_run_option
 @_run_dir
 @allow_outside_option
 def report(
     file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
 ) -> None:
-    """Print the reports of FILE's latest run (or --run ID)."""
+    """Print the reports of FILE's latest run (or --run ID).
+    Example: octoc report examples/drunken_sailor.octo --csv"""
     if as_json and as_csv:
         click.echo("choose one of --json and --csv", err=True)
         sys.exit(EXIT_USAGE)
@@ -67,12 +68,13 @@ def report(
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The status as JSON (see docs/cli.md).")
 @_run_option
 @_run_dir
 @allow_outside_option
 def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
-    """Show how far FILE's latest run (or --run ID) has come."""
+    """Show how far FILE's latest run (or --run ID) has come.
+    Example: octoc status examples/npc_dialogue.octo"""
     from octolang.cost.render import accounting_table
     from octolang.progress import status_text
     from octolang.runtime.status import run_status, step_accounts

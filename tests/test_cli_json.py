@@ -1,11 +1,14 @@
 """`--json` on `octoc runs`, `inspect` and `cancel`; `octoc runs` finds the runs of the
-folders below the current one."""
+folders below the current one; every option says what it does, with an example."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import click
+
+from octolang.cli import main
 from tests.conftest import octoc
 
 DICE = """\
@@ -99,3 +102,17 @@ def test_cancel_json_says_what_was_cancelled(tmp_path: Path) -> None:
     assert answer["cancelled"] is True and answer["by_running_process"] is False and isinstance(answer["said"], list)
     assert result.stderr == ""
     assert json.loads(octoc("status", "dice.octo", "--json", cwd=folder).stdout)["cancelled_at"] is not None
+
+
+def test_every_option_says_what_it_does_and_one_that_takes_a_value_shows_an_example() -> None:
+    missing = []
+    for name, command in sorted(main.commands.items()):
+        for param in command.params:
+            if not isinstance(param, click.Option):
+                continue
+            text = param.help or ""
+            takes_value = not param.is_flag and not param.count
+            if not text or (takes_value and "e.g." not in text):
+                missing.append(f"octoc {name} {param.opts[-1]}: {text!r}")
+        assert command.help and "Example:" in command.help, f"octoc {name} has no example in its help"
+    assert not missing, "\n".join(missing)

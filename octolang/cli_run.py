@@ -328,28 +328,59 @@ def _all_mock(program: Any) -> bool:
 def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: float, live: bool, quiet: bool) -> Any:
     """Drive the run, with a live table on a terminal; the runner's messages (a provider
     down, a chunk resumed) are printed as they come, unless the output is JSON."""
-    from octolang.progress import status_table
+    from octolang.progress import ComputeProgress, status_table
     from octolang.runtime.session import drive
     from octolang.runtime.status import run_status
 
+    def units_left(step: str) -> int | None:
+        """The run's pending units that have no output of `step` yet."""
+        rows = session.store.query(
+            "SELECT COUNT(*) FROM units WHERE status = 'pending' "
+            "AND id NOT IN (SELECT unit_id FROM results WHERE step = ?)",
+            (step,),
+        )
+        return int(rows[0][0]) if rows else None
+
+    progress = ComputeProgress(units_left)
     if not live:
+        try:
+            every = float(os.environ.get("OCTO_PROGRESS_SECONDS", "10"))
+        except ValueError:
+            every = 10.0
+
+        def said(step: str, done: int, ready: int, seconds: float) -> None:
+            progress.update(step, done, ready, seconds)
+            if progress.due(every):
+                click.echo(progress.line(), err=True)
 
         def say(result: Any) -> None:
             for message in result.messages if not quiet else []:
                 click.echo(message, err=True)
 
+        session.runner.ctx.compute_progress = None if quiet else said
         return drive(session, once=once, poll_interval=interval, on_tick=say)
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.live import Live
+    from rich.text import Text
 
     console = Console(stderr=True)
     with Live(console=console, refresh_per_second=4, transient=False) as display:
 
+        def show() -> None:
+            table = status_table(run_status(program, session.store), f"run {session.info.id}")
+            display.update(Group(table, Text(progress.line())) if progress.running else table)
+
+        def on_slice(step: str, done: int, ready: int, seconds: float) -> None:
+            progress.update(step, done, ready, seconds)
+            show()
+
         def on_tick(result: Any) -> None:
             for message in result.messages:
                 display.console.print(message, markup=False, highlight=False)
-            display.update(status_table(run_status(program, session.store), f"run {session.info.id}"))
+            progress.step = ""
+            show()
 
+        session.runner.ctx.compute_progress = on_slice
         return drive(session, once=once, poll_interval=interval, on_tick=on_tick)
 
 

@@ -16,21 +16,18 @@ just before the line, so that no comment is ever lost.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lark import Token, Tree
 
 from octolang.diagnostics import Diagnostic, error
 from octolang.source import SourceFile
+from octolang.syntax.layout import INDENT, LINE_WIDTH, Comment, Line, align, with_trailing_comments
 from octolang.syntax.parse import parse_source
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-LINE_WIDTH = 100
-INDENT = "  "
-_ALIGN_SPREAD = 16  # neighbours whose left sides differ more than this are not lined up
 _GAP = re.compile(r"#[^\n]*|\n")
 
 Node = Tree[Token] | Token | None
@@ -78,27 +75,6 @@ def format_source(source: SourceFile) -> str:
     return printed
 
 
-@dataclass
-class _Comment:
-    text: str
-    blank_before: bool
-
-
-@dataclass
-class _Line:
-    depth: int
-    text: str  # may hold newlines: a string over several lines, a list written over lines
-    first: int  # index of the line's first token
-    item: bool = True  # a blank line before it in the source is kept (not for a closing bracket)
-    align: tuple[str, str, str] | None = None  # (left, separator, right): aligned with its neighbours
-    comment_depth: int | None = None
-    leading: list[_Comment] = field(default_factory=list)
-    trailing: str | None = None
-
-    def text_right(self) -> str:
-        return self.align[2] if self.align is not None else self.text
-
-
 class _Printer:
     def __init__(self, text: str, tree: Tree[Token]) -> None:
         self.text = text
@@ -106,11 +82,11 @@ class _Printer:
         self.tokens = [t for t in tree.scan_values(lambda v: isinstance(v, Token))]
         self.index = {id(t): i for i, t in enumerate(self.tokens)}
         n = len(self.tokens)
-        self.leading: list[list[_Comment]] = [[] for _ in range(n + 1)]
+        self.leading: list[list[Comment]] = [[] for _ in range(n + 1)]
         self.trailing: list[str | None] = [None] * (n + 1)
         self.blank: list[bool] = [False] * (n + 1)
         self._read_comments()
-        self.lines: list[_Line] = []
+        self.lines: list[Line] = []
 
     # ------------------------------------------------------------ comments
     def _read_comments(self) -> None:
@@ -127,7 +103,7 @@ class _Printer:
                 if newlines == 0 and i > 0:
                     self.trailing[i - 1] = comment
                 else:
-                    self.leading[i].append(_Comment(comment, newlines >= 2))
+                    self.leading[i].append(Comment(comment, newlines >= 2))
                 newlines = 0
             self.blank[i] = newlines >= 2
             if i < len(self.tokens):
@@ -180,11 +156,11 @@ class _Printer:
                 if i > first:
                     line.leading += self.leading[i]
                 if i < last and self.trailing[i]:
-                    line.leading.append(_Comment(self.trailing[i] or "", False))
+                    line.leading.append(Comment(self.trailing[i] or "", False))
             line.trailing = self.trailing[last]
 
     def _render(self) -> str:
-        _align(self.lines, self.blank)
+        align(self.lines, self.blank)
         rows: list[tuple[str, str | None]] = []  # (code, trailing comment) per printed line; "" is a blank
         opened = True
         for line in self.lines:
@@ -202,7 +178,7 @@ class _Printer:
             if comment.blank_before and rows:
                 rows.append(("", None))
             rows.append((comment.text, None))
-        return _with_trailing_comments(rows)
+        return with_trailing_comments(rows)
 
     def _line(
         self,
@@ -214,7 +190,7 @@ class _Printer:
         align: tuple[str, str, str] | None = None,
         comment_depth: int | None = None,
     ) -> None:
-        self.lines.append(_Line(depth, text, first, item, align, comment_depth))
+        self.lines.append(Line(depth, text, first, item, align, comment_depth))
 
     # ------------------------------------------------------------ declarations
     def _declaration(self, tree: Tree[Token]) -> None:
@@ -387,62 +363,3 @@ def _continues_price(entry: Tree[Token]) -> bool:
 
 def _is_record(node: Node) -> bool:
     return isinstance(node, Tree) and node.data == "record_type"
-
-
-def _align(lines: list[_Line], blank: list[bool]) -> None:
-    """Neighbouring metrics, rules or described fields line up their `=`, `:` or
-    description; a blank line, a comment line or a much longer left side ends a group.
-    A field without a description joins no group and ends none."""
-    group: list[_Line] = []
-
-    def widths() -> list[int]:
-        return [len(g.align[0]) for g in group if g.align is not None and g.align[2]]
-
-    def close() -> None:
-        width = max(widths(), default=0)
-        for line in group:
-            assert line.align is not None
-            left, separator, right = line.align
-            line.text = left.ljust(width) + separator + right if right else left
-        group.clear()
-
-    for line in lines:
-        if line.align is None:
-            close()
-            continue
-        sizes, width = widths(), len(line.align[0])
-        if group and (
-            line.depth != group[-1].depth
-            or line.leading
-            or blank[line.first]
-            or "\n" in group[-1].text_right()
-            or (line.align[2] and sizes and max(max(sizes) - width, width - min(sizes)) > _ALIGN_SPREAD)
-        ):
-            close()
-        group.append(line)
-    close()
-
-
-def _with_trailing_comments(rows: list[tuple[str, str | None]]) -> str:
-    """Comments after code on neighbouring lines start in one column, two spaces past the
-    longest code among them."""
-    out: list[str] = []
-    n = 0
-    while n < len(rows):
-        code, comment = rows[n]
-        if comment is None:
-            out.append(code.rstrip() if "\n" not in code else code)
-            n += 1
-            continue
-        group = [rows[n]]
-        while n + len(group) < len(rows):
-            following = rows[n + len(group)]
-            if following[1] is None or "\n" in following[0] or "\n" in group[-1][0]:
-                break
-            group.append(following)
-        group = [(c.rstrip() if "\n" not in c else c, text) for c, text in group]
-        column = max(len(c.rsplit("\n", 1)[-1]) for c, _ in group) + 2
-        for c, text in group:
-            out.append(c + " " * (column - len(c.rsplit("\n", 1)[-1])) + (text or ""))
-        n += len(group)
-    return "\n".join(out).rstrip("\n") + "\n" if any(out) else ""

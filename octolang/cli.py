@@ -7,6 +7,7 @@ from __future__ import annotations
 from octolang import (  # noqa: F401 - their commands
     cli_check,
     cli_explain,
+    cli_fmt,
     cli_graph,
     cli_lsp,
     cli_results,

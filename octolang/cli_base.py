@@ -82,7 +82,8 @@ allow_outside_option = click.option(
     multiple=True,
     metavar="PATH",
     type=click.Path(exists=True),
-    help="Let the pipeline read data, and keep its runs, in PATH outside its folder (repeatable).",
+    help="Let the pipeline read data, and keep its runs, in PATH outside its folder (repeatable), e.g. "
+    "--allow-outside ~/datasets.",
 )
 
 
@@ -109,14 +110,16 @@ def allow_options(command: Any) -> Any:
         "allow_key_env",
         multiple=True,
         metavar="VAR",
-        help="Let a model's `api_key_env` read VAR (also OCTO_ALLOW_KEY_ENV). Repeatable.",
+        help="Let a model's `api_key_env` read VAR (also OCTO_ALLOW_KEY_ENV). Repeatable, "
+        "e.g. --allow-key-env MY_PROXY_KEY.",
     )(command)
     return click.option(
         "--allow-host",
         "allow_host",
         multiple=True,
         metavar="HOST",
-        help="Let keys be sent to HOST or HOST:PORT named by a file's `base_url` (also OCTO_ALLOW_HOST). Repeatable.",
+        help="Let keys be sent to HOST or HOST:PORT named by a file's `base_url` (also OCTO_ALLOW_HOST). Repeatable, "
+        "e.g. --allow-host 127.0.0.1:8000.",
     )(command)
 
 

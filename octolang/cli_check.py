@@ -27,10 +27,18 @@ from octolang.cli_overrides import OverrideError, apply_overrides, override_opti
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (see docs/cli.md).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--emit", type=click.Choice(["ir"]), help="Print the checked program as JSON.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@click.option("--emit", type=click.Choice(["ir"]), help="Print the checked program as JSON, e.g. --emit ir.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the diagnostics: on a terminal only (auto), always or never, e.g. --color never.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
-@click.option("--budget", help="Compare the cost estimate with this many USD (replaces the file's budget).")
+@click.option(
+    "--budget", help="Compare the cost estimate with this many USD (replaces the file's budget), e.g. --budget 5."
+)
 @click.option("--exact", is_flag=True, help="Count Claude and Gemini tokens on a sample with the providers (keys).")
 @override_options
 @allow_outside_option
@@ -52,7 +60,7 @@ def check(
 ) -> None:
     """Parse and check FILES; print diagnostics, a summary (with the hosts a run talks to and
     the keys each gets) and, for llm steps, the cost estimate. With --provider or --model,
-    of the models as the override makes them."""
+    of the models as the override makes them. Example: octoc check examples/npc_dialogue.octo"""
     from octolang.cli_run import _budget
 
     grant_allowance(allow_host, allow_key_env)

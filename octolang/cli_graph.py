@@ -30,7 +30,8 @@ or write DOT, which needs no Graphviz: `-o FILE.dot`, or no `-o` for stdout."""
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write to this file; its suffix picks the format: .dot, .svg, .png or .pdf (default: DOT on stdout).",
+    help="Write to this file; its suffix picks the format: .dot, .svg, .png or .pdf (default: DOT on stdout), "
+    "e.g. -o pipeline.svg.",
 )
 @click.option(
     "--run",
@@ -39,16 +40,20 @@ or write DOT, which needs no Graphviz: `-o FILE.dot`, or no `-o` for stdout."""
     flag_value="",
     default=None,
     metavar="[RUN_ID]",
-    help="Colour each step by the state of the latest run (or run RUN_ID) of FILE.",
+    help="Colour each step by the state of the latest run (or run RUN_ID) of FILE, e.g. --run or "
+    "--run dice-20261124-210401-5607.",
 )
 @click.option(
-    "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Folder of runs (default: .octo/runs next to the pipeline), e.g. --run-dir /data/runs.",
 )
 @allow_outside_option
 def graph(
     file: str | None, output: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
 ) -> None:
-    """Draw FILE's pipeline: units, steps, gates and reports (DOT on stdout without -o)."""
+    """Draw FILE's pipeline: units, steps, gates and reports (DOT on stdout without -o).
+    Example: octoc graph examples/blackjack.octo -o blackjack.svg"""
     if file is None and run_id and run_id.endswith(".octo"):
         file, run_id = run_id, ""  # `octoc graph --run FILE`: the flag took the file as its value
     if file is None:

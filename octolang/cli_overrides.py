@@ -39,13 +39,14 @@ def override_options(func: F) -> F:
         "model_overrides",
         multiple=True,
         metavar="NAME=PROVIDER:MODEL",
-        help="Call the file's model NAME as this provider's model instead (repeatable).",
+        help="Call the file's model NAME as this provider's model instead (repeatable), e.g. "
+        "--model writer=anthropic:claude-haiku-4-5.",
     )(func)
     return click.option(
         "--provider",
         type=click.Choice(PROVIDERS),
         help="Call every model on this provider (its default model unless the model is on it already); "
-        "mock answers offline.",
+        "mock answers offline; e.g. --provider mock.",
     )(func)
 
 

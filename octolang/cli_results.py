@@ -19,7 +19,9 @@ INSTALL_PYARROW = "writing Parquet needs pyarrow: `pip install 'octolang[parquet
 @click.option("--jsonl", "fmt", flag_value="jsonl", help="One JSON object a line.")
 @click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
 @click.option("--parquet", "fmt", flag_value="parquet", help="Parquet (needs pyarrow, the `parquet` extra; needs -o).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file (default: stdout), e.g. -o units.csv."
+)
 @_run_option
 @_run_dir
 @allow_outside_option
@@ -31,7 +33,8 @@ def results(
     run_dir: str | None,
     allow_outside: tuple[str, ...],
 ) -> None:
-    """Export one row per unit of FILE's latest run (or --run ID): fields, outputs, status, cost."""
+    """Export one row per unit of FILE's latest run (or --run ID): fields, outputs, status, cost.
+    Example: octoc results examples/qa_eval.octo --csv -o units.csv"""
     if fmt is None:
         click.echo("choose a format: --jsonl, --csv or --parquet", err=True)
         sys.exit(EXIT_USAGE)

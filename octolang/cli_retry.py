@@ -13,8 +13,10 @@ from octolang.cli_run import _run_dir, _run_option
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--step", "step_name", help="Only the units that failed at this step.")
-@click.option("--reason", help="Only the units whose failure reason contains this text (any case).")
+@click.option("--step", "step_name", help="Only the units that failed at this step, e.g. --step review.")
+@click.option(
+    "--reason", help="Only the units whose failure reason contains this text (any case), e.g. --reason timeout."
+)
 @_run_option
 @_run_dir
 @allow_outside_option
@@ -28,7 +30,7 @@ def retry(
 ) -> None:
     """Reopen the failed units of FILE's latest run (or --run ID): all of them, or those of
     --step, or those whose reason contains --reason. Every paid answer is kept; `octoc run`
-    then sends what they still need."""
+    then sends what they still need. Example: octoc retry examples/npc_dialogue.octo --step review"""
     from octolang.cli_runs import _open_existing
     from octolang.runtime.retry import failure_summary, reopen_failed
     from octolang.runtime.runlock import open_lock, try_lock

@@ -76,9 +76,13 @@ def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str
 
 
 _run_dir = click.option(
-    "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Folder of runs (default: .octo/runs next to the pipeline), e.g. --run-dir /data/runs.",
 )
-_run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
+_run_option = click.option(
+    "--run", "run_id", help="A run id (default: the latest run of FILE), e.g. --run dice-20261124-210401-5607."
+)
 
 
 def refuse(command: str, exc: Exception) -> NoReturn:
@@ -95,12 +99,25 @@ def refuse(command: str, exc: Exception) -> NoReturn:
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming the latest one.")
 @click.option("--once", is_flag=True, help="Do one tick and exit (for cron-style use).")
 @override_options
-@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
-@click.option("--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for compute steps.")
-@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option(
+    "--mock-invalid-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of invalid mock answers, e.g. --mock-invalid-rate 0.1.",
+)
+@click.option(
+    "--max-units", type=click.IntRange(min=1), help="Run only the first N units (a sample), e.g. --max-units 20."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for compute steps (default: chosen by measuring), e.g. --workers 4.",
+)
+@click.option("--budget", help="Stop submitting once spend would pass this many USD, e.g. --budget 20.")
 @click.option("--over-budget", is_flag=True, help="Start even though the cost estimate is above the budget.")
-@click.option("--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches.")
+@click.option(
+    "--poll", "poll_interval", type=float, default=None, help="Seconds between polls of batches, e.g. --poll 30."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final status and reports as JSON.")
 @click.option(
     "--dry-run",
@@ -135,7 +152,8 @@ def run(
     allow_host: tuple[str, ...] = (),
     allow_key_env: tuple[str, ...] = (),
 ) -> None:
-    """Run FILE to completion (or one tick), resuming its latest run (or --run ID)."""
+    """Run FILE to completion (or one tick), resuming its latest run (or --run ID).
+    Example: octoc run examples/drunken_sailor.octo"""
     from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.runs import RunRefused
@@ -318,28 +336,59 @@ def _all_mock(program: Any) -> bool:
 def _drive_with_progress(session: Any, program: Any, *, once: bool, interval: float, live: bool, quiet: bool) -> Any:
     """Drive the run, with a live table on a terminal; the runner's messages (a provider
     down, a chunk resumed) are printed as they come, unless the output is JSON."""
-    from octolang.progress import status_table
+    from octolang.progress import ComputeProgress, status_table
     from octolang.runtime.session import drive
     from octolang.runtime.status import run_status
 
+    def units_left(step: str) -> int | None:
+        """The run's pending units that have no output of `step` yet."""
+        rows = session.store.query(
+            "SELECT COUNT(*) FROM units WHERE status = 'pending' "
+            "AND id NOT IN (SELECT unit_id FROM results WHERE step = ?)",
+            (step,),
+        )
+        return int(rows[0][0]) if rows else None
+
+    progress = ComputeProgress(units_left)
     if not live:
+        try:
+            every = float(os.environ.get("OCTO_PROGRESS_SECONDS", "10"))
+        except ValueError:
+            every = 10.0
+
+        def said(step: str, done: int, ready: int, seconds: float) -> None:
+            progress.update(step, done, ready, seconds)
+            if progress.due(every):
+                click.echo(progress.line(), err=True)
 
         def say(result: Any) -> None:
             for message in result.messages if not quiet else []:
                 click.echo(message, err=True)
 
+        session.runner.ctx.compute_progress = None if quiet else said
         return drive(session, once=once, poll_interval=interval, on_tick=say)
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.live import Live
+    from rich.text import Text
 
     console = Console(stderr=True)
     with Live(console=console, refresh_per_second=4, transient=False) as display:
 
+        def show() -> None:
+            table = status_table(run_status(program, session.store), f"run {session.info.id}")
+            display.update(Group(table, Text(progress.line())) if progress.running else table)
+
+        def on_slice(step: str, done: int, ready: int, seconds: float) -> None:
+            progress.update(step, done, ready, seconds)
+            show()
+
         def on_tick(result: Any) -> None:
             for message in result.messages:
                 display.console.print(message, markup=False, highlight=False)
-            display.update(status_table(run_status(program, session.store), f"run {session.info.id}"))
+            progress.step = ""
+            show()
 
+        session.runner.ctx.compute_progress = on_slice
         return drive(session, once=once, poll_interval=interval, on_tick=on_tick)
 
 
@@ -409,8 +458,9 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
     type=click.FloatRange(0),
     default=60.0,
     show_default=True,
-    help="When another process runs the run: how many seconds to wait for it to cancel.",
+    help="When another process runs the run: how many seconds to wait for it to cancel, e.g. --timeout 300.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Say what was cancelled as one JSON object on stdout.")
 @allow_outside_option
 @allow_options
 def cancel(
@@ -418,6 +468,7 @@ def cancel(
     run_id: str | None,
     run_dir: str | None,
     timeout: float,
+    as_json: bool,
     allow_outside: tuple[str, ...],
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
@@ -425,7 +476,7 @@ def cancel(
     """Stop FILE's latest run (or --run ID) from spending: ask the providers to cancel every
     batch in flight and send nothing new. What they finished is taken in by `octoc run`.
     When another process is running the run, that process is asked to cancel it, before it
-    sends anything more."""
+    sends anything more. Example: octoc cancel examples/npc_dialogue.octo"""
     import time
 
     from octolang.runtime.runlock import RunBusy, cancel_requested, clear_cancel_request, request_cancel
@@ -487,6 +538,10 @@ def cancel(
             said = session.runner.cancel()
         finally:
             session.close()
+    if as_json:
+        answer = {"version": 1, "run": run, "cancelled": True, "by_running_process": relayed, "said": said}
+        click.echo(json.dumps(answer))
+        return
     for line in said:
         click.echo(line, err=True)
     by = " by the process running it" if relayed else ""
@@ -500,8 +555,12 @@ def cancel(
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @override_options
-@click.option("--mock-invalid-rate", type=click.FloatRange(0, 1), help="Share of invalid mock answers.")
-@click.option("--budget", help="Stop submitting once spend would pass this many USD.")
+@click.option(
+    "--mock-invalid-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of invalid mock answers, e.g. --mock-invalid-rate 0.1.",
+)
+@click.option("--budget", help="Stop submitting once spend would pass this many USD, e.g. --budget 20.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status and reports as JSON.")
 @_run_dir
 @allow_outside_option
@@ -520,7 +579,8 @@ def tick(
     allow_host: tuple[str, ...],
     allow_key_env: tuple[str, ...],
 ) -> None:
-    """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron."""
+    """Do one tick of FILE's latest run (same as `run --once`), e.g. from cron.
+    Example: octoc tick examples/npc_dialogue.octo"""
     ctx.invoke(
         run,
         file=file,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from decimal import Decimal
@@ -65,15 +66,16 @@ def _open_existing(
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--csv", "as_csv", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The reports as JSON (version 1, see docs/cli.md).")
+@click.option("--csv", "as_csv", is_flag=True, help="The reports as CSV, one row per group and statistic.")
 @_run_option
 @_run_dir
 @allow_outside_option
 def report(
     file: str, as_json: bool, as_csv: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
 ) -> None:
-    """Print the reports of FILE's latest run (or --run ID)."""
+    """Print the reports of FILE's latest run (or --run ID).
+    Example: octoc report examples/drunken_sailor.octo --csv"""
     if as_json and as_csv:
         click.echo("choose one of --json and --csv", err=True)
         sys.exit(EXIT_USAGE)
@@ -95,12 +97,13 @@ def report(
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The status as JSON (see docs/cli.md).")
 @_run_option
 @_run_dir
 @allow_outside_option
 def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
-    """Show how far FILE's latest run (or --run ID) has come."""
+    """Show how far FILE's latest run (or --run ID) has come.
+    Example: octoc status examples/npc_dialogue.octo"""
     from octolang.cost.render import accounting_table
     from octolang.progress import status_text
     from octolang.runtime.status import run_status, step_accounts
@@ -133,25 +136,77 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
 
 @main.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with a list of runs (see docs/cli.md).")
 @_run_dir
 @allow_outside_option
-def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
-    """List the runs of FILE (or of every pipeline in the runs folder)."""
-    from octolang.runtime.runlock import run_state
-    from octolang.runtime.runs import list_runs
-    from octolang.runtime.store import RunStore, StoreError
-
-    root = runs_root(file or "pipeline.octo", run_dir, allow_outside)
-    found = list_runs(root, file, damaged=True)
+def runs(file: str | None, as_json: bool, run_dir: str | None, allow_outside: tuple[str, ...]) -> None:
+    """List the runs of FILE; without FILE, every run in the current folder's .octo/runs and
+    in the .octo/runs of every folder below it (or in --run-dir). Example: octoc runs"""
+    roots = [runs_root(file or "pipeline.octo", run_dir, allow_outside)]
+    if file is None and run_dir is None:
+        roots += _roots_below(os.getcwd(), roots[0], allow_outside)
+    found = [row for root in roots for row in _run_rows(root, file)]
+    if as_json:
+        click.echo(json.dumps({"version": 1, "roots": roots, "runs": found}, indent=2))
+        return
     if not found:
-        click.echo(f"no runs under {root}")
+        click.echo(f"no runs under {roots[0]}" + (f" or {len(roots) - 1} folder(s) below" if len(roots) > 1 else ""))
         return
     click.echo(
         f"{'run':<40} {'started (UTC)':<20} {'state':<10} {'done':>7} {'failed':>7} {'spend':>10} {'duration':>9}  file"
     )
-    import time
+    for row in found:
+        if row["state"] == "damaged":
+            dash = "-"
+            click.echo(
+                f"{row['id']:<40} {dash:<20} {'damaged':<10} {dash:>7} {dash:>7} {dash:>10} {dash:>9}  {row['damaged']}"
+            )
+            continue
+        started = row["started_at"].replace("T", " ").removesuffix("Z")
+        click.echo(
+            f"{row['id']:<40} {started:<20} {row['state']:<10} {row['done']:>7,} {row['failed']:>7,} "
+            f"{'$' + row['spend']:>10} {_duration(row['duration_seconds']):>9}  {row['file']}"
+        )
 
-    for info in found:
+
+# Folders never searched for runs: version control, environments, dependencies, caches.
+_NOT_SEARCHED = frozenset({"node_modules", "__pycache__", "site-packages", "venv", "env"})
+MAX_SEARCH_DEPTH = 8
+
+
+def _roots_below(top: str, own: str, allow_outside: tuple[str, ...]) -> list[str]:
+    """The `.octo/runs` folders of the folders below `top` (not in hidden folders,
+    virtual environments or dependencies; at most MAX_SEARCH_DEPTH levels down), sorted."""
+    from octolang.paths import runs_root_refusal
+
+    access = file_access(allow_outside)
+    roots = []
+    for folder, subfolders, _ in os.walk(top):
+        depth = os.path.relpath(folder, top).count(os.sep) + (folder != top)
+        subfolders[:] = sorted(
+            s
+            for s in subfolders
+            if not s.startswith(".")
+            and s not in _NOT_SEARCHED
+            and depth < MAX_SEARCH_DEPTH
+            and not os.path.isfile(os.path.join(folder, s, "pyvenv.cfg"))
+        )
+        candidate = os.path.join(folder, ".octo", "runs")
+        if folder == top or not os.path.isdir(candidate) or os.path.abspath(candidate) == own:
+            continue
+        if runs_root_refusal(candidate, os.path.join(folder, "pipeline.octo"), access) is None:
+            roots.append(os.path.abspath(candidate))
+    return roots
+
+
+def _run_rows(root: str, file: str | None) -> list[dict[str, Any]]:
+    """Each run under `root` as `octoc runs --json` shows it."""
+    from octolang.runtime.runlock import run_state
+    from octolang.runtime.runs import list_runs
+    from octolang.runtime.store import RunStore, StoreError
+
+    rows: list[dict[str, Any]] = []
+    for info in list_runs(root, file, damaged=True):
         try:
             if info.damaged:
                 raise StoreError(info.damaged)
@@ -166,16 +221,26 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
             finally:
                 store.close()
         except StoreError as exc:
-            click.echo(f"{info.id:<40} {'-':<20} {'damaged':<10} {'-':>7} {'-':>7} {'-':>10} {'-':>9}  {exc}")
+            rows.append({"id": info.id, "root": root, "state": "damaged", "damaged": str(exc)})
             continue
-        state = run_state(meta, counts)
         created = float(meta.get("created_at", 0))
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created))
-        duration = _duration(float(meta.get("updated_at", created)) - created)
-        click.echo(
-            f"{info.id:<40} {started:<20} {state:<10} {counts.get('done', 0):>7,} "
-            f"{counts.get('failed', 0):>7,} {'$' + format(spend, '.4f'):>10} {duration:>9}  {_where(meta, root)}"
+        rows.append(
+            {
+                "id": info.id,
+                "root": root,
+                "pipeline": meta.get("pipeline"),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+                "state": run_state(meta, counts),
+                "done": counts.get("done", 0),
+                "failed": counts.get("failed", 0),
+                "skipped": counts.get("skipped", 0),
+                "pending": counts.get("pending", 0),
+                "spend": format(spend, ".4f"),
+                "duration_seconds": max(0.0, float(meta.get("updated_at", created)) - created),
+                "file": _where(meta, root),
+            }
         )
+    return rows
 
 
 def _where(meta: dict[str, Any], root: str) -> str:
@@ -231,15 +296,23 @@ def _similar_units(store: Any, unit: str) -> str:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("unit")
-@click.option("--step", help="Only this step's attempts.")
+@click.option("--step", help="Only this step's attempts, e.g. --step review.")
+@click.option("--json", "as_json", is_flag=True, help="The story as one JSON object (see docs/cli.md).")
 @_run_option
 @_run_dir
 @allow_outside_option
 def inspect(
-    file: str, unit: str, step: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]
+    file: str,
+    unit: str,
+    step: str | None,
+    as_json: bool,
+    run_id: str | None,
+    run_dir: str | None,
+    allow_outside: tuple[str, ...],
 ) -> None:
-    """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict."""
-    program, _, store = _open_existing(file, run_dir, run_id, allow_outside)
+    """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict.
+    Example: octoc inspect examples/npc_dialogue.octo name=Tam"""
+    program, info, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
         if step is not None:
             _known_step_or_exit(program, step)
@@ -250,6 +323,9 @@ def inspect(
             click.echo(f"no unit `{unit}` in this run{_similar_units(store, unit)}", err=True)
             sys.exit(EXIT_ERRORS)
         uid, fields, state, reason = rows[0]
+        if as_json:
+            click.echo(json.dumps({"version": 1, "run": info.id, **_story(store, rows[0], step)}, indent=2))
+            return
         click.echo(f"unit {uid}: {state}" + (f" ({reason})" if reason else ""))
         click.echo(f"  fields: {fields}")
         for name, output in store.query("SELECT step, output FROM results WHERE unit_id = ?", (uid,)):
@@ -278,3 +354,53 @@ def inspect(
                 click.echo("[why it failed]\n" + "\n".join(details.get("problems", []) or [details.get("error", "")]))
     finally:
         store.close()
+
+
+def _story(store: Any, row: tuple[Any, ...], step: str | None) -> dict[str, Any]:
+    """`octoc inspect --json`: what the text shows, each stored JSON text decoded."""
+
+    def decoded(text: str | None) -> Any:
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+    uid, fields, state, reason = row
+    outputs = {
+        name: decoded(output)
+        for name, output in store.query("SELECT step, output FROM results WHERE unit_id = ?", (uid,))
+        if step is None or step == name
+    }
+    query = (
+        "SELECT step, attempt, status, request, response, output, problems, feedback, cost "
+        "FROM attempts WHERE unit_id = ?" + (" AND step = ?" if step else "") + " ORDER BY created_at, attempt"
+    )
+    attempts = []
+    for name, attempt, a_status, request, response, output, problems, feedback, cost in store.query(
+        query, (uid, step) if step else (uid,)
+    ):
+        body = decoded(request) or {}
+        attempts.append(
+            {
+                "step": name,
+                "attempt": attempt,
+                "status": a_status,
+                "cost": str(cost) if cost is not None else None,
+                "feedback": feedback or None,
+                "system": body.get("system") if isinstance(body, dict) else None,
+                "prompt": body.get("prompt") if isinstance(body, dict) else None,
+                "response": response,
+                "output": decoded(output),
+                "problems": decoded(problems),
+            }
+        )
+    return {
+        "unit": uid,
+        "status": state,
+        "reason": reason,
+        "fields": decoded(fields),
+        "outputs": outputs,
+        "attempts": attempts,
+    }

@@ -54,13 +54,18 @@ def _site_or_exit(target: str | None, run_dir: str | None, allow_outside: tuple[
 @main.command()
 @click.argument("target", required=False, metavar="[FILE | RUN_FOLDER]")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="0: any free port."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="The port on 127.0.0.1; 0: any free port, e.g. --port 9000.",
 )
 @click.option("--no-browser", is_flag=True, help="Do not open a browser; print the address only.")
 @click.option(
     "--bundle",
     type=click.Path(file_okay=False),
-    help="Write the pages as static files into this folder (they open from file://) instead of serving them.",
+    help="Write the pages as static files into this folder (they open from file://) instead of serving them, "
+    "e.g. --bundle site/.",
 )
 @_run_dir
 @allow_outside_option
@@ -72,7 +77,8 @@ def view(
     run_dir: str | None,
     allow_outside: tuple[str, ...],
 ) -> None:
-    """Look at runs in the browser: runs, steps, failures, units, reports, comparisons (read-only)."""
+    """Look at runs in the browser: runs, steps, failures, units, reports, comparisons (read-only).
+    Example: octoc view examples/qa_eval.octo"""
     site, start = _site_or_exit(target, run_dir, allow_outside)
     if bundle is not None:
         from octolang.view.bundle import write_bundle

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -347,6 +348,53 @@ def test_extension_manifest_is_consistent() -> None:
     assert "@vscode/vsce" in manifest["devDependencies"]
     for name in ("README.md", ".vscodeignore", "LICENSE", "package-lock.json"):
         assert (VSCODE / name).is_file(), name
+
+
+def test_every_command_is_contributed_and_registered() -> None:
+    manifest = load_json(VSCODE / "package.json")
+    client = (VSCODE / "extension.js").read_text(encoding="utf-8")
+    contributed = {c["command"] for c in manifest["contributes"]["commands"]}
+    registered = set(re.findall(r"registerCommand\('([\w.]+)'", client))
+    assert contributed == registered == {"octo.restartServer", "octo.check", "octo.graph"}
+    for command in ("octo.check", "octo.graph"):
+        assert f"onCommand:{command}" in manifest["activationEvents"]
+    runs = re.findall(r"runOctoc\(\[\s*'(\w+)'", client)
+    assert sorted(set(runs)) == ["check", "graph"]
+
+
+def test_the_install_message_works_while_octolang_is_unpublished() -> None:
+    """No `pip install octolang` (there is no such package on an index yet): the extension
+    and its README say to build the wheel and install that, as docs/install.md does."""
+    client = (VSCODE / "extension.js").read_text(encoding="utf-8")
+    declared = re.search(r"const INSTALL_HINT =(.*?);\n", client, re.DOTALL)
+    assert declared is not None
+    hint = "".join(re.findall(r"'((?:[^'\\]|\\.)*)'", declared.group(1))).replace("\\'", "'")
+    assert "pip install octolang" not in hint
+    assert "python3 -m build" in hint and "pip install dist/octolang-0.1.0-py3-none-any.whl" in hint
+    assert client.count("${INSTALL_HINT}") == 2  # the server that cannot start, a command that cannot run
+    readme = (VSCODE / "README.md").read_text(encoding="utf-8")
+    installing = readme.split("## Installing octoc", 1)[1].split("\n## ", 1)[0]
+    assert "python3 -m build" in installing and "dist/octolang-0.1.0-py3-none-any.whl" in installing
+    assert "pypi.org/project/octolang" not in readme
+    assert (REPO / "docs" / "install.md").is_file()
+
+
+def test_vsce_packs_what_the_extension_needs() -> None:
+    """`vsce ls`, the packager's own list of the .vsix's files (needs `npm ci` in
+    editors/vscode, which .ci/run does before the tests)."""
+    vsce = VSCODE / "node_modules" / "@vscode" / "vsce" / "vsce"
+    if not vsce.is_file():
+        if os.environ.get("OCTO_CI"):
+            pytest.fail("run `npm ci` in editors/vscode: .ci/run packages the extension")
+        pytest.skip("`npm ci` was not run in editors/vscode")
+    listed = subprocess.run(
+        ["node", str(vsce), "ls"], cwd=VSCODE, capture_output=True, text=True, timeout=300, check=True
+    ).stdout.split()
+    assert {"package.json", "extension.js", "README.md", "LICENSE", "language-configuration.json"} <= set(listed)
+    assert {"syntaxes/octo.tmLanguage.json", "snippets/octo.json"} <= set(listed)
+    assert "node_modules/vscode-languageclient/package.json" in listed
+    left_out = (".vscode/", "node_modules/@vscode/vsce/", "package-lock.json")
+    assert not [name for name in listed if name.startswith(left_out)]
 
 
 def test_language_configuration_pairs_balance() -> None:

@@ -120,11 +120,15 @@ def language_server(capabilities: lsp.ClientCapabilities) -> Iterator[Session]:
         )
         client.initialized(lsp.InitializedParams())
         yield session
-        session.run(client.shutdown_async(None))
-        client.exit(None)
     finally:
-        session.run(client.stop())
-        loop.close()
+        # also when a test failed inside the session: a server never told to exit keeps
+        # `client.stop()` waiting for it forever
+        try:
+            session.run(asyncio.wait_for(client.shutdown_async(None), 30))
+        finally:
+            client.exit(None)
+            session.run(client.stop())
+            loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Hover: what a name holds, in Markdown.
 
-A step: its kind, model and output fields with their types. A unit field: its type and
+A step: its kind, model and output fields with their types, and for an llm step its
+prompt rendered for the first unit (preview.py). A unit field: its type and
 where it comes from. A model: provider, id, mode and price (`octolang/pricing.py`). A
 type: its fields. A const: its value.
 """
@@ -16,6 +17,7 @@ from octolang import ir
 from octolang.lsp.incremental import Analysis
 from octolang.lsp.locate import BUILTINS, Target, cursor_at, record_field, resolve
 from octolang.lsp.positions import to_offset, to_position
+from octolang.lsp.preview import prompt_preview
 from octolang.pricing import is_batch, price_for
 from octolang.schema import Schema, describe, fields_of, unwrap_optional
 
@@ -39,6 +41,9 @@ def hover(analysis: Analysis, position: lsp.Position) -> lsp.Hover | None:
     text = describe_target(program, target)
     if not text:
         return None
+    if target.kind == "step" and isinstance(target.decl, ir.StepDecl):
+        preview = prompt_preview(program, target.decl)
+        text += f"\n\n{preview}" if preview else ""
     word = lsp.Range(
         start=to_position(source, cursor.start, analysis.encoding),
         end=to_position(source, cursor.end, analysis.encoding),

@@ -21,12 +21,14 @@ from pygls.uris import to_fs_path
 
 from octolang import __version__, ir
 from octolang.compiler import compile_source
+from octolang.lsp.actions import code_actions
 from octolang.lsp.completion import completion
 from octolang.lsp.definition import definition
 from octolang.lsp.diagnostics import to_lsp_all
 from octolang.lsp.hover import hover
 from octolang.lsp.incremental import Analysis, IncrementalCompiler
-from octolang.lsp.positions import UTF16, to_offset
+from octolang.lsp.positions import UTF16, to_offset, to_position
+from octolang.lsp.references import prepare_rename, references, rename
 from octolang.lsp.symbols import document_symbols
 from octolang.paths import FileAccess
 from octolang.source import SourceFile
@@ -222,7 +224,61 @@ def make_server(access: FileAccess | None = None) -> OctoLanguageServer:
         analysis = ls.analysis(params.text_document.uri)
         return document_symbols(analysis) if analysis is not None else []
 
+    @server.feature(
+        lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix])
+    )
+    @_guarded(list)
+    def on_code_action(ls: OctoLanguageServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        uri = params.text_document.uri
+        analysis = ls.analysis(uri)
+        return code_actions(analysis, uri, params.range) if analysis is not None else []
+
+    @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+    @_guarded(list)
+    def on_references(ls: OctoLanguageServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
+        uri = params.text_document.uri
+        analysis = ls.analysis(uri)
+        if analysis is None:
+            return []
+        return references(analysis, params.position, uri, params.context.include_declaration)
+
+    @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
+    @_guarded(lambda: None)
+    def on_prepare_rename(ls: OctoLanguageServer, params: lsp.PrepareRenameParams) -> lsp.Range | None:
+        analysis = ls.analysis(params.text_document.uri)
+        return prepare_rename(analysis, params.position) if analysis is not None else None
+
+    @server.feature(lsp.TEXT_DOCUMENT_RENAME)
+    @_guarded(lambda: None)
+    def on_rename(ls: OctoLanguageServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
+        uri = params.text_document.uri
+        analysis = ls.analysis(uri)
+        return rename(analysis, params.position, uri, params.new_name) if analysis is not None else None
+
+    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+    @_guarded(lambda: None)
+    def on_formatting(ls: OctoLanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+        document = ls.documents.get(params.text_document.uri)
+        if document is None:
+            return None
+        return formatting_edits(document.compiler.path, document.text, ls.encoding)
+
     return server
+
+
+def formatting_edits(path: str, text: str, encoding: str) -> list[lsp.TextEdit] | None:
+    """The whole document replaced by `octoc fmt`'s layout; nothing while it does not parse."""
+    from octolang.syntax.format import FormatError, format_source
+
+    source = SourceFile(path, _as_read(text))
+    try:
+        formatted = format_source(source)
+    except FormatError:
+        return None
+    if formatted == text:
+        return []
+    whole = lsp.Range(start=lsp.Position(line=0, character=0), end=to_position(source, len(source.text), encoding))
+    return [lsp.TextEdit(range=whole, new_text=formatted)]
 
 
 def serve(access: FileAccess | None = None) -> None:

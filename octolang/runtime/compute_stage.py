@@ -166,6 +166,7 @@ class ComputeStage:
                 )
             size = self._slice_units.get(step.name, FIRST_COMMIT_UNITS)
             position = 0
+            started = time.monotonic()
             while position < len(ready):  # committed slice by slice: a kill loses one slice at most
                 workers = self._workers.get(step.name, self.ctx.options.workers)
                 probe = workers is None  # the first units, in one worker, tell whether more pay
@@ -174,6 +175,8 @@ class ComputeStage:
                 self._compute_slice(snap, step, compiled, part, workers or 1)
                 raise_pending()
                 position += len(part)
+                if self.ctx.compute_progress is not None:
+                    self.ctx.compute_progress(step.name, position, len(ready), time.monotonic() - started)
                 took = max(time.monotonic() - began, 1e-3)
                 if probe:
                     self._workers[step.name] = choose_workers(took / len(part), len(ready) - position)

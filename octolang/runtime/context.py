@@ -40,7 +40,13 @@ class TickResult:
     messages: list[str] = field(default_factory=list)
 
 
+ComputeProgressHook = Callable[[str, int, int, float], None]  # step, units done, units ready, seconds so far
+
+
 class RunContext:
+    # Told after each committed slice of a compute step (progress.py shows it with an ETA).
+    compute_progress: ComputeProgressHook | None = None
+
     def __init__(
         self,
         program: ir.Program,

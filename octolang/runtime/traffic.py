@@ -179,6 +179,8 @@ class ProviderTraffic(Setbacks):
                         if rate is None:
                             rate = float(model.setting("invalid_rate", 0.1))
                         body["invalid_rate"] = rate
+                        # answered by unit id, never by position: more trials or rows change no other answer
+                        body["unit_key"] = json.dumps([uid, step.name, attempt])
                     custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
             if stuck is not None:  # nothing is sent: the requests rendered so far are rendered again later

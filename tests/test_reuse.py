@@ -41,7 +41,7 @@ def test_the_mock_answers_by_unit_id_not_by_position(tmp_path: Path) -> None:
         folder = tmp_path / f"t{trials}"
         folder.mkdir()
         (folder / "p.octo").write_text(MOCK.replace("TRIALS", str(trials)))
-        octoc("run", "p.octo", "--poll", "0", cwd=folder)
+        octoc("run", "p.octo", "--poll", "0", "--no-reuse", cwd=folder)
         outputs.append(results_by_unit(folder, "say"))
     small, large = outputs
     assert len(small) == 4 and len(large) == 6

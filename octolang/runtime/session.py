@@ -41,6 +41,7 @@ from octolang.runtime.runs import (
     program_fingerprint,
 )
 from octolang.runtime.store import RunStore, StoreError, now
+from octolang.runtime.takeover import run_facts
 from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
 
 UNIT_BATCH = 20_000
@@ -66,6 +67,8 @@ class Session:
     def close(self) -> None:
         try:
             self.runner.providers.close()
+            if self.runner.ctx.answers is not None:
+                self.runner.ctx.answers.close()
             try:
                 with self.store.transaction(stamp=False) as db:
                     self.store.set_meta(db, lease=None)  # closed cleanly: the next writer has nothing to report
@@ -104,8 +107,11 @@ def open_session(
     with creating(runs_root):
         clear_unfinished_creations(runs_root)
         info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id)
+        previous = None
+        if info is not None and run_id is None and describe_changes(info.meta.get("fingerprint", {}), fingerprint):
+            previous, info = info, None  # FILE was edited: a new run, taking over what did not change
         if info is None:
-            info, lock_fd = _create(runs_root, program, file, fingerprint, options)
+            info, lock_fd = _create(runs_root, program, file, fingerprint, options, previous)
             resumed, locked = False, True
         else:
             lock_fd = open_lock(info.folder)
@@ -176,6 +182,9 @@ def _open_locked(
         filename=file,
         cancel_asked=lambda: cancel_requested(info.folder),
     )
+    from octolang.runtime.takeover import attach
+
+    context.reuse_plan = attach(context, store, runs_root)  # answers and results taken over (takeover.py)
     runner = Runner(context)
     return Session(info, store, runner, resumed, lock_fd, mine, notes)
 
@@ -209,10 +218,18 @@ def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
 
 
 def _create(
-    root: str, program: ir.Program, file: str, fingerprint: dict[str, str], options: RunOptions
+    root: str,
+    program: ir.Program,
+    file: str,
+    fingerprint: dict[str, str],
+    options: RunOptions,
+    previous: RunInfo | None = None,
 ) -> tuple[RunInfo, int]:
     """A new run, made whole in `.new-<id>` and renamed into place once its metadata is
-    committed: a kill at any moment leaves either no run or a complete one. Returns it locked."""
+    committed: a kill at any moment leaves either no run or a complete one. Returns it locked.
+    With `previous` (and reuse allowed), the run takes over its results and, for a file
+    without `seed`, its seed."""
+    takeover = previous if options.reuse and not options.dry_run else None
     run_id = new_run_id(program)
     while os.path.exists(os.path.join(root, run_id)):
         run_id = new_run_id(program)
@@ -226,6 +243,8 @@ def _create(
         try_lock(lock_fd, wait=False)
         store = RunStore(os.path.join(building, STATE_FILE))
         seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
+        if takeover is not None and program.seed is None and "seed" in takeover.meta:
+            seed = int(takeover.meta["seed"])
         try:
             with store.transaction() as db:
                 store.set_meta(
@@ -241,6 +260,8 @@ def _create(
                     seed_given=program.seed is not None,
                     max_units=options.max_units,
                     lease=lease(),
+                    takeover_from=takeover.id if takeover is not None else None,
+                    **run_facts(program, options.provider),
                 )
         finally:
             store.close()

@@ -141,6 +141,9 @@ def _check_one(
     estimate, estimate_text = cost_section(program, budget, exact=exact) if ok and program is not None else (None, None)
     if estimate is not None:
         result["estimate"] = estimate
+    reuse_plan, reuse_text = _reuse_section(program, path, overrides[0]) if ok and program is not None else (None, None)
+    if reuse_plan is not None:
+        result["reuse"] = reuse_plan
     if emit == "ir" and program is not None:
         result["ir"] = program.model_dump(mode="json")
     parts = []
@@ -153,6 +156,8 @@ def _check_one(
         parts.append(f"{path}: {status} ({summary_line(diagnostics)})")
         if ok and program is not None:
             parts.append(summary_text(program))
+        if reuse_text:
+            parts.append(reuse_text)
         if estimate_text:
             parts.append(estimate_text)
     return result, "\n\n".join(parts) if diagnostics and parts else "\n".join(parts)
@@ -181,3 +186,27 @@ def _diagnostic_json(d: Any) -> dict[str, Any]:
             for lab in d.labels
         ],
     }
+
+
+def _reuse_section(program: Any, path: str, provider: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """What a run of the edited file would take over from its latest run, as JSON and text
+    (None, None when the file has no run, or did not change since it): the plan `octoc run`
+    follows, with the estimate of what it would send."""
+    from octolang.runtime.runs import default_runs_root
+    from octolang.runtime.takeover import preview
+
+    root = default_runs_root(path)
+    if not os.path.isdir(root):
+        return None, None
+    mock = "mock" if provider == "mock" else None
+    plan = preview(program, path, root, provider=mock, max_units=None)
+    if plan is None:
+        return None, None
+    from octolang.runtime.budget import run_estimate
+    from octolang.runtime.reuse_text import new_spend, plan_text
+
+    estimate = new_spend(run_estimate(program, provider=mock, invalid_rate=None, max_units=None), plan)
+    data = plan.to_json()
+    if estimate is not None:
+        data["new_spend_usd"] = str(estimate.total)
+    return data, "  " + plan_text(plan, estimate)

@@ -4,6 +4,8 @@ runtime/answers.py)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -46,3 +48,75 @@ def test_the_mock_answers_by_unit_id_not_by_position(tmp_path: Path) -> None:
     small, large = outputs
     assert len(small) == 4 and len(large) == 6
     assert {uid: large[uid] for uid in small} == small
+
+
+def executions(folder: Path) -> list[int]:
+    """Requests the mock executed, per run of `folder` (oldest first)."""
+    counts = []
+    for run in sorted((folder / ".octo" / "runs").iterdir()):
+        ledger = run / "mock_provider.sqlite"
+        if not ledger.exists():
+            counts.append(0)
+            continue
+        db = sqlite3.connect(ledger)
+        try:
+            counts.append(int(db.execute("SELECT COUNT(*) FROM executions").fetchone()[0]))
+        finally:
+            db.close()
+    return counts
+
+
+def test_the_answer_store_serves_across_fresh_runs_deleted_runs_and_a_moved_project(tmp_path: Path) -> None:
+    project = tmp_path / "a"
+    project.mkdir()
+    (project / "p.octo").write_text(MOCK.replace("TRIALS", "3").replace("invalid_rate = 0", "invalid_rate = 0.3"))
+    octoc("run", "p.octo", "--poll", "0", cwd=project)
+    [paid] = executions(project)
+    first = results_by_unit(project, "say")
+    assert paid > 6 and len(first) == 6  # invalid answers were retried, and paid for
+    # the same prompt for every trial of a topic: the unit id keeps their answers apart
+    assert len({first[uid] for uid in first}) > 2
+
+    octoc("run", "p.octo", "--poll", "0", "--fresh", cwd=project)
+    assert executions(project) == [paid, 0] and results_by_unit(project, "say") == first
+
+    shutil.rmtree(project / ".octo" / "runs")
+    moved = tmp_path / "b"
+    shutil.move(project, moved)
+    octoc("run", "p.octo", "--poll", "0", cwd=moved)
+    assert executions(moved) == [0] and results_by_unit(moved, "say") == first
+
+    octoc("run", "p.octo", "--poll", "0", "--fresh", "--no-reuse", cwd=moved)
+    assert executions(moved) == [0, paid] and results_by_unit(moved, "say") == first
+
+    stats = octoc("cache", "stats", "p.octo", cwd=moved).stdout
+    assert f"answers       {paid} " in stats, stats
+    pruned = octoc("cache", "prune", "--older-than", "1d", cwd=moved).stdout
+    assert "removed 0 answers not used for 1d" in pruned
+    assert f"removed {paid} answers" in octoc("cache", "prune", "p.octo", cwd=moved).stdout
+    octoc("run", "p.octo", "--poll", "0", "--fresh", cwd=moved)
+    assert executions(moved) == [0, paid, paid]
+
+
+TWICE = """step twice = compute {
+  output { v: int }
+  code "return {'v': say.n * FACTOR}"
+}
+report s { v = mean(twice.v) }
+"""
+
+
+def test_a_sample_run_then_an_edited_full_run_pays_only_the_new_units(tmp_path: Path) -> None:
+    """The loop the reuse is for: a sample of 2 units, an edit downstream, then all 4 units:
+    the new run takes over the sample's answers and sends only the other units'."""
+    text = MOCK.replace("TRIALS", "2") + TWICE
+    (tmp_path / "p.octo").write_text(text.replace("FACTOR", "2"))
+    octoc("run", "p.octo", "--poll", "0", "--max-units", "2", cwd=tmp_path)
+    (tmp_path / "p.octo").write_text(text.replace("FACTOR", "3"))
+    second = octoc("run", "p.octo", "--poll", "0", cwd=tmp_path)
+    assert "reuse say for 2 units" in second.stderr and "run say for 2 units" in second.stderr
+    assert "run twice for 4 units" in second.stderr
+    assert executions(tmp_path) == [2, 2]
+    said = {u: json.loads(v)["n"] for u, v in results_by_unit(tmp_path, "say").items()}
+    tripled = {u: json.loads(v)["v"] for u, v in results_by_unit(tmp_path, "twice").items()}
+    assert len(said) == 4 and tripled == {u: n * 3 for u, n in said.items()}

@@ -118,7 +118,7 @@ def _check_one(
         return failure, render_all([source], {}, colour=colour)
     compilation = compile_source(source, access)
     diagnostics = compilation.diagnostics
-    program = compilation.program
+    program = original = compilation.program
     if program is not None:  # the overrides, then what the user's allowance refuses (the environment, not the file)
         from octolang.diagnostics import sort_diagnostics
         from octolang.providers.hosts import Allowance, key_diagnostics
@@ -141,7 +141,9 @@ def _check_one(
     estimate, estimate_text = cost_section(program, budget, exact=exact) if ok and program is not None else (None, None)
     if estimate is not None:
         result["estimate"] = estimate
-    reuse_plan, reuse_text = _reuse_section(program, path, overrides[0]) if ok and program is not None else (None, None)
+    # `--provider mock` is the runtime's replacement in `octoc run`: the plan is made as the run makes it
+    planned = original if overrides[0] == "mock" and not overrides[1] else program
+    reuse_plan, reuse_text = _reuse_section(planned, path, overrides[0]) if ok and planned is not None else (None, None)
     if reuse_plan is not None:
         result["reuse"] = reuse_plan
     if emit == "ir" and program is not None:

@@ -120,3 +120,40 @@ def test_a_sample_run_then_an_edited_full_run_pays_only_the_new_units(tmp_path: 
     said = {u: json.loads(v)["n"] for u, v in results_by_unit(tmp_path, "say").items()}
     tripled = {u: json.loads(v)["v"] for u, v in results_by_unit(tmp_path, "twice").items()}
     assert len(said) == 4 and tripled == {u: n * 3 for u, n in said.items()}
+
+
+STREAM = """pipeline stream
+seed 3
+units u { trials 12 }
+step a = compute { output { x: int } code "return {'x': rng.randint(0, 1000)}" }
+step b = compute { output { y: int } code "return {'y': rng.randint(0, B)}" }
+step c = compute { output { z: int } code "return {'z': rng.randint(0, C)}" }
+report r { m = mean(a.x) + mean(b.y) + mean(c.z) }
+"""
+
+
+def outputs(folder: Path) -> dict[str, dict[str, str]]:
+    return {step: results_by_unit(folder, step) for step in ("a", "b", "c")}
+
+
+def test_steps_sharing_a_random_stream_equal_a_fresh_run_whatever_changes(tmp_path: Path) -> None:
+    """Compute steps drawing from one unit's `rng` continue one stream: editing the last one
+    reuses the others and hands it the saved stream; editing a middle one runs every one
+    after the first again. Either way the results are those of a fresh run."""
+    incremental = tmp_path / "inc"
+    incremental.mkdir()
+    (incremental / "s.octo").write_text(STREAM.replace("B", "10").replace("C", "10"))
+    octoc("run", "s.octo", cwd=incremental)
+    for edit, plan in (
+        ({"B": "10", "C": "50"}, "reuse a for 12 units; reuse b for 12 units; run c for 12 units"),
+        ({"B": "20", "C": "50"}, "run a for 12 units; run b for 12 units; run c for 12 units"),
+    ):
+        text = STREAM.replace("B", edit["B"]).replace("C", edit["C"])
+        (incremental / "s.octo").write_text(text)
+        second = octoc("run", "s.octo", cwd=incremental)
+        assert plan in second.stderr, second.stderr
+        fresh = tmp_path / f"fresh{edit['B']}{edit['C']}"
+        fresh.mkdir()
+        (fresh / "s.octo").write_text(text)
+        octoc("run", "s.octo", "--no-reuse", cwd=fresh)
+        assert outputs(incremental) == outputs(fresh)

@@ -34,7 +34,7 @@ from octolang.runtime.answers import AnswerStore, answer_key, model_identity
 from octolang.runtime.store import RunStore
 
 REUSE, CHECK, RUN = "reuse", "check", "run"
-PAGE = 2000
+PAGE = 500  # units read from the earlier run at a time (one query per table, by id)
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -200,17 +200,17 @@ class Planner:
         return found
 
     # ------------------------------------------------------------ one unit
-    def decide(self, fields: dict[str, Any], old: OldUnit | None) -> UnitDecision:
+    def decide(self, uid: str, fields: dict[str, Any], old: OldUnit | None) -> UnitDecision:
         forced: set[str] = set()
         for _ in range(len(self.order) + 2):
-            decision = self._decide(fields, old, forced)
+            decision = self._decide(uid, fields, old, forced)
             more = {n for n in self._forced_by(decision, old) if decision.actions[n] != RUN} - forced
             if not more:
                 return decision
             forced |= more
         return decision
 
-    def _decide(self, fields: dict[str, Any], old: OldUnit | None, forced: set[str]) -> UnitDecision:
+    def _decide(self, uid: str, fields: dict[str, Any], old: OldUnit | None, forced: set[str]) -> UnitDecision:
         actions = {s.name: RUN for s in self.order}
         decision = UnitDecision(actions, {}, {}, {}, False)
         if old is None:
@@ -235,7 +235,7 @@ class Planner:
                 continue
             if step.kind != "llm" or old.generations.get(name, (0, None))[0] != 0 or not old.attempts.get(name):
                 continue
-            rows, accepted = self._check_again(step, new_fp, fields, outputs, old.attempts[name])
+            rows, accepted = self._check_again(uid, step, new_fp, fields, outputs, old.attempts[name])
             if not rows:
                 continue
             actions[name] = CHECK
@@ -290,6 +290,7 @@ class Planner:
 
     def _check_again(
         self,
+        uid: str,
         step: ir.StepDecl,
         fp: StepFingerprint,
         fields: dict[str, Any],
@@ -323,7 +324,7 @@ class Planner:
                 continue
             if (feedback or "") != expected:
                 break
-            key = answer_key(self._uid, fp.request, int(attempt), json.loads(request), identity)
+            key = answer_key(uid, fp.request, int(attempt), json.loads(request), identity)
             stored = self.answers.find([key]).get(key)
             if stored is None:
                 break
@@ -337,9 +338,7 @@ class Planner:
             expected = check.feedback()
         return kept, None
 
-    _uid = ""
-
-    def plan(self, units: Iterator[tuple[str, int, dict[str, Any]]], from_run: str) -> Iterator[Any]:
+    def plan(self, units: Iterator[tuple[str, int, dict[str, Any]]]) -> Iterator[Any]:
         """Decisions for `units` (id, ordinal, fields), a page at a time: yields
         (page of (id, ordinal, decision), the old units)."""
         page: list[tuple[str, int, dict[str, Any]]] = []
@@ -355,8 +354,7 @@ class Planner:
         old = self.old_units([u[0] for u in page])
         out = []
         for uid, ordinal, fields in page:
-            self._uid = uid
-            out.append((uid, ordinal, self.decide(fields, old.get(uid))))
+            out.append((uid, ordinal, self.decide(uid, fields, old.get(uid))))
         return out, old
 
 

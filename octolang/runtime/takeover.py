@@ -123,7 +123,7 @@ def _count(
     write: tuple[RunStore, dict[str, int]] | None,
 ) -> ReusePlan:
     plan = ReusePlan(from_run, {s.name: StepPlan() for s in plan_of.order})
-    for page, old in plan_of.plan(iter(units), from_run):
+    for page, old in plan_of.plan(iter(units)):
         for uid, _, decision in page:
             if uid in old:
                 plan.units += 1

@@ -166,7 +166,7 @@ def run(
         return
     # A new run is estimated (and refused above its budget); a resumed run keeps the estimate it started with.
     plan = None if fresh or run_id is not None or no_reuse else _reuse_preview(program, file, root, options)
-    resumable = plan is None and (run_id is not None or _resumable(program, file, root, fresh))
+    resumable = plan is None and (run_id is not None or _resumable(program, file, root, fresh, edited_new_run=True))
     estimate = None if resumable else _estimate_or_refuse(program, options, over_budget, plan)
     try:
         session = open_session(
@@ -178,6 +178,7 @@ def run(
             run_id=run_id,
             wait=wait,
             keep_sample=once,
+            edited="new run",
         )
     except (RunRefused, RunBusy, StoreError) as exc:
         refuse("run", with_resume_hint(exc, provider, model_overrides))
@@ -249,18 +250,23 @@ def find_run_or_exit(
     return info
 
 
-def _resumable(program: Any, file: str, root: str, fresh: bool) -> bool:
-    """FILE has a run to resume (or one that cannot be read, which open_session refuses)."""
-    from octolang.runtime.runs import RunRefused, choose_run
+def _resumable(program: Any, file: str, root: str, fresh: bool, edited_new_run: bool = False) -> bool:
+    """FILE has a run to resume (or one that cannot be read, which open_session refuses);
+    with `edited_new_run`, not when FILE changed since it (a new run is made then)."""
+    from octolang.runtime.runs import RunRefused, choose_run, describe_changes, program_fingerprint
     from octolang.runtime.store import StoreError
 
     if fresh:
         return False
     try:
         pipeline = program.pipeline.name if program.pipeline else None
-        return choose_run(root, os.path.abspath(file), pipeline, None) is not None
+        info = choose_run(root, os.path.abspath(file), pipeline, None)
     except (RunRefused, StoreError):
         return True
+    if info is None:
+        return False
+    # an edited FILE gets a new run (`octoc run`), estimated as one
+    return not (edited_new_run and describe_changes(info.meta.get("fingerprint", {}), program_fingerprint(program)))
 
 
 def _reuse_preview(program: Any, file: str, root: str, options: Any) -> Any:

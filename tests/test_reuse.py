@@ -120,6 +120,17 @@ def test_a_sample_run_then_an_edited_full_run_pays_only_the_new_units(tmp_path: 
     said = {u: json.loads(v)["n"] for u, v in results_by_unit(tmp_path, "say").items()}
     tripled = {u: json.loads(v)["v"] for u, v in results_by_unit(tmp_path, "twice").items()}
     assert len(said) == 4 and tripled == {u: n * 3 for u, n in said.items()}
+    # the story of a unit of the sample says where its answer came from
+    runs = sorted(p.name for p in (tmp_path / ".octo" / "runs").iterdir())
+    db = sqlite3.connect(tmp_path / ".octo" / "runs" / runs[0] / "state.sqlite")
+    try:
+        [(sampled,)] = db.execute("SELECT id FROM units ORDER BY ordinal LIMIT 1").fetchall()
+    finally:
+        db.close()
+    story = octoc("inspect", "p.octo", sampled, "--step", "say", cwd=tmp_path).stdout
+    assert f"taken over from run {runs[0]}" in story, story
+    status = json.loads(octoc("status", "p.octo", "--json", cwd=tmp_path).stdout)
+    assert status["reuse"]["taken_over_from"] == runs[0] and status["reuse"]["steps"]["say"] == {"run": 2}
 
 
 STREAM = """pipeline stream

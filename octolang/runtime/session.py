@@ -89,11 +89,15 @@ def open_session(
     run_id: str | None = None,
     wait: bool = False,
     keep_sample: bool = True,
+    edited: str = "refuse",
 ) -> Session:
     """Open FILE's run to write it: run `run_id`, else FILE's latest, else (or with `fresh`) a
     new one. The run's lock is held until `Session.close` (or the process's end); another
     writer makes this raise RunBusy, or wait for it with `wait`. Without `keep_sample`, a run
-    started with `--max-units` gets the rest of its units unless `options.max_units` says."""
+    started with `--max-units` gets the rest of its units unless `options.max_units` says.
+    When FILE changed since its latest run, `edited` says what happens: "refuse" (the run is
+    not resumed: RunRefused), or "new run" (`octoc run`: a new run that takes over the old
+    one's unchanged results, takeover.py)."""
     file = os.path.abspath(file)
     missing = [] if options.dry_run else missing_keys(used_models(program, options))
     if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
@@ -108,7 +112,8 @@ def open_session(
         clear_unfinished_creations(runs_root)
         info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id)
         previous = None
-        if info is not None and run_id is None and describe_changes(info.meta.get("fingerprint", {}), fingerprint):
+        changed = info is not None and describe_changes(info.meta.get("fingerprint", {}), fingerprint)
+        if info is not None and run_id is None and edited == "new run" and changed:
             previous, info = info, None  # FILE was edited: a new run, taking over what did not change
         if info is None:
             info, lock_fd = _create(runs_root, program, file, fingerprint, options, previous)

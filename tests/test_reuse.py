@@ -168,3 +168,47 @@ def test_steps_sharing_a_random_stream_equal_a_fresh_run_whatever_changes(tmp_pa
         (fresh / "s.octo").write_text(text)
         octoc("run", "s.octo", "--no-reuse", cwd=fresh)
         assert outputs(incremental) == outputs(fresh)
+
+
+WALK = """pipeline walk
+seed 2
+units u { trials 1200 }
+step a = compute { output { x: int } code "return {'x': unit.trial * 2}" }
+step b = compute { output { y: int } code "return {'y': a.x + K}" }
+report r { m = mean(b.y) }
+"""
+
+
+def test_a_takeover_killed_midway_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    """Killed (SIGKILL) after the first page of units was copied: the next `octoc run` opens
+    the new run, copies again (what is there stays as it is) and finishes it."""
+    import os
+
+    (tmp_path / "w.octo").write_text(WALK.replace("K", "1"))
+    octoc("run", "w.octo", cwd=tmp_path)
+    (tmp_path / "w.octo").write_text(WALK.replace("K", "5"))
+    env = {**os.environ, "OCTO_CRASH_AT": "mid-takeover"}
+    killed = octoc("run", "w.octo", cwd=tmp_path, env=env, check=False)
+    assert killed.returncode == -9, killed.stderr
+    runs = sorted((tmp_path / ".octo" / "runs").iterdir())
+    assert len(runs) == 2
+    db = sqlite3.connect(runs[1] / "state.sqlite")
+    try:
+        copied = db.execute("SELECT COUNT(*) FROM results WHERE step = 'a'").fetchone()[0]
+    finally:
+        db.close()
+    assert 0 < copied < 1200  # one page went in before the kill
+    octoc("run", "w.octo", cwd=tmp_path)
+    assert sorted((tmp_path / ".octo" / "runs").iterdir()) == runs  # the same new run, finished
+    a = {u: json.loads(v)["x"] for u, v in results_by_unit(tmp_path, "a").items()}
+    b = {u: json.loads(v)["y"] for u, v in results_by_unit(tmp_path, "b").items()}
+    assert len(a) == 1200 and b == {u: x + 5 for u, x in a.items()}
+    db = sqlite3.connect(runs[1] / "state.sqlite")
+    try:
+        reused = db.execute("SELECT step, COUNT(*) FROM reused GROUP BY step").fetchall()
+        done = db.execute("SELECT value FROM meta WHERE key = 'takeover_done'").fetchone()[0]
+    finally:
+        db.close()
+    assert reused == [("a", 1200)] and done == "true"
+    shown = octoc("status", "w.octo", cwd=tmp_path).stdout
+    assert f"reused (from run {runs[0].name})" in shown and "a: 1,200 units taken over" in shown

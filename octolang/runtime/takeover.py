@@ -16,6 +16,7 @@ from typing import Any
 from octolang import ir
 from octolang.check.fingerprints import Fingerprints, step_fingerprints
 from octolang.runtime.answers import AnswerStore, answers_path, ensure_reused_table
+from octolang.runtime.context import crash_point
 from octolang.runtime.reuse import CHECK, REUSE, RUN, OldUnit, Planner, ReusePlan, StepPlan, UnitDecision
 from octolang.runtime.runs import RunInfo, choose_run, describe_changes, list_runs, program_fingerprint
 from octolang.runtime.store import RunStore, StoreError
@@ -130,6 +131,7 @@ def _count(
             _tally(plan, decision, old.get(uid))
         if write is not None:
             _copy(write[0], write[1], page, old, from_run)
+            crash_point("mid-takeover")  # a page committed, the rest not: the next opening copies again
     return plan
 
 
@@ -205,6 +207,10 @@ def _copy(store: RunStore, step_index: dict[str, int], page: list[Any], old: dic
                     )
                 if action == REUSE:
                     output, attempt = before.results[name]
+                    if not rows:  # a compute step's result: no attempt, nothing paid, but taken over all the same
+                        db.execute(
+                            _INSERT_REUSED, (uid, name, attempt, "run", _origin(before, name, attempt, from_run), "0")
+                        )
                     db.execute(
                         _INSERT_RESULT,
                         (uid, name, output, attempt),

@@ -5,6 +5,7 @@ but the entry points (`octoc`, `python -m octolang`)."""
 from __future__ import annotations
 
 from octolang import (  # noqa: F401 - their commands
+    cli_cache,
     cli_check,
     cli_explain,
     cli_fmt,

@@ -126,7 +126,7 @@ def _check_one(
         return failure, render_all([source], {}, colour=colour)
     compilation = compile_source(source, access)
     diagnostics = compilation.diagnostics
-    program = compilation.program
+    program = original = compilation.program
     if program is not None:  # the overrides, then what the user's allowance refuses (the environment, not the file)
         from octolang.diagnostics import sort_diagnostics
         from octolang.providers.hosts import Allowance, key_diagnostics
@@ -149,6 +149,11 @@ def _check_one(
     estimate, estimate_text = cost_section(program, budget, exact=exact) if ok and program is not None else (None, None)
     if estimate is not None:
         result["estimate"] = estimate
+    # `--provider mock` is the runtime's replacement in `octoc run`: the plan is made as the run makes it
+    planned = original if overrides[0] == "mock" and not overrides[1] else program
+    reuse_plan, reuse_text = _reuse_section(planned, path, overrides[0]) if ok and planned is not None else (None, None)
+    if reuse_plan is not None:
+        result["reuse"] = reuse_plan
     if emit == "ir" and program is not None:
         result["ir"] = program.model_dump(mode="json")
     parts = []
@@ -161,6 +166,8 @@ def _check_one(
         parts.append(f"{path}: {status} ({summary_line(diagnostics)})")
         if ok and program is not None:
             parts.append(summary_text(program))
+        if reuse_text:
+            parts.append(reuse_text)
         if estimate_text:
             parts.append(estimate_text)
     return result, "\n\n".join(parts) if diagnostics and parts else "\n".join(parts)
@@ -189,3 +196,27 @@ def _diagnostic_json(d: Any) -> dict[str, Any]:
             for lab in d.labels
         ],
     }
+
+
+def _reuse_section(program: Any, path: str, provider: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """What a run of the edited file would take over from its latest run, as JSON and text
+    (None, None when the file has no run, or did not change since it): the plan `octoc run`
+    follows, with the estimate of what it would send."""
+    from octolang.runtime.runs import default_runs_root
+    from octolang.runtime.takeover import preview
+
+    root = default_runs_root(path)
+    if not os.path.isdir(root):
+        return None, None
+    mock = "mock" if provider == "mock" else None
+    plan = preview(program, path, root, provider=mock, max_units=None)
+    if plan is None:
+        return None, None
+    from octolang.runtime.budget import run_estimate
+    from octolang.runtime.reuse_text import new_spend, plan_text
+
+    estimate = new_spend(run_estimate(program, provider=mock, invalid_rate=None, max_units=None), plan)
+    data = plan.to_json()
+    if estimate is not None:
+        data["new_spend_usd"] = str(estimate.total)
+    return data, "  " + plan_text(plan, estimate)

@@ -97,6 +97,11 @@ def refuse(command: str, exc: Exception) -> NoReturn:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--fresh", is_flag=True, help="Start a new run instead of resuming the latest one.")
+@click.option(
+    "--no-reuse",
+    is_flag=True,
+    help="Take over no earlier run's results and serve no stored answer: send every request.",
+)
 @click.option("--once", is_flag=True, help="Do one tick and exit (for cron-style use).")
 @override_options
 @click.option(
@@ -151,8 +156,10 @@ def run(
     allow_outside: tuple[str, ...] = (),
     allow_host: tuple[str, ...] = (),
     allow_key_env: tuple[str, ...] = (),
+    no_reuse: bool = False,
 ) -> None:
-    """Run FILE to completion (or one tick), resuming its latest run (or --run ID).
+    """Run FILE to completion (or one tick), resuming its latest run (or --run ID). When FILE
+    changed since its latest run, a new run takes over the results of the steps that did not.
     Example: octoc run examples/drunken_sailor.octo"""
     from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
@@ -171,13 +178,15 @@ def run(
         budget=_budget(budget),
         max_units=max_units,
         dry_run=dry_run,
+        reuse=not no_reuse,
     )
     if dry_run:
         _dry_run(program, file, options, root)
         return
     # A new run is estimated (and refused above its budget); a resumed run keeps the estimate it started with.
-    resumable = run_id is not None or _resumable(program, file, root, fresh)
-    estimate = None if resumable else _estimate_or_refuse(program, options, over_budget)
+    plan = None if fresh or run_id is not None or no_reuse else _reuse_preview(program, file, root, options)
+    resumable = plan is None and (run_id is not None or _resumable(program, file, root, fresh, edited_new_run=True))
+    estimate = None if resumable else _estimate_or_refuse(program, options, over_budget, plan)
     try:
         session = open_session(
             program,
@@ -188,6 +197,7 @@ def run(
             run_id=run_id,
             wait=wait,
             keep_sample=once,
+            edited="new run",
         )
     except (RunRefused, RunBusy, StoreError) as exc:
         refuse("run", with_resume_hint(exc, provider, model_overrides))
@@ -266,28 +276,47 @@ def find_pipeline_run_or_exit(
     return info
 
 
-def _resumable(program: Any, file: str, root: str, fresh: bool) -> bool:
-    """FILE has a run to resume (or one that cannot be read, which open_session refuses)."""
-    from octolang.runtime.runs import RunRefused, choose_run
+def _resumable(program: Any, file: str, root: str, fresh: bool, edited_new_run: bool = False) -> bool:
+    """FILE has a run to resume (or one that cannot be read, which open_session refuses);
+    with `edited_new_run`, not when FILE changed since it (a new run is made then)."""
+    from octolang.runtime.runs import RunRefused, choose_run, describe_changes, program_fingerprint
     from octolang.runtime.store import StoreError
 
     if fresh:
         return False
     try:
         pipeline = program.pipeline.name if program.pipeline else None
-        return choose_run(root, os.path.abspath(file), pipeline, None) is not None
+        info = choose_run(root, os.path.abspath(file), pipeline, None)
     except (RunRefused, StoreError):
         return True
+    if info is None:
+        return False
+    # an edited FILE gets a new run (`octoc run`), estimated as one
+    return not (edited_new_run and describe_changes(info.meta.get("fingerprint", {}), program_fingerprint(program)))
 
 
-def _estimate_or_refuse(program: Any, options: Any, allowed: bool) -> Any:
-    """A new run's cost estimate; exit before anything is created or sent when it is above
-    the budget (`--budget` or the file's), unless `allowed` (`--over-budget`)."""
+def _reuse_preview(program: Any, file: str, root: str, options: Any) -> Any:
+    """What a new run of the edited FILE takes over from its latest run (None: FILE did not
+    change, or it has no run to take over from)."""
+    from octolang.runtime.takeover import preview
+
+    return preview(program, file, root, provider=options.provider, max_units=options.max_units)
+
+
+def _estimate_or_refuse(program: Any, options: Any, allowed: bool, plan: Any = None) -> Any:
+    """A new run's cost estimate (with a reuse `plan`, of what it will run only, said with the
+    plan); exit before anything is created or sent when it is above the budget (`--budget` or
+    the file's), unless `allowed` (`--over-budget`)."""
     from octolang.runtime.budget import estimate_refusal, run_estimate
 
     estimate = run_estimate(
         program, provider=options.provider, invalid_rate=options.invalid_rate, max_units=options.max_units
     )
+    if plan is not None:
+        from octolang.runtime.reuse_text import new_spend, plan_text
+
+        estimate = new_spend(estimate, plan)
+        click.echo(plan_text(plan, estimate), err=True)
     budget = options.budget if options.budget is not None else program.budget
     refusal = None if estimate is None else estimate_refusal(estimate, budget)
     if refusal and not allowed:
@@ -596,6 +625,7 @@ def tick(
         poll_interval=None,
         as_json=as_json,
         dry_run=False,
+        no_reuse=False,
         resume_cancelled=False,
         wait=False,
         run_id=None,

@@ -81,6 +81,7 @@ def report(
         sys.exit(EXIT_USAGE)
     from octolang.progress import retried_lines
     from octolang.runtime.kept_reports import reports as kept_or_computed
+    from octolang.runtime.reuse_text import reuse_account
     from octolang.runtime.status import run_status
 
     program, _, store = _open_existing(file, run_dir, run_id, allow_outside, from_file=True)
@@ -88,10 +89,13 @@ def report(
         text_json, table, csv_text = kept_or_computed(program, store)
         costs = _cost_lines(program, store) if not (as_json or as_csv) else ""
         retried = retried_lines(run_status(program, store)) if not (as_json or as_csv) else []
+        reused = reuse_account(store).lines() if not (as_json or as_csv) else []
     finally:
         store.close()
     if retried:
         costs += "\n\nretried (requests sent again, and why)\n" + "\n".join(retried)
+    if reused:
+        costs += "\n\n" + "\n".join(reused)
     click.echo(text_json if as_json else csv_text if as_csv else table + costs, nl=not as_csv)
 
 
@@ -106,6 +110,7 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
     Example: octoc status examples/npc_dialogue.octo"""
     from octolang.cost.render import accounting_table
     from octolang.progress import status_text
+    from octolang.runtime.reuse_text import reuse_account
     from octolang.runtime.status import run_status, step_accounts
 
     program, info, store = _open_existing(file, run_dir, run_id, allow_outside)
@@ -116,11 +121,13 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
         failures = store.query(
             "SELECT id, failed_step, reason FROM units WHERE status = 'failed' ORDER BY ordinal LIMIT 10"
         )
+        reused = reuse_account(store)
     finally:
         store.close()
     if as_json:
         cost = {"cost": [a.to_json() for a in accounts]} if accounts else {}
-        click.echo(json.dumps({"run": info.id, **current.to_json(), "cancelled_at": cancelled, **cost}, indent=2))
+        shown = {"run": info.id, **current.to_json(), "cancelled_at": cancelled, **cost, "reuse": reused.to_json()}
+        click.echo(json.dumps(shown, indent=2))
         return
     click.echo(status_text(current, f"run {info.id} of {file}"))
     if cancelled is not None:
@@ -128,6 +135,8 @@ def status(file: str, as_json: bool, run_id: str | None, run_dir: str | None, al
         click.echo(f"  cancelled at {when}: nothing new is sent (`octoc run {file} --resume-cancelled` goes on)")
     if accounts:
         click.echo(accounting_table(accounts))
+    for line in reused.lines():  # what was not paid in this run, and what it cost when it was
+        click.echo(f"  {line}")
     for uid, step, reason in failures:
         click.echo(f"  failed {uid} at {step or '?'}: {reason}")
     if current.failed > len(failures):
@@ -310,8 +319,11 @@ def inspect(
     run_dir: str | None,
     allow_outside: tuple[str, ...],
 ) -> None:
-    """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict.
+    """Tell one unit's story: fields, each attempt's prompt, raw answer, verdict (and, for an
+    answer this run did not pay for, where it came from).
     Example: octoc inspect examples/npc_dialogue.octo name=Tam"""
+    from octolang.runtime.reuse_text import unit_reuse
+
     program, info, store = _open_existing(file, run_dir, run_id, allow_outside)
     try:
         if step is not None:
@@ -335,11 +347,15 @@ def inspect(
             "SELECT step, attempt, status, request, response, output, problems, feedback, cost "
             "FROM attempts WHERE unit_id = ?" + (" AND step = ?" if step else "") + " ORDER BY created_at, attempt"
         )
+        reused = unit_reuse(store, uid)
         for name, attempt, a_status, request, response, output, problems, feedback, cost in store.query(
             query, (uid, step) if step else (uid,)
         ):
             body = json.loads(request)
-            click.echo(f"\n--- {name}, attempt {attempt}: {a_status}" + (f", ${cost}" if cost else ""))
+            source, from_run = reused.get((name, int(attempt)), (None, None))
+            origin = {"run": "taken over", "checked": "checked again", "answers": "from the answer store"}
+            came = f", {origin.get(source, source)}" + (f" from run {from_run}" if from_run else "") if source else ""
+            click.echo(f"\n--- {name}, attempt {attempt}: {a_status}" + (f", ${cost}" if cost else "") + came)
             if feedback:
                 click.echo(f"feedback given: {feedback}")
             if body.get("system"):

@@ -102,18 +102,22 @@ def test_an_override_to_a_model_that_refuses_a_setting_is_refused(tmp_path: Path
 
 
 def test_a_run_resumes_only_with_the_models_it_started_with(tmp_path: Path) -> None:
+    """Other models make a new run (taking over what the unchanged model answered); the run
+    itself, named with --run, refuses them."""
     npc(tmp_path)
     mocks = ("--model", "writer=mock:w", "--model", "critic=mock:c")
-    octoc("run", "npc_dialogue.octo", "--once", "--max-units", "2", *mocks, cwd=tmp_path)
+    first = octoc("run", "npc_dialogue.octo", "--once", "--max-units", "2", *mocks, cwd=tmp_path)
+    run = first.stderr.split("started run ", 1)[1].split()[0]
     other = ("--model", "writer=mock:w", "--model", "critic=mock:c2")
-    refused = octoc("run", "npc_dialogue.octo", *other, cwd=tmp_path, check=False)
+    refused = octoc("run", "npc_dialogue.octo", "--run", run, *other, cwd=tmp_path, check=False)
     assert refused.returncode == 1
     assert "has changed since run" in refused.stderr and ": model critic changed." in refused.stderr
     assert "this time: --model writer=mock:w --model critic=mock:c2" in refused.stderr
     ticked = octoc("tick", "npc_dialogue.octo", *mocks, cwd=tmp_path, check=False)  # tick takes them too
     assert ticked.returncode == 0 and "resuming run" in ticked.stderr, ticked.stderr
-    again = octoc("run", "npc_dialogue.octo", *mocks, "--poll", "0.01", cwd=tmp_path, check=False)
-    assert again.returncode in (0, 1) and "resuming run" in again.stderr, again.stderr
+    again = octoc("run", "npc_dialogue.octo", *other, "--poll", "0.01", cwd=tmp_path, check=False)
+    assert again.returncode in (0, 1) and f"reusing run {run}" in again.stderr, again.stderr
+    assert "started run" in again.stderr
 
 
 REFUSED_BY_CLAUDE = ("temperature", "top_p", "top_k", "seed")

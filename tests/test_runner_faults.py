@@ -145,7 +145,7 @@ def test_a_write_failure_mid_run_is_reported_and_the_run_resumes(tmp_path: Path,
     assert_same_as_an_untouched_run(tmp_path)
 
 
-def test_a_changed_pipeline_is_not_resumed(tmp_path: Path) -> None:
+def test_a_changed_pipeline_is_not_resumed_but_run_anew(tmp_path: Path) -> None:
     (tmp_path / "f.octo").write_text(FAULTY.format())
     octoc("run", "f.octo", "--max-units", "2", cwd=tmp_path)
     (tmp_path / "f.octo").write_text(FAULTY.format() + "# a comment changes nothing\n")
@@ -155,7 +155,8 @@ def test_a_changed_pipeline_is_not_resumed(tmp_path: Path) -> None:
         .replace('return {{"v": x}}', 'return {{"v": x + 1}}')
         .replace('return {"v": x}', 'return {"v": x + 1}')
     )
-    refused = octoc("run", "f.octo", cwd=tmp_path, check=False)
-    assert refused.returncode == 1
-    assert "step s changed" in refused.stderr and "--fresh" in refused.stderr
+    changed = octoc("run", "f.octo", cwd=tmp_path, check=False)  # a new run, which runs the changed step
+    assert "reusing run" in changed.stderr and "run s for" in changed.stderr and "started run" in changed.stderr
+    runs = octoc("runs", "f.octo", cwd=tmp_path).stdout
+    assert len([line for line in runs.splitlines() if line.startswith("faulty")]) == 2, runs
     octoc("run", "f.octo", "--fresh", cwd=tmp_path)

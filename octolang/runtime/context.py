@@ -27,6 +27,7 @@ class RunOptions:
     max_units: int | None = None
     dry_run: bool = False  # write what would be sent to files, send nothing
     retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
+    reuse: bool = True  # take over an earlier run's results and serve stored answers (`--no-reuse`: neither)
 
 
 @dataclass
@@ -67,6 +68,10 @@ class RunContext:
         self.seed = seed
         self.filename = filename
         self.cancel_asked = cancel_asked  # an `octoc cancel` waits for this writer (runlock.py)
+        # the answer store and the steps' fingerprints its keys use (runtime/answers.py); None: not used
+        self.answers: Any = None
+        self.fingerprints: Any = None
+        self.reuse_plan: Any = None  # what this opening took over from an earlier run (takeover.py)
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}

@@ -5,6 +5,9 @@ whatever the verdict."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import nullcontext
+from decimal import Decimal
 from typing import Any
 
 from octolang import ir
@@ -28,10 +31,14 @@ def ingest_chunk(
     failed: bool,
     reason: str = "the batch failed as a whole",
     requeue: list[Result] | None = None,
+    paid: bool = True,
+    db: sqlite3.Connection | None = None,
 ) -> None:
     """Take a chunk's results in. Requests in `requeue` (an account stop inside the results:
     never run, never billed) are neither answered nor failed: they move, with their attempt
-    and custom id, into a new chunk recorded as an intent, sent when the run goes on."""
+    and custom id, into a new chunk recorded as an intent, sent when the run goes on.
+    Answers not `paid` (served by the answer store, runtime/answers.py) cost nothing here;
+    `db`: the caller's open transaction, which then holds this one's changes too."""
     from octolang.providers.registry import route_mode
     from octolang.runtime.llm_output import check_answer, compile_rules
 
@@ -44,7 +51,7 @@ def ingest_chunk(
     waiting = {r.custom_id for r in requeue or []}
     attempts = runner.store.query("SELECT unit_id, attempt, custom_id FROM attempts WHERE chunk = ?", (chunk_id,))
     finished = now()
-    with runner.store.transaction() as db:
+    with nullcontext(db) if db is not None else runner.store.transaction() as db:
         if waiting:
             new_chunk = f"{step.name}-{int(finished * 1000)}-{min(waiting)}"
             db.execute(
@@ -78,7 +85,7 @@ def ingest_chunk(
                 )
                 _count(snap, uid, step.name, error=True, problems=problems, counted=fault is None)
                 continue
-            cost = usage_cost(model, result.usage, batch=batch)
+            cost = usage_cost(model, result.usage, batch=batch) if paid else Decimal(0)
             row = snap.units.get(uid)
             context: dict[str, Any] = {"unit": row.fields if row else {}}
             for dep in step.depends_on:

@@ -43,6 +43,7 @@ from octolang.runtime.runs import (
     program_fingerprint,
 )
 from octolang.runtime.store import RunStore, StoreError, now
+from octolang.runtime.takeover import run_facts
 from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
 
 UNIT_BATCH = 20_000
@@ -68,6 +69,8 @@ class Session:
     def close(self) -> None:
         try:
             self.runner.providers.close()
+            if self.runner.ctx.answers is not None:
+                self.runner.ctx.answers.close()
             try:
                 with self.store.transaction(stamp=False) as db:
                     self.store.set_meta(db, lease=None)  # closed cleanly: the next writer has nothing to report
@@ -88,11 +91,15 @@ def open_session(
     run_id: str | None = None,
     wait: bool = False,
     keep_sample: bool = True,
+    edited: str = "refuse",
 ) -> Session:
     """Open FILE's run to write it: run `run_id`, else FILE's latest, else (or with `fresh`) a
     new one. The run's lock is held until `Session.close` (or the process's end); another
     writer makes this raise RunBusy, or wait for it with `wait`. Without `keep_sample`, a run
-    started with `--max-units` gets the rest of its units unless `options.max_units` says."""
+    started with `--max-units` gets the rest of its units unless `options.max_units` says.
+    When FILE changed since its latest run, `edited` says what happens: "refuse" (the run is
+    not resumed: RunRefused), or "new run" (`octoc run`: a new run that takes over the old
+    one's unchanged results, takeover.py)."""
     file = os.path.abspath(file)
     missing = [] if options.dry_run else missing_keys(used_models(program, options))
     if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
@@ -106,8 +113,12 @@ def open_session(
     with creating(runs_root):
         clear_unfinished_creations(runs_root)
         info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id)
+        previous = None
+        changed = info is not None and describe_changes(info.meta.get("fingerprint", {}), fingerprint)
+        if info is not None and run_id is None and edited == "new run" and changed:
+            previous, info = info, None  # FILE was edited: a new run, taking over what did not change
         if info is None:
-            info, lock_fd = _create(runs_root, program, file, fingerprint, options)
+            info, lock_fd = _create(runs_root, program, file, fingerprint, options, previous)
             resumed, locked = False, True
         else:
             lock_fd = open_lock(info.folder)
@@ -183,6 +194,9 @@ def _open_locked(
         filename=file,
         cancel_asked=lambda: cancel_requested(info.folder),
     )
+    from octolang.runtime.takeover import attach
+
+    context.reuse_plan = attach(context, store, runs_root)  # answers and results taken over (takeover.py)
     runner = Runner(context)
     return Session(info, store, runner, resumed, lock_fd, mine, notes)
 
@@ -225,10 +239,18 @@ def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
 
 
 def _create(
-    root: str, program: ir.Program, file: str, fingerprint: dict[str, str], options: RunOptions
+    root: str,
+    program: ir.Program,
+    file: str,
+    fingerprint: dict[str, str],
+    options: RunOptions,
+    previous: RunInfo | None = None,
 ) -> tuple[RunInfo, int]:
     """A new run, made whole in `.new-<id>` and renamed into place once its metadata is
-    committed: a kill at any moment leaves either no run or a complete one. Returns it locked."""
+    committed: a kill at any moment leaves either no run or a complete one. Returns it locked.
+    With `previous` (and reuse allowed), the run takes over its results and, for a file
+    without `seed`, its seed."""
+    takeover = previous if options.reuse and not options.dry_run else None
     run_id = new_run_id(program)
     while os.path.exists(os.path.join(root, run_id)):
         run_id = new_run_id(program)
@@ -242,6 +264,8 @@ def _create(
         try_lock(lock_fd, wait=False)
         store = RunStore(os.path.join(building, STATE_FILE))
         seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
+        if takeover is not None and program.seed is None and "seed" in takeover.meta:
+            seed = int(takeover.meta["seed"])
         try:
             with store.transaction() as db:
                 store.set_meta(
@@ -257,6 +281,8 @@ def _create(
                     seed_given=program.seed is not None,
                     max_units=options.max_units,
                     lease=lease(),
+                    takeover_from=takeover.id if takeover is not None else None,
+                    **run_facts(program, options.provider),
                 )
         finally:
             store.close()

@@ -20,6 +20,8 @@ from typing import Any
 from octolang import ir
 from octolang.providers.base import BatchProvider, ProviderError, Request, Result
 from octolang.providers.registry import KeyMissing, route_for
+from octolang.runtime.answers import keep_chunk as keep_answers
+from octolang.runtime.answers import serve as serve_stored
 from octolang.runtime.context import RunContext, TickResult, crash_point
 from octolang.runtime.ingest import ingest_chunk
 from octolang.runtime.pause import forget_trouble, minutes, persistent, troubled
@@ -179,11 +181,16 @@ class ProviderTraffic(Setbacks):
                         if rate is None:
                             rate = float(model.setting("invalid_rate", 0.1))
                         body["invalid_rate"] = rate
+                        # answered by unit id, never by position: more trials or rows change no other answer
+                        body["unit_key"] = json.dumps([uid, step.name, attempt])
                     custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
             if stuck is not None:  # nothing is sent: the requests rendered so far are rendered again later
                 self._pause(*stuck, result)
                 return changed
+            left = serve_stored(self.ctx, snap, step, model, requests)  # answered without a request
+            changed = changed or len(left) < len(requests)
+            requests = left
             if not requests:
                 continue
             stop = guard.admit(model, step, len(requests), [r[4] for r in requests])
@@ -352,6 +359,7 @@ class ProviderTraffic(Setbacks):
             ingest_chunk(
                 self.ctx, snap, step, chunk_id, route, results, failed=state == "failed", reason=reason, requeue=stopped
             )
+            keep_answers(self.ctx, step, chunk_id, results)  # for any later request made again
             ingested = True
             result.progressed = True
             if stopped:  # a billing error inside the results: those requests wait, unpaid, in a new chunk

@@ -10,12 +10,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from octolang import ir
 from octolang.providers.registry import ProviderPool
 from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import RunStore
+
+if TYPE_CHECKING:
+    from octolang.runtime.executors import ComputeExecutor
 
 
 @dataclass
@@ -27,6 +30,7 @@ class RunOptions:
     max_units: int | None = None
     dry_run: bool = False  # write what would be sent to files, send nothing
     retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
+    executor: ComputeExecutor | None = None  # where compute steps run (runtime/executors/); None: local processes
 
 
 @dataclass
@@ -61,6 +65,9 @@ class RunContext:
         self.seed = seed
         self.filename = filename
         self.cancel_asked = cancel_asked  # an `octoc cancel` waits for this writer (runlock.py)
+        from octolang.runtime.executors import LocalExecutor
+
+        self.executor: ComputeExecutor = options.executor or LocalExecutor()
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import tempfile
+import warnings
 from typing import Any
 
 from octolang import ir
@@ -44,6 +45,9 @@ class DaskExecutor(ClusterExecutor):
         self._distributed = distributed
         try:
             if self.scheduler is None:
+                # Without a dashboard the scheduler still serves its health page, on 8787 if free
+                # (else a free port, with a warning that says nothing to the user of a run).
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
                 self._cluster = distributed.LocalCluster(
                     n_workers=self.workers or os.cpu_count() or 1,
                     threads_per_worker=1,

@@ -250,3 +250,37 @@ def test_an_address_is_for_ray_and_a_scheduler_for_dask(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--scheduler is for --executor dask (this run's executor is ray)" in result.stderr
     assert not (tmp_path / ".octo").exists()
+
+
+# ---------------------------------------------------------------- SIGTERM to the coordinator
+@needs_ray
+@needs_dask
+@pytest.mark.parametrize("executor", ["ray", "dask"])
+def test_sigterm_mid_step_saves_the_run_and_another_executor_finishes_it(
+    tmp_path: Path, kill_reference: str, executor: str
+) -> None:
+    (tmp_path / "p.octo").write_text(pipeline(KILL_TRIALS, work=3000))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "octolang", "run", "p.octo", "--executor", executor, "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _results(tmp_path) == 0 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        saved = _results(tmp_path)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert 0 < saved < 2 * 3 * KILL_TRIALS, "the run was not stopped mid-step"
+    assert process.returncode == 143, err
+    assert "interrupted; the run is saved. Resume with `octoc run p.octo`." in err
+    assert "Traceback" not in err
+    octoc("run", "p.octo", "--executor", "local", cwd=tmp_path)  # resumed elsewhere: the same results
+    assert octoc("report", "p.octo", "--json", cwd=tmp_path).stdout == kill_reference

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 from typing import Any
 
 from octolang import ir
@@ -41,7 +42,10 @@ class RayExecutor(ClusterExecutor):
                 f"the ray executor needs Ray ({exc}); install it with `pip install 'octolang[scale]'`"
             ) from None
         runtime_env = {"py_modules": [package_folder()], "excludes": [f"**/{s}" for s in SKIPPED]}
-        quiet = {"log_to_driver": False, "logging_level": logging.WARNING, "namespace": "octolang"}
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "namespace": "octolang"}
+        # ray.init installs its own SIGTERM handler (exit 15): the run's own (interrupts.py)
+        # is put back, so that SIGTERM saves the run and exits 143 as with local workers.
+        handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
         try:
             if self.address is None:
                 ray.init(
@@ -56,6 +60,9 @@ class RayExecutor(ClusterExecutor):
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
             raise ExecutorUnavailable(f"could not start or reach {where}: {exc}") from None
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
         self._ray = ray
         self._task = ray.remote(run_batch).options(
             name="octolang-batch", num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,8 +222,8 @@ def test_a_dask_worker_killed_mid_step_changes_nothing(tmp_path: Path, kill_refe
 
 # ---------------------------------------------------------------- an existing cluster
 @pytest.fixture
-def dask_scheduler() -> Iterator[str]:
-    """A Dask scheduler and two workers in their own processes, as a cluster would be."""
+def dask_cluster() -> Iterator[Any]:
+    """A Dask scheduler (in this process) and two workers in their own processes."""
     import logging
 
     distributed = pytest.importorskip("distributed")
@@ -230,14 +231,28 @@ def dask_scheduler() -> Iterator[str]:
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
     )
     try:
-        yield str(cluster.scheduler_address)
+        yield cluster
     finally:
         cluster.close()
 
 
+def _batches_run(cluster: Any) -> int:
+    prefix = cluster.scheduler.task_prefixes.get("run_batch")
+    return 0 if prefix is None else int(sum(prefix.state_counts.values()))
+
+
 @needs_dask
-def test_a_run_goes_to_an_existing_dask_scheduler(tmp_path: Path, reference: str, dask_scheduler: str) -> None:
-    assert run_report(tmp_path, pipeline(400), "--executor", "dask", "--scheduler", dask_scheduler) == reference
+def test_a_run_goes_to_an_existing_dask_scheduler(tmp_path: Path, reference: str, dask_cluster: Any) -> None:
+    address = str(dask_cluster.scheduler_address)
+    assert run_report(tmp_path, pipeline(400), "--executor", "dask", "--scheduler", address) == reference
+    assert _batches_run(dask_cluster) > 0
+
+
+@needs_dask
+def test_the_files_run_block_sends_the_run_to_its_scheduler(tmp_path: Path, reference: str, dask_cluster: Any) -> None:
+    block = f'run {{ executor = "dask", scheduler = "{dask_cluster.scheduler_address}" }}\n'
+    assert run_report(tmp_path, pipeline(400).replace("seed 7\n", "seed 7\n" + block)) == reference
+    assert _batches_run(dask_cluster) > 0
 
 
 # ---------------------------------------------------------------- options

@@ -53,6 +53,9 @@ class RayExecutor(ClusterExecutor):
                     include_dashboard=False,
                     object_store_memory=OBJECT_STORE_BYTES,
                     runtime_env=runtime_env,
+                    # Ray runs workers at nice 15 by default: on a busy machine the run's own
+                    # compute would wait behind every other process, which local workers do not.
+                    _system_config={"worker_niceness": 0},
                     **quiet,
                 )
             else:

@@ -24,6 +24,7 @@ from octolang.cli_base import (
     main,
     stop_at_next_signal,
 )
+from octolang.cli_executor import executor_options, executor_or_exit
 from octolang.cli_overrides import overridden_or_exit, override_args, override_options, with_resume_hint
 
 
@@ -116,8 +117,9 @@ def refuse(command: str, exc: Exception) -> NoReturn:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes for compute steps (default: chosen by measuring), e.g. --workers 4.",
+    help="Processes (or cluster tasks) for compute steps (default: chosen by measuring), e.g. --workers 4.",
 )
+@executor_options
 @click.option("--budget", help="Stop submitting once spend would pass this many USD, e.g. --budget 20.")
 @click.option("--over-budget", is_flag=True, help="Start even though the cost estimate is above the budget.")
 @click.option(
@@ -144,6 +146,9 @@ def run(
     mock_invalid_rate: float | None,
     max_units: int | None,
     workers: int | None,
+    executor: str | None,
+    address: str | None,
+    scheduler: str | None,
     budget: str | None,
     over_budget: bool,
     poll_interval: float | None,
@@ -161,6 +166,7 @@ def run(
     """Run FILE to completion (or one tick), resuming its latest run (or --run ID). When FILE
     changed since its latest run, a new run takes over the results of the steps that did not.
     Example: octoc run examples/drunken_sailor.octo"""
+    from octolang.runtime.executors import ExecutorUnavailable
     from octolang.runtime.runlock import RunBusy
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.runs import RunRefused
@@ -180,6 +186,7 @@ def run(
         dry_run=dry_run,
         reuse=not no_reuse,
     )
+    options.executor = executor_in_use = executor_or_exit(program, executor, address, scheduler, workers)
     if dry_run:
         _dry_run(program, file, options, root)
         return
@@ -237,6 +244,8 @@ def run(
             keep(program, session.store, session.runner.live.result(session.store))
     except StoreError as exc:
         refuse("run", exc)
+    except ExecutorUnavailable as exc:
+        refuse("run", ExecutorUnavailable(f"{exc}; what was computed is saved, `octoc run {file}` goes on"))
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
         stop_at_next_signal()
         again = f"octoc run {file}" + override_args(provider, model_overrides)
@@ -244,6 +253,7 @@ def run(
         sys.exit(interrupted_exit_code(exc))
     finally:
         session.close()
+        executor_in_use.close()
     _finish(program, file, session.info, result, as_json=as_json, once=once)
 
 
@@ -343,6 +353,8 @@ def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
         written = session.runner.providers.written()
     finally:
         session.close()
+        if options.executor is not None:
+            options.executor.close()
     if not written:
         click.echo("dry run: the pipeline makes no llm requests (nothing would be sent)")
     else:
@@ -620,6 +632,9 @@ def tick(
         mock_invalid_rate=mock_invalid_rate,
         max_units=None,
         workers=None,
+        executor=None,
+        address=None,
+        scheduler=None,
         budget=budget,
         over_budget=False,
         poll_interval=None,

@@ -267,6 +267,18 @@ class PriceOverride(Node):
     cached: Decimal | None = None
 
 
+class RunDecl(Node):
+    """`run { executor = "ray", ... }`: where the run's compute steps go (docs/scale.md)."""
+
+    settings: list[ModelSetting] = []
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        for s in self.settings:
+            if s.name == name:
+                return s.value
+        return default
+
+
 class ModelDecl(Node):
     name: str
     name_span: Span
@@ -398,6 +410,7 @@ class Program(Node):
     seed: int | None = None
     budget: Decimal | None = None
     budget_span: Span | None = None
+    run: RunDecl | None = None
     consts: list[ConstDecl] = []
     models: list[ModelDecl] = []
     types: list[TypeDecl] = []

@@ -16,6 +16,7 @@ from octolang.check.declarations import check_declarations
 from octolang.check.expressions import ReportContext, check_expression, shape
 from octolang.check.graph import check_gate, find_cycles, topological_order, unused_steps
 from octolang.check.prices import check_prices
+from octolang.check.run import check_run
 from octolang.check.scope import Scope
 from octolang.check.templates import check_template
 from octolang.check.units import check_units
@@ -36,6 +37,7 @@ def check_program(
     reuses the facts of steps an edit did not touch); `access` is the user's word on the
     files the units may be read from (`octolang.paths`)."""
     diagnostics = check_declarations(program)
+    diagnostics += check_run(program)
     values, const_problems = check_consts(program)
     diagnostics += const_problems
     units = check_units(program, values, access)

@@ -242,6 +242,8 @@ def _merge(program: ir.Program, part: ir.Program) -> None:
         program.seed = part.seed
     if part.budget is not None:
         program.budget, program.budget_span = part.budget, part.budget_span
+    if part.run is not None:
+        program.run = part.run
     program.consts.extend(part.consts)
     program.models.extend(part.models)
     program.types.extend(part.types)
@@ -254,7 +256,8 @@ def _merge(program: ir.Program, part: ir.Program) -> None:
 def _header_twice(pieces: list[Piece]) -> bool:
     """A header given in two pieces: the lowering's "given twice" diagnostic needs the whole file."""
     programs = [p.program for p in pieces if p.program is not None]
-    return any(sum(1 for p in programs if getattr(p, what) is not None) > 1 for what in ("pipeline", "seed", "budget"))
+    headers = ("pipeline", "seed", "budget", "run")
+    return any(sum(1 for p in programs if getattr(p, what) is not None) > 1 for what in headers)
 
 
 def _forget_resolved(program: ir.Program) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from octolang import ir
 from octolang.expressions import compile_expression, scope_with
 from octolang.interrupts import raise_pending
-from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng, run_compute
+from octolang.runtime.compute import CompiledStep, ComputeJob, reads_rng
 from octolang.runtime.context import RunContext
 from octolang.runtime.snapshot import Snapshot
 from octolang.summary import expression_text
@@ -203,7 +203,7 @@ class ComputeStage:
         """Run `ready` units of a compute step and commit their outcomes in one transaction."""
         states = self._rng_states(step, ready)
         jobs = [ComputeJob(uid, self.ctx.context(snap, uid, step.depends_on), states.get(uid)) for uid in ready]
-        outcomes = run_compute(compiled, jobs, workers)
+        outcomes = self.ctx.executor.run(compiled, jobs, workers)
         encode = _COMPACT.encode
         with self.store.transaction() as db:
             done = [(o.unit_id, step.name, o.text or encode(o.output), 1) for o in outcomes if o.output is not None]

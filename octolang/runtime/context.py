@@ -10,12 +10,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from octolang import ir
 from octolang.providers.registry import ProviderPool
 from octolang.runtime.snapshot import Snapshot
 from octolang.runtime.store import RunStore
+
+if TYPE_CHECKING:
+    from octolang.runtime.executors import ComputeExecutor
 
 
 @dataclass
@@ -28,6 +31,7 @@ class RunOptions:
     dry_run: bool = False  # write what would be sent to files, send nothing
     retry_backoff: float = 30.0  # seconds before a request the provider failed is sent again; doubles each time
     reuse: bool = True  # take over an earlier run's results and serve stored answers (`--no-reuse`: neither)
+    executor: ComputeExecutor | None = None  # where compute steps run (runtime/executors/); None: local processes
 
 
 @dataclass
@@ -72,6 +76,9 @@ class RunContext:
         self.answers: Any = None
         self.fingerprints: Any = None
         self.reuse_plan: Any = None  # what this opening took over from an earlier run (takeover.py)
+        from octolang.runtime.executors import LocalExecutor
+
+        self.executor: ComputeExecutor = options.executor or LocalExecutor()
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # Words the grammar reserves at the start of a top-level declaration: the parser's
 # error recovery resynchronises on them, and the editor grammars highlight them.
-TOP_LEVEL_KEYWORDS = ("pipeline", "seed", "budget", "const", "model", "type", "units", "step", "gate", "report")
+TOP_LEVEL_KEYWORDS = ("pipeline", "seed", "budget", "const", "model", "type", "units", "step", "gate", "report", "run")
 
 
 def grammar_text() -> str:

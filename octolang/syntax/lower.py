@@ -146,6 +146,13 @@ class _Lowering:
                 self._once(program, "seed", node)
             elif kind == "budget":
                 self._once(program, "budget", node)
+            elif kind == "run":
+                if program.run is not None:
+                    self.diagnostics.append(
+                        error("E0110", "`run` is given twice", node.span, help="keep one `run { ... }` block")
+                    )
+                else:
+                    program.run = node
             else:
                 getattr(program, kind).append(node)
         return program
@@ -248,6 +255,18 @@ class _Lowering:
 
     def price_kind(self, meta: _Meta, token: Token) -> str:
         return str(token)
+
+    # ------------------------------------------------------------ run
+    def run_decl(self, meta: _Meta, *items: ir.ModelSetting) -> tuple[str, Any]:
+        settings: list[ir.ModelSetting] = []
+        for item in items:
+            if any(s.name == item.name for s in settings):
+                self.diagnostics.append(
+                    error("E0112", f"setting `{item.name}` is given twice", item.span, help="keep one of them")
+                )
+                continue
+            settings.append(item)
+        return "run", construct(ir.RunDecl, span=self._span(meta), settings=settings)
 
     # ------------------------------------------------------------ types
     def type_decl(self, meta: _Meta, name: Token, record: ir.RecordType) -> tuple[str, Any]:

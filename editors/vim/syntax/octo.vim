@@ -16,7 +16,7 @@ unlet! b:current_syntax
 syntax case match
 
 " ---------------------------------------------------------------- keywords
-syntax keyword octoDeclaration pipeline seed budget const model type units step gate report
+syntax keyword octoDeclaration pipeline seed budget const model type units step gate report run
 syntax keyword octoBlockKeyword from key rows vary trials limit llm compute
 syntax keyword octoBlockKeyword system prompt output validate retries code timeout
 syntax keyword octoBlockKeyword price out cached group by where max feedback list

@@ -22,6 +22,8 @@ from octolang.cli_base import (
     grant_allowance,
     interrupted_exit_code,
     main,
+    state_option,
+    state_url,
     stop_at_next_signal,
 )
 from octolang.cli_overrides import overridden_or_exit, override_args, override_options, with_resume_hint
@@ -75,9 +77,16 @@ def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str
     return root
 
 
-_run_dir = click.option(
+_run_dir_option = click.option(
     "--run-dir", type=click.Path(file_okay=False), help="Folder of runs (default: .octo/runs next to the pipeline)."
 )
+
+
+def _run_dir(command: Any) -> Any:
+    """`--run-dir` and `--state`: where the runs a command finds are kept."""
+    return _run_dir_option(state_option(command))
+
+
 _run_option = click.option("--run", "run_id", help="A run id (default: the latest run of FILE).")
 
 
@@ -169,6 +178,7 @@ def run(
             run_id=run_id,
             wait=wait,
             keep_sample=once,
+            state=state_url(),
         )
     except (RunRefused, RunBusy, StoreError) as exc:
         refuse("run", with_resume_hint(exc, provider, model_overrides))
@@ -192,7 +202,7 @@ def run(
 
     say(
         f"{'resuming' if session.resumed else 'started'} run {session.info.id} "
-        f"(seed {session.info.meta['seed']}) in {session.info.folder}"
+        f"(seed {session.info.meta['seed']}) in {session.info.place}"
     )
     for note in session.notes:
         say(note)
@@ -228,7 +238,8 @@ def find_run_or_exit(
 
     pipeline = program.pipeline.name if program.pipeline else None
     try:
-        info = choose_run(runs_root(file, run_dir, allow_outside), os.path.abspath(file), pipeline, run_id)
+        root = runs_root(file, run_dir, allow_outside)
+        info = choose_run(root, os.path.abspath(file), pipeline, run_id, state_url())
     except RunRefused as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_ERRORS)
@@ -249,7 +260,7 @@ def _resumable(program: Any, file: str, root: str, fresh: bool) -> bool:
         return False
     try:
         pipeline = program.pipeline.name if program.pipeline else None
-        return choose_run(root, os.path.abspath(file), pipeline, None) is not None
+        return choose_run(root, os.path.abspath(file), pipeline, None, state_url()) is not None
     except (RunRefused, StoreError):
         return True
 
@@ -280,6 +291,7 @@ def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
 
     root = os.path.join(os.path.dirname(runs), "dry-runs")
     try:
+        # a dry run's state is a scratch SQLite file to look at and delete, even with --state
         session = open_session(program, file, runs_root=root, fresh=True, options=options)
     except (RunRefused, StoreError) as exc:
         refuse("run", exc)
@@ -434,7 +446,9 @@ def cancel(
         sys.exit(EXIT_ERRORS)
 
     def opened() -> Any:
-        return open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
+        return open_session(
+            program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id, state=state_url()
+        )
 
     busy: RunBusy | None = None
     try:
@@ -445,12 +459,12 @@ def cancel(
         refuse("cancel", exc)
     said: list[str] | None = None
     if busy is not None:  # the live writer cancels, before it sends anything more
-        folder = busy.folder
-        request_cancel(folder)
+        folder, where = busy.folder, busy.state
+        request_cancel(folder, where)
         deadline = time.monotonic() + timeout
         while said is None:
-            if not cancel_requested(folder):  # taken: the writer left what it did in the meta
-                reader = RunStore.reader(os.path.join(folder, STATE_FILE))
+            if not cancel_requested(folder, where):  # taken: the writer left what it did in the meta
+                reader = RunStore.reader(where or os.path.join(folder, STATE_FILE))
                 try:
                     said = list(reader.meta().get("cancel_said") or [])
                 finally:
@@ -470,7 +484,7 @@ def cancel(
                 continue
             except (RunRefused, StoreError) as exc:
                 refuse("cancel", exc)
-            clear_cancel_request(folder)
+            clear_cancel_request(folder, where)
             break
     relayed = said is not None  # the running process cancelled the run
     run = os.path.basename(busy.folder) if busy is not None else session.info.id

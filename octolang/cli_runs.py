@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main
+from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, main, state_url
 from octolang.cli_run import _run_dir, _run_option, compile_or_exit, find_run_or_exit, runs_root
 
 
@@ -113,7 +113,7 @@ def runs(file: str | None, run_dir: str | None, allow_outside: tuple[str, ...]) 
     from octolang.runtime.store import RunStore, StoreError
 
     root = runs_root(file or "pipeline.octo", run_dir, allow_outside)
-    found = list_runs(root, file, damaged=True)
+    found = list_runs(root, file, damaged=True, state=state_url())
     if not found:
         click.echo(f"no runs under {root}")
         return

@@ -28,11 +28,13 @@ from urllib.parse import quote, unquote, urlsplit
 from octolang.runtime import pg_dialect
 from octolang.runtime.store import _SCHEMA, RunStore, StateUnusable, StoreError
 
+CATALOGUE_VERSION = 1  # raised when the catalogue or the functions change: they are made again
 CATALOGUE_SQL = """
-CREATE TABLE octolang.runs (
+CREATE TABLE IF NOT EXISTS octolang.runs (
     id TEXT COLLATE "C" PRIMARY KEY, schema_name TEXT NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL);
-CREATE TABLE octolang.leases (
-    run_id TEXT COLLATE "C" PRIMARY KEY, token TEXT, holder TEXT, expires_at DOUBLE PRECISION, cancel_request TEXT)
+CREATE TABLE IF NOT EXISTS octolang.leases (
+    run_id TEXT COLLATE "C" PRIMARY KEY, token TEXT, holder TEXT, expires_at DOUBLE PRECISION, cancel_request TEXT);
+CREATE TABLE IF NOT EXISTS octolang.version (version INTEGER NOT NULL)
 """
 _SETUP_LOCK = 0x6F63746F  # the advisory lock that serialises making the catalogue ("octo")
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: one clock for every machine
@@ -84,16 +86,26 @@ def connect(url: str, *, search_path: str | None = None) -> Any:
 
 
 def ensure_catalogue(db: Any) -> None:
-    """The schema `octolang` (catalogue, leases, SQLite's functions), made once per database."""
-    if db.execute("SELECT to_regclass('octolang.leases')").fetchone()[0] is not None:
+    """The schema `octolang` (catalogue, leases, SQLite's functions), made once per database
+    (and again by a newer octoc whose functions changed)."""
+    if _catalogue_version(db) == CATALOGUE_VERSION:
         return
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
-        if db.execute("SELECT to_regclass('octolang.leases')").fetchone()[0] is not None:
+        if _catalogue_version(db) == CATALOGUE_VERSION:
             return
         db.execute("CREATE SCHEMA IF NOT EXISTS octolang")
-        for statement in pg_dialect.split_script(pg_dialect.COMPAT_SQL + ";" + CATALOGUE_SQL):
+        for statement in pg_dialect.split_script(CATALOGUE_SQL + ";" + pg_dialect.COMPAT_SQL):
             db.execute(statement)
+        db.execute("DELETE FROM octolang.version")
+        db.execute("INSERT INTO octolang.version VALUES (%s)", (CATALOGUE_VERSION,))
+
+
+def _catalogue_version(db: Any) -> int | None:
+    if db.execute("SELECT to_regclass('octolang.version')").fetchone()[0] is None:
+        return None
+    row = db.execute("SELECT MAX(version) FROM octolang.version").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -191,7 +191,7 @@ class RunStore:
             if stamp:  # the count of committed transactions: a stamp of the state (kept_reports.py)
                 self.db.execute(
                     "INSERT INTO meta (key, value) VALUES ('writes', '1') "
-                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1"
                 )
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -164,7 +164,14 @@ def _compile(path: str, allow_outside: tuple[str, ...]) -> ir.Program | None:
 def state_version(run: Run) -> str:
     """Changes whenever the run moves on, read without opening it: a writer's every commit
     goes to the state's write-ahead log (its size or time changes), a checkpoint to the
-    state itself. What cached values are keyed by."""
+    state itself. What cached values are keyed by. A run in PostgreSQL: its count of writes
+    and the time of its last tick, read from its meta."""
+    if run.info.state is not None:
+        store = RunStore.reader(run.info.state_path)
+        try:
+            return f"{run.id}:{store.meta_value('writes')}:{store.meta_value('updated_at')}"
+        finally:
+            store.close()
     parts = [run.id]
     for suffix in ("", "-wal"):
         try:

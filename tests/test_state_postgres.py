@@ -125,6 +125,8 @@ def test_a_run_in_postgresql_reports_and_reads_as_in_sqlite(tmp_path: Path, pg_s
         assert page.status_code == 200 and "npc_dialogue" in page.text
         assert "report quality" in settled(client, f"/run/{run_id}/reports")
         assert "name=npc00003" in settled(client, f"/run/{run_id}/units")
+        search = client.get(f"/run/{run_id}/units", params={"q": "Wind"})
+        assert search.status_code == 501 and "not available for runs kept in PostgreSQL" in search.text
 
 
 def test_a_state_that_is_not_a_postgresql_url_is_refused(tmp_path: Path) -> None:
@@ -237,3 +239,29 @@ def test_a_coordinator_frozen_past_its_lease_writes_nothing_more(tmp_path: Path,
     assert first.wait(timeout=120) == 6
     assert "was taken over by another octoc" in (first.stderr.read() if first.stderr else "")
     assert octoc("report", "sailor.octo", "--json", cwd=folder, env=env).stdout == expected
+
+
+def test_cancel_reaches_the_coordinator_through_the_database(tmp_path: Path, pg_state: str) -> None:
+    """`octoc cancel --state` while another process holds the run's lease: the request goes
+    through the lease row, the holder cancels its batch and stops; the run reads cancelled."""
+    path = npc_pipeline(tmp_path, "openai")
+    with serving("openai", seed=5, faults=Faults(polls_to_end=1000)) as emulator:
+        env = {**environment("openai", emulator), "OCTO_STATE": pg_state}
+        writer = start(tmp_path, env, path.name, "--poll", "0.5")
+        try:
+            deadline = time.monotonic() + 60
+            while emulator.batches_created == 0:  # the writer's batch is in flight
+                assert time.monotonic() < deadline and writer.poll() is None
+                time.sleep(0.05)
+            assert " running " in octoc("runs", cwd=tmp_path, env=env).stdout
+            cancelled = octoc("cancel", path.name, "--timeout", "30", cwd=tmp_path, env=env)
+            _, err = writer.communicate(timeout=60)
+        finally:
+            writer.kill()
+            writer.wait()
+        assert "cancelled by the process running it" in cancelled.stderr
+        assert writer.returncode == 0, err
+        assert "cancelled: nothing new was sent; 6 units left pending" in err
+        [batch] = emulator.batches.values()  # type: ignore[attr-defined]
+        assert batch["status"] == "cancelled" and emulator.batches_created == 1
+        assert " cancelled " in octoc("runs", cwd=tmp_path, env=env).stdout

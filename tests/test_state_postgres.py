@@ -206,7 +206,7 @@ def test_a_coordinator_frozen_past_its_lease_writes_nothing_more(tmp_path: Path,
     """A is stopped (SIGSTOP) mid-run past its lease; B takes the run over; when A wakes, its
     next write is refused (exit 6), and B's finished run equals an uninterrupted one."""
     text = (
-        (ROOT / "examples" / "drunken_sailor.octo").read_text(encoding="utf-8").replace("trials 2000", "trials 40000")
+        (ROOT / "examples" / "drunken_sailor.octo").read_text(encoding="utf-8").replace("trials 2000", "trials 10000")
     )
     for name in ("ref", "pg"):
         (tmp_path / name).mkdir()

@@ -302,7 +302,8 @@ class PgRunStore(RunStore):
         import psycopg
 
         try:
-            return list(self._run(sql, args).fetchall())
+            cursor = self._run(sql, args)
+            return list(cursor.fetchall()) if cursor.description is not None else []
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 

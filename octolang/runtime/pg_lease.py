@@ -53,15 +53,18 @@ def lease_seconds() -> float:
 
 def take(state: str, holder: dict[str, Any], *, wait: bool, create: bool = False) -> PgRunStore:
     """The run's state open to write, its lease held (and renewed) by this process. Raises
-    LeaseHeld naming the holder when it is live, unless `wait`: then waits for it to end."""
+    LeaseHeld naming the holder when it is live, unless `wait`: then waits for it to end
+    (the store's `waited` says for whom: the holder's lease when it was first met)."""
     seconds = lease_seconds()
     token = secrets.token_hex(16)
+    waited: dict[str, Any] | None = None
     while True:
         held = _try_take(state, token, holder, seconds)
         if held is None:
             break
         if not wait:
             raise LeaseHeld(held)
+        waited = waited or held
         time.sleep(min(1.0, max(0.05, float(held.get("expires_in", 1.0)))))
     renewal = _Renewal(state, token, seconds)
     try:
@@ -70,6 +73,7 @@ def take(state: str, holder: dict[str, Any], *, wait: bool, create: bool = False
         renewal.stop()
         raise
     store.on_close = renewal.stop
+    store.waited = waited
     return store
 
 

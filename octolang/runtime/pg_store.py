@@ -143,6 +143,7 @@ class PgRunStore(RunStore):
         self.schema = schema_of(self.run_id)
         self.lease_token = lease_token
         self.on_close: Callable[[], None] | None = None  # gives the lease back (pg_lease.py)
+        self.waited: dict[str, Any] | None = None  # the live lease this writer waited for (pg_lease.py)
         self._uncatalogued = create
         self._translated: dict[tuple[str, bool], str] = {}
         self._keys: dict[str, tuple[list[str], list[str]]] = {}

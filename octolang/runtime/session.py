@@ -218,9 +218,13 @@ def _open_postgres(
                 info.folder,
                 info.state_path,
             ) from None
+    waited = getattr(store, "waited", None)
     try:
         os.makedirs(info.folder, exist_ok=True)
-        return _open_locked(program, file, runs_root, info, store, -1, fingerprint, options, resumed, keep_sample)
+        session = _open_locked(program, file, runs_root, info, store, -1, fingerprint, options, resumed, keep_sample)
+        if waited is not None:
+            session.notes.insert(0, f"waited for the lease of {describe_holder(waited)} to be given back or expire")
+        return session
     except OSError as exc:
         store.close()
         raise RunRefused(f"cannot create the run's local folder {info.folder}: {exc.strerror or exc}") from exc

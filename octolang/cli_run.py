@@ -484,6 +484,10 @@ def cancel(
                 continue
             except (RunRefused, StoreError) as exc:
                 refuse("cancel", exc)
+            if not cancel_requested(folder, where):  # it took the request, then ended, since we looked
+                said = list(session.store.meta().get("cancel_said") or [])
+                session.close()
+                break
             clear_cancel_request(folder, where)
             break
     relayed = said is not None  # the running process cancelled the run

@@ -87,6 +87,36 @@ allow_outside_option = click.option(
 )
 
 
+def _keep_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from octolang.runtime.store import is_postgres
+
+    value = value or None
+    if value is not None and not is_postgres(value):
+        raise click.BadParameter(
+            f"`{value}` is not a PostgreSQL URL; write postgresql://USER@HOST:PORT/DATABASE "
+            "(without --state, runs are kept in SQLite under the runs folder)",
+            param_hint="--state",
+        )
+    ctx.meta["octo_state"] = value
+    return value
+
+
+state_option = click.option(
+    "--state",
+    envvar="OCTO_STATE",
+    metavar="URL",
+    expose_value=False,
+    callback=_keep_state,
+    help="Keep runs in this PostgreSQL database (postgresql://...; also OCTO_STATE) instead of SQLite files.",
+)
+
+
+def state_url() -> str | None:
+    """The PostgreSQL database runs are kept in (`--state`, OCTO_STATE), or None: SQLite."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("octo_state") if ctx is not None else None
+
+
 def file_access(allow_outside: tuple[str, ...]) -> Any:
     """The `FileAccess` the user gives (`--allow-outside`, OCTO_ALLOW_OUTSIDE, OCTO_MAX_DATA_MB)."""
     from octolang import paths

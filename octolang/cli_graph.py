@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from octolang.cli_base import EXIT_ERRORS, allow_outside_option, main
+from octolang.cli_base import EXIT_ERRORS, allow_outside_option, main, state_option
 
 INSTALL_GRAPHVIZ = """\
 Install Graphviz, which provides `dot`:
@@ -48,6 +48,7 @@ or write DOT, which needs no Graphviz: `-o FILE.dot`, or no `-o` for stdout."""
     type=click.Path(file_okay=False),
     help="Folder of runs (default: .octo/runs next to the pipeline), e.g. --run-dir /data/runs.",
 )
+@state_option
 @allow_outside_option
 def graph(
     file: str | None, output: str | None, run_id: str | None, run_dir: str | None, allow_outside: tuple[str, ...]

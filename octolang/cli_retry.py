@@ -32,17 +32,24 @@ def retry(
     --step, or those whose reason contains --reason. Every paid answer is kept; `octoc run`
     then sends what they still need. Example: octoc retry examples/npc_dialogue.octo --step review"""
     from octolang.cli_runs import _open_existing
+    from octolang.runtime.pg_lease import LeaseHeld
     from octolang.runtime.retry import failure_summary, reopen_failed
     from octolang.runtime.runlock import open_lock, try_lock
     from octolang.runtime.store import RunStore
 
     program, info, reader = _open_existing(file, run_dir, run_id, allow_outside)
     reader.close()
-    lock = open_lock(info.folder)  # retry writes the run: it is a writer like `octoc run`
-    if not try_lock(lock, wait=False):
-        click.echo(f"octoc retry: another process is writing run {info.id}; retry once it has stopped", err=True)
+    busy = f"octoc retry: another process is writing run {info.id}; retry once it has stopped"
+    # retry writes the run: it is a writer like `octoc run` (a PostgreSQL run: its lease, taken by open_existing)
+    lock = -1 if info.state else open_lock(info.folder)
+    if lock >= 0 and not try_lock(lock, wait=False):
+        click.echo(busy, err=True)
         sys.exit(EXIT_BUSY)
-    store = RunStore.open_existing(info.state_path)
+    try:
+        store = RunStore.open_existing(info.state_path)
+    except LeaseHeld:
+        click.echo(busy, err=True)
+        sys.exit(EXIT_BUSY)
     try:
         if step_name is not None and program.step(step_name) is None:
             names = ", ".join(f"`{n}`" for n in program.order)
@@ -52,7 +59,8 @@ def retry(
         left = failure_summary(store)
     finally:
         store.close()
-        os.close(lock)
+        if lock >= 0:
+            os.close(lock)
     if reopened.units == 0:
         which = " matching" if step_name or reason else ""
         click.echo(f"run {info.id}: no{which} failed units to reopen", err=True)

@@ -22,6 +22,8 @@ from octolang.cli_base import (
     grant_allowance,
     interrupted_exit_code,
     main,
+    state_option,
+    state_url,
     stop_at_next_signal,
 )
 from octolang.cli_executor import executor_options, executor_or_exit
@@ -76,11 +78,18 @@ def _inside_or_exit(root: str, path: str, allow_outside: tuple[str, ...]) -> str
     return root
 
 
-_run_dir = click.option(
+_run_dir_option = click.option(
     "--run-dir",
     type=click.Path(file_okay=False),
     help="Folder of runs (default: .octo/runs next to the pipeline), e.g. --run-dir /data/runs.",
 )
+
+
+def _run_dir(command: Any) -> Any:
+    """`--run-dir` and `--state`: where the runs a command finds are kept."""
+    return _run_dir_option(state_option(command))
+
+
 _run_option = click.option(
     "--run", "run_id", help="A run id (default: the latest run of FILE), e.g. --run dice-20261124-210401-5607."
 )
@@ -205,6 +214,7 @@ def run(
             wait=wait,
             keep_sample=once,
             edited="new run",
+            state=state_url(),
         )
     except (RunRefused, RunBusy, StoreError) as exc:
         refuse("run", with_resume_hint(exc, provider, model_overrides))
@@ -228,7 +238,7 @@ def run(
 
     say(
         f"{'resuming' if session.resumed else 'started'} run {session.info.id} "
-        f"(seed {session.info.meta['seed']}) in {session.info.folder}"
+        f"(seed {session.info.meta['seed']}) in {session.info.place}"
     )
     for note in session.notes:
         say(note)
@@ -274,7 +284,8 @@ def find_pipeline_run_or_exit(
     from octolang.runtime.store import StoreError
 
     try:
-        info = choose_run(runs_root(file, run_dir, allow_outside), os.path.abspath(file), pipeline, run_id)
+        root = runs_root(file, run_dir, allow_outside)
+        info = choose_run(root, os.path.abspath(file), pipeline, run_id, state_url())
     except RunRefused as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_ERRORS)
@@ -296,7 +307,7 @@ def _resumable(program: Any, file: str, root: str, fresh: bool, edited_new_run: 
         return False
     try:
         pipeline = program.pipeline.name if program.pipeline else None
-        info = choose_run(root, os.path.abspath(file), pipeline, None)
+        info = choose_run(root, os.path.abspath(file), pipeline, None, state_url())
     except (RunRefused, StoreError):
         return True
     if info is None:
@@ -345,6 +356,7 @@ def _dry_run(program: Any, file: str, options: Any, runs: str) -> None:
 
     root = os.path.join(os.path.dirname(runs), "dry-runs")
     try:
+        # a dry run's state is a scratch SQLite file to look at and delete, even with --state
         session = open_session(program, file, runs_root=root, fresh=True, options=options)
     except (RunRefused, StoreError) as exc:
         refuse("run", exc)
@@ -534,7 +546,9 @@ def cancel(
         sys.exit(EXIT_ERRORS)
 
     def opened() -> Any:
-        return open_session(program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id)
+        return open_session(
+            program, file, runs_root=root, fresh=False, options=RunOptions(), run_id=run_id, state=state_url()
+        )
 
     busy: RunBusy | None = None
     try:
@@ -545,12 +559,12 @@ def cancel(
         refuse("cancel", exc)
     said: list[str] | None = None
     if busy is not None:  # the live writer cancels, before it sends anything more
-        folder = busy.folder
-        request_cancel(folder)
+        folder, where = busy.folder, busy.state
+        request_cancel(folder, where)
         deadline = time.monotonic() + timeout
         while said is None:
-            if not cancel_requested(folder):  # taken: the writer left what it did in the meta
-                reader = RunStore.reader(os.path.join(folder, STATE_FILE))
+            if not cancel_requested(folder, where):  # taken: the writer left what it did in the meta
+                reader = RunStore.reader(where or os.path.join(folder, STATE_FILE))
                 try:
                     said = list(reader.meta().get("cancel_said") or [])
                 finally:
@@ -570,7 +584,11 @@ def cancel(
                 continue
             except (RunRefused, StoreError) as exc:
                 refuse("cancel", exc)
-            clear_cancel_request(folder)
+            if not cancel_requested(folder, where):  # it took the request, then ended, since we looked
+                said = list(session.store.meta().get("cancel_said") or [])
+                session.close()
+                break
+            clear_cancel_request(folder, where)
             break
     relayed = said is not None  # the running process cancelled the run
     run = os.path.basename(busy.folder) if busy is not None else session.info.id

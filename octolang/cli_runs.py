@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, file_access, main
+from octolang.cli_base import EXIT_ERRORS, EXIT_USAGE, allow_outside_option, file_access, main, state_url
 from octolang.cli_run import (
     _run_dir,
     _run_option,
@@ -152,7 +152,7 @@ def runs(file: str | None, as_json: bool, run_dir: str | None, allow_outside: tu
     """List the runs of FILE; without FILE, every run in the current folder's .octo/runs and
     in the .octo/runs of every folder below it (or in --run-dir). Example: octoc runs"""
     roots = [runs_root(file or "pipeline.octo", run_dir, allow_outside)]
-    if file is None and run_dir is None:
+    if file is None and run_dir is None and state_url() is None:  # runs in PostgreSQL are listed once
         roots += _roots_below(os.getcwd(), roots[0], allow_outside)
     found = [row for root in roots for row in _run_rows(root, file)]
     if as_json:
@@ -215,7 +215,7 @@ def _run_rows(root: str, file: str | None) -> list[dict[str, Any]]:
     from octolang.runtime.store import RunStore, StoreError
 
     rows: list[dict[str, Any]] = []
-    for info in list_runs(root, file, damaged=True):
+    for info in list_runs(root, file, damaged=True, state=state_url()):
         try:
             if info.damaged:
                 raise StoreError(info.damaged)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from octolang.cli_base import EXIT_ERRORS, allow_outside_option, main
+from octolang.cli_base import EXIT_ERRORS, allow_outside_option, main, state_url
 from octolang.cli_run import _run_dir, runs_root
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ def _site_or_exit(target: str | None, run_dir: str | None, allow_outside: tuple[
     from octolang.runtime.runs import STATE_FILE
     from octolang.view.site import Site
 
+    state = state_url()
+    if state is not None:  # the runs in PostgreSQL: of FILE when given, else all of them
+        pipeline = target if target and target.endswith(".octo") else None
+        root = run_dir or runs_root(pipeline or "pipeline.octo", None, allow_outside)
+        return Site(root, pipeline, allow_outside, state=state), "/"
     if run_dir is not None:
         return Site(run_dir, target if target and target.endswith(".octo") else None, allow_outside), "/"
     if target is not None and os.path.isfile(target):

@@ -181,3 +181,23 @@ def octoc(
         shown = f"octoc {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
         assert result.returncode == 0, shown
     return result
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterable[str]:
+    """A PostgreSQL server for this test process (tests/pg_server.py): its URL."""
+    from tests.pg_server import running
+
+    with running() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_state(pg_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the test server, for one test: the URL given to `--state`."""
+    import re
+
+    from tests.pg_server import fresh_database
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50]
+    return fresh_database(pg_server, name)

@@ -16,11 +16,12 @@ import pytest
 
 from octolang import stats
 from octolang.runtime.compute_stage import AUTO_WORKERS, PARALLEL_MIN_SECONDS, PARALLEL_UNIT_SECONDS, choose_workers
-from octolang.runtime.session import RunRefused, _insert
+from octolang.runtime.session import RunRefused
 from octolang.runtime.snapshot import load_snapshot
 from octolang.runtime.status import unit_outcomes
 from octolang.runtime.store import RunStore
 from octolang.runtime.tallies import MISSING, Tally
+from octolang.runtime.unit_rows import insert_units as _insert
 from octolang.sandbox import Record, record_from_json
 from tests.conftest import octoc
 

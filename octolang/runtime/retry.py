@@ -40,7 +40,7 @@ def reopen_failed(store: RunStore, program: ir.Program, *, step: str | None, rea
             if decl is not None and decl.kind == "llm":
                 db.execute(
                     "INSERT INTO generations (unit_id, step, generation, feedback) VALUES (?, ?, 1, NULL) "
-                    "ON CONFLICT (unit_id, step) DO UPDATE SET generation = generation + 1",
+                    "ON CONFLICT (unit_id, step) DO UPDATE SET generation = generations.generation + 1",
                     (uid, failed_step),
                 )
             by_step[failed_step or "?"] = by_step.get(failed_step or "?", 0) + 1

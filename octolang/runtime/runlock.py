@@ -12,6 +12,10 @@ Readers (status, report, inspect, runs) take neither.
 `octoc cancel` on a run another process writes cannot take the lock; it leaves the file
 `cancel-request` in the run folder instead, and the writer acts on it before it sends
 anything more (before each chunk, each tick, and while it waits for batches).
+
+A run kept in PostgreSQL has no lock file: its writer holds a lease in the database
+(pg_lease.py), and a cancel request is a column of that lease's row; the functions below
+take the run's `state` locator for it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from octolang.runtime.store import StateUnusable
+from octolang.runtime.store import StateUnusable, is_postgres
 
 LOCK_FILE = "lock"
 CANCEL_REQUEST = "cancel-request"
@@ -34,9 +38,10 @@ CANCEL_REQUEST = "cancel-request"
 class RunBusy(Exception):
     """Another live process writes this run (in `folder`)."""
 
-    def __init__(self, message: str, folder: str = "") -> None:
+    def __init__(self, message: str, folder: str = "", state: str | None = None) -> None:
         super().__init__(message)
         self.folder = folder
+        self.state = state  # a PostgreSQL run's locator
 
 
 def lease() -> dict[str, Any]:
@@ -49,14 +54,21 @@ def describe_holder(held: Any) -> str:
     """`pid 123 on host h, last seen 4 s ago`, from a stored lease (or a vaguer phrase)."""
     if not isinstance(held, dict) or "pid" not in held:
         return "another octoc process"
+    if "expires_in" in held:  # a PostgreSQL run's lease (pg_lease.py): its expiry says it all
+        left = float(held["expires_in"])
+        until = f"its lease expires in {left:.0f} s" if left > 0 else "its lease has expired"
+        return f"pid {held['pid']} on host {held.get('host', '?')}, {until}"
     ago = max(0.0, time.time() - float(held.get("heartbeat", time.time())))
     return f"pid {held['pid']} on host {held.get('host', '?')}, last seen {ago:.0f} s ago"
 
 
 def is_live(held: Any) -> bool:
-    """A lease whose process still exists (on another host: assumed to)."""
+    """A lease whose process still exists (on another host: assumed to); a PostgreSQL run's
+    lease, while it has not expired."""
     if not isinstance(held, dict) or "pid" not in held:
         return False
+    if "expires_in" in held:
+        return float(held["expires_in"]) > 0
     if held.get("host") != socket.gethostname():
         return True
     try:
@@ -123,8 +135,14 @@ def creating(root: str) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def request_cancel(folder: str) -> None:
-    """Ask the live writer of the run in `folder` to cancel it (see `cancel_requested`)."""
+def request_cancel(folder: str, state: str | None = None) -> None:
+    """Ask the live writer of the run in `folder` (or PostgreSQL run `state`) to cancel it
+    (see `cancel_requested`)."""
+    if is_postgres(state):
+        from octolang.runtime import pg_lease
+
+        pg_lease.request_cancel(str(state))
+        return
     path = os.path.join(folder, CANCEL_REQUEST)
     partial = f"{path}.{os.getpid()}"
     with open(partial, "w", encoding="utf-8") as out:
@@ -132,11 +150,20 @@ def request_cancel(folder: str) -> None:
     os.replace(partial, path)
 
 
-def cancel_requested(folder: str) -> bool:
+def cancel_requested(folder: str, state: str | None = None, db: Any = None) -> bool:
+    if is_postgres(state):
+        from octolang.runtime import pg_lease
+
+        return pg_lease.cancel_requested(str(state), db)
     return os.path.exists(os.path.join(folder, CANCEL_REQUEST))
 
 
-def clear_cancel_request(folder: str) -> None:
+def clear_cancel_request(folder: str, state: str | None = None, db: Any = None) -> None:
+    if is_postgres(state):
+        from octolang.runtime import pg_lease
+
+        pg_lease.clear_cancel_request(str(state), db)
+        return
     try:
         os.unlink(os.path.join(folder, CANCEL_REQUEST))
     except FileNotFoundError:

@@ -13,9 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from octolang import ir
-from octolang.runtime.store import RunStore, StateUnusable, StoreError
+from octolang.runtime.pg_store import list_metas, locator, shown, split_locator
+from octolang.runtime.store import RunStore, StateUnusable, StoreError, is_postgres
 
 STATE_FILE = "state.sqlite"
+LOCAL_FOLDERS = ".postgresql"  # under a folder of runs: the local folders of runs kept in PostgreSQL
+
+
+def local_folder(root: str, run_id: str) -> str:
+    """A PostgreSQL run's folder on this machine (providers' ledgers, the viewer's cache):
+    hidden from the SQLite runs beside it, as a folder starting with a dot."""
+    return os.path.join(root, LOCAL_FOLDERS, run_id)
 
 
 def default_runs_root(pipeline_file: str) -> str:
@@ -89,10 +97,18 @@ class RunInfo:
     folder: str
     meta: dict[str, Any]
     damaged: str | None = None  # why the state cannot be read, for a run that is listed all the same
+    state: str | None = None  # a PostgreSQL run's locator (pg_store.locator); None: the file in `folder`
 
     @property
     def state_path(self) -> str:
-        return os.path.join(self.folder, STATE_FILE)
+        """Where the state is, as `RunStore.reader` opens it. A PostgreSQL run still has a
+        local `folder`, for what is local to a machine (providers' ledgers, the viewer's cache)."""
+        return self.state or os.path.join(self.folder, STATE_FILE)
+
+    @property
+    def place(self) -> str:
+        """Where the run is kept, for messages (a PostgreSQL URL is shown without its password)."""
+        return shown(split_locator(self.state)[0]) if self.state else self.folder
 
     @property
     def pipeline(self) -> str | None:
@@ -116,9 +132,14 @@ def belongs_to(info: RunInfo, pipeline_file: str, root: str) -> bool:
     return bool(info.meta.get("file") == os.path.abspath(pipeline_file))
 
 
-def list_runs(root: str, pipeline_file: str | None = None, *, damaged: bool = False) -> list[RunInfo]:
-    """Runs under `root`, oldest first; only those of `pipeline_file` when given. With
-    `damaged`, runs whose state cannot be read come too (last, with the reason)."""
+def list_runs(
+    root: str, pipeline_file: str | None = None, *, damaged: bool = False, state: str | None = None
+) -> list[RunInfo]:
+    """Runs under `root` (or in the PostgreSQL database `state`, their local folders under
+    `root`), oldest first; only those of `pipeline_file` when given. With `damaged`, runs
+    whose state cannot be read come too (last, with the reason)."""
+    if is_postgres(state):
+        return _list_postgres(root, pipeline_file, damaged, str(state))
     if not os.path.isdir(root):
         return []
     runs, broken = [], []
@@ -143,6 +164,18 @@ def list_runs(root: str, pipeline_file: str | None = None, *, damaged: bool = Fa
             continue
         info = RunInfo(name, folder, meta)
         if pipeline_file is None or belongs_to(info, pipeline_file, root):
+            runs.append(info)
+    runs.sort(key=lambda r: (r.meta.get("created_at", 0), r.id))
+    return runs + (broken if damaged else [])
+
+
+def _list_postgres(root: str, pipeline_file: str | None, damaged: bool, url: str) -> list[RunInfo]:
+    runs, broken = [], []
+    for run_id, meta, why in list_metas(url):
+        info = RunInfo(run_id, local_folder(root, run_id), meta or {}, damaged=why, state=locator(url, run_id))
+        if why is not None:
+            broken.append(info)
+        elif pipeline_file is None or belongs_to(info, pipeline_file, root):
             runs.append(info)
     runs.sort(key=lambda r: (r.meta.get("created_at", 0), r.id))
     return runs + (broken if damaged else [])
@@ -179,18 +212,23 @@ def _unfinished(info: RunInfo) -> bool:
     return bool(pending) or not total
 
 
-def choose_run(root: str, pipeline_file: str, pipeline: str | None, run_id: str | None) -> RunInfo | None:
-    """The run FILE resumes or reads: run `run_id` (any run under `root`), else FILE's latest.
+def choose_run(
+    root: str, pipeline_file: str, pipeline: str | None, run_id: str | None, state: str | None = None
+) -> RunInfo | None:
+    """The run FILE resumes or reads: run `run_id` (any run under `root`, or in the
+    PostgreSQL database `state`), else FILE's latest.
 
     None when FILE has no run. Refused rather than None when a run under `root` could be
     FILE's but cannot be read (its folder is named after the same pipeline), or when an
     unfinished run of the same pipeline was made from another file (a renamed file): a new
     run would silently replace it."""
-    runs = list_runs(root, None, damaged=True)
+    runs = list_runs(root, None, damaged=True, state=state)
     if run_id is not None:
         found = [r for r in runs if r.id == run_id]
         if not found:
             known = ", ".join(r.id for r in runs[-3:]) or "none"
+            if is_postgres(state):
+                root = shown(str(state))
             raise RunRefused(
                 f"no run `{run_id}` of {os.path.basename(pipeline_file)} found under {root} "
                 f"(latest there: {known}; `octoc runs` lists them)"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -15,7 +13,6 @@ from typing import Any
 
 from octolang import __version__, ir
 from octolang.interrupts import raise_pending
-from octolang.paths import open_regular
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
 from octolang.runtime.context import RunContext
 from octolang.runtime.program_copy import program_record
@@ -39,15 +36,13 @@ from octolang.runtime.runs import (
     clear_unfinished_creations,
     describe_changes,
     file_from_root,
+    local_folder,
     new_run_id,
     program_fingerprint,
 )
-from octolang.runtime.store import RunStore, StoreError, now
+from octolang.runtime.store import RunStore, StoreError, is_postgres, now
 from octolang.runtime.takeover import run_facts
-from octolang.runtime.unitset import Unit, enumerate_units, explain_changed
-
-UNIT_BATCH = 20_000
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+from octolang.runtime.unit_rows import add_units
 
 
 @dataclass
@@ -56,9 +51,13 @@ class Session:
     store: RunStore
     runner: Runner
     resumed: bool
-    lock_fd: int
+    lock_fd: int  # the run folder's lock; -1 for a PostgreSQL run (its store holds the lease)
     lease: dict[str, Any]
     notes: list[str] = field(default_factory=list)  # said once when the run opens (a writer that died)
+
+    def cancel_asked(self) -> bool:
+        """An `octoc cancel` found the run busy and asked this process to cancel it."""
+        return _cancel_asked(self.info, self.store)
 
     def heartbeat(self) -> None:
         """The end of a tick: the time of the last tick and the lease's heartbeat."""
@@ -76,9 +75,10 @@ class Session:
                     self.store.set_meta(db, lease=None)  # closed cleanly: the next writer has nothing to report
             except StoreError:
                 pass  # the state is gone or cannot be written: already said by whoever found out
-            self.store.close()
+            self.store.close()  # a PostgreSQL run's store gives its lease back
         finally:
-            os.close(self.lock_fd)  # releases the run's lock
+            if self.lock_fd >= 0:
+                os.close(self.lock_fd)  # releases the run's lock
 
 
 def open_session(
@@ -92,6 +92,7 @@ def open_session(
     wait: bool = False,
     keep_sample: bool = True,
     edited: str = "refuse",
+    state: str | None = None,
 ) -> Session:
     """Open FILE's run to write it: run `run_id`, else FILE's latest, else (or with `fresh`) a
     new one. The run's lock is held until `Session.close` (or the process's end); another
@@ -99,7 +100,8 @@ def open_session(
     started with `--max-units` gets the rest of its units unless `options.max_units` says.
     When FILE changed since its latest run, `edited` says what happens: "refuse" (the run is
     not resumed: RunRefused), or "new run" (`octoc run`: a new run that takes over the old
-    one's unchanged results, takeover.py)."""
+    one's unchanged results, takeover.py).
+    With `state` (a PostgreSQL URL) the run is kept there, under its lease (pg_lease.py)."""
     file = os.path.abspath(file)
     missing = [] if options.dry_run else missing_keys(used_models(program, options))
     if missing:  # before any folder or state exists: nothing to clean up, nothing half-started
@@ -110,6 +112,8 @@ def open_session(
         os.makedirs(runs_root, exist_ok=True)
     except OSError as exc:
         raise RunRefused(f"cannot create a run folder under {runs_root}: {exc.strerror or exc}") from exc
+    if is_postgres(state):
+        return _open_postgres(program, file, runs_root, str(state), fresh, options, run_id, wait, keep_sample)
     with creating(runs_root):
         clear_unfinished_creations(runs_root)
         info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id)
@@ -182,7 +186,7 @@ def _open_locked(
             program=program_record(program, _text_of(file)),  # what readers read the run with
         )
     info.meta = store.meta()
-    _add_units(store, program, options.max_units)
+    add_units(store, program, options.max_units)
     providers = ProviderPool(ProviderSettings(folder=info.folder, dry_run=options.dry_run), seed=int(info.meta["seed"]))
     context = RunContext(
         program,
@@ -192,7 +196,7 @@ def _open_locked(
         run_id=info.id,
         seed=int(info.meta["seed"]),
         filename=file,
-        cancel_asked=lambda: cancel_requested(info.folder),
+        cancel_asked=lambda: _cancel_asked(info, store),
     )
     from octolang.runtime.takeover import attach
 
@@ -208,6 +212,98 @@ def _text_of(file: str) -> str | None:
             return handle.read().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _open_postgres(
+    program: ir.Program,
+    file: str,
+    runs_root: str,
+    url: str,
+    fresh: bool,
+    options: RunOptions,
+    run_id: str | None,
+    wait: bool,
+    keep_sample: bool,
+) -> Session:
+    """`open_session` for a run kept in PostgreSQL: the run found (or made) with the database's
+    runs held, then its lease taken; the run's local folder made for the providers' ledgers."""
+    from octolang.runtime import pg_lease
+
+    fingerprint = program_fingerprint(program)
+    pipeline = program.pipeline.name if program.pipeline else None
+    store: RunStore | None = None
+    with pg_lease.creating(url):
+        info = None if fresh and run_id is None else choose_run(runs_root, file, pipeline, run_id, url)
+        if info is None:
+            info, store = _create_postgres(url, runs_root, program, file, fingerprint, options)
+    resumed = store is None
+    if store is None:
+        try:
+            store = pg_lease.take(info.state_path, lease(), wait=wait)
+        except pg_lease.LeaseHeld as held:
+            raise RunBusy(
+                f"run {info.id} is being run by another octoc ({describe_holder(held.holder)}); one process "
+                f"writes a run at a time. Wait for it to finish, or pass `--wait` to go on when it does or its lease "
+                f"expires (`octoc status {os.path.basename(file)} --state ...` shows its progress meanwhile).",
+                info.folder,
+                info.state_path,
+            ) from None
+    waited = getattr(store, "waited", None)
+    try:
+        os.makedirs(info.folder, exist_ok=True)
+        session = _open_locked(program, file, runs_root, info, store, -1, fingerprint, options, resumed, keep_sample)
+        if waited is not None:
+            session.notes.insert(0, f"waited for the lease of {describe_holder(waited)} to be given back or expire")
+        return session
+    except OSError as exc:
+        store.close()
+        raise RunRefused(f"cannot create the run's local folder {info.folder}: {exc.strerror or exc}") from exc
+    except BaseException:
+        store.close()
+        raise
+
+
+def _create_postgres(
+    url: str, root: str, program: ir.Program, file: str, fingerprint: dict[str, str], options: RunOptions
+) -> tuple[RunInfo, RunStore]:
+    """A new run in the database, its lease held: its schema, then its meta and catalogue
+    row in one transaction (pg_store.py), so that a kill leaves no run or a whole one."""
+    from octolang.runtime import pg_lease
+    from octolang.runtime.pg_store import locator
+
+    run_id = new_run_id(program)
+    store = pg_lease.take(locator(url, run_id), lease(), wait=False, create=True)
+    try:
+        with store.transaction() as db:
+            store.set_meta(db, **_first_meta(program, file, root, run_id, fingerprint, options))
+    except BaseException:
+        store.close()
+        raise
+    return RunInfo(run_id, local_folder(root, run_id), {}, state=locator(url, run_id)), store
+
+
+def _first_meta(
+    program: ir.Program, file: str, root: str, run_id: str, fingerprint: dict[str, str], options: RunOptions
+) -> dict[str, Any]:
+    seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
+    return {
+        "file": file,
+        "file_from_root": file_from_root(file, root),
+        "run_id": run_id,
+        "created_at": now(),
+        "seed": seed,
+        "fingerprint": fingerprint,
+        "octolang": __version__,
+        "pipeline": program.pipeline.name if program.pipeline else None,
+        "seed_given": program.seed is not None,
+        "max_units": options.max_units,
+        "lease": lease(),
+        **run_facts(program, options.provider),
+    }
+
+
+def _cancel_asked(info: RunInfo, store: RunStore) -> bool:
+    return cancel_requested(info.folder, info.state, getattr(store, "db", None))
 
 
 def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
@@ -263,27 +359,12 @@ def _create(
     try:
         try_lock(lock_fd, wait=False)
         store = RunStore(os.path.join(building, STATE_FILE))
-        seed = program.seed if program.seed is not None else secrets.randbelow(2**63)
+        meta = _first_meta(program, file, root, run_id, fingerprint, options)
         if takeover is not None and program.seed is None and "seed" in takeover.meta:
-            seed = int(takeover.meta["seed"])
+            meta["seed"] = int(takeover.meta["seed"])  # an edited file's new run keeps the seed it takes over with
         try:
             with store.transaction() as db:
-                store.set_meta(
-                    db,
-                    file=file,
-                    file_from_root=file_from_root(file, root),
-                    run_id=run_id,
-                    created_at=now(),
-                    seed=seed,
-                    fingerprint=fingerprint,
-                    octolang=__version__,
-                    pipeline=program.pipeline.name if program.pipeline else None,
-                    seed_given=program.seed is not None,
-                    max_units=options.max_units,
-                    lease=lease(),
-                    takeover_from=takeover.id if takeover is not None else None,
-                    **run_facts(program, options.provider),
-                )
+                store.set_meta(db, **meta, takeover_from=takeover.id if takeover is not None else None)
         finally:
             store.close()
         folder = os.path.join(root, run_id)
@@ -305,74 +386,6 @@ def _sync_folder(path: str) -> None:
             os.close(fd)
     except OSError:
         pass  # a file system that cannot sync a folder: the rename is still atomic
-
-
-def _add_units(store: RunStore, program: ir.Program, limit: int | None) -> None:
-    """Insert the units the run does not have yet (all of them, or the first `limit`).
-
-    Units are matched by id (key column, row number, vary values, trial): rows appended to
-    the data file, or inserted anywhere when it has a key column, are added on resume. A
-    unit whose fields changed under the same id refuses the resume: its results so far
-    would belong to other data."""
-    digest = _units_digest(program, limit)
-    if store.meta().get("units_digest") == digest:
-        return  # nothing changed since the last tick: skip reading every unit back
-    existing = dict(store.query("SELECT id, fields FROM units"))
-    next_ordinal = int(store.query("SELECT COALESCE(MAX(ordinal) + 1, 0) FROM units")[0][0])
-    changed: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    added: list[Unit] = []
-    batch: list[tuple[str, int, str]] = []
-    seen: set[str] = set()
-    # Into a run without units, every unit goes in streaming: nothing is kept per unit (a
-    # duplicate id shows as a row the insert ignored).
-    fresh = not existing
-    for unit in enumerate_units(program, limit):
-        if not fresh:
-            if unit.id in seen:  # the checker refuses such data (E0204, E0205); never merge two units into one
-                raise RunRefused(f"two units have the id `{unit.id}`; run `octoc check` on the file")
-            seen.add(unit.id)
-        fields = _COMPACT.encode(unit.fields)  # json.dumps(fields, separators=(",", ":")), its encoder built once
-        old = existing.get(unit.id)
-        if old is None:
-            if not fresh:
-                added.append(unit)
-            batch.append((unit.id, next_ordinal, fields))
-            next_ordinal += 1
-            if len(batch) >= UNIT_BATCH and not changed:
-                _insert(store, batch)
-                batch = []
-        elif old != fields:
-            changed.append((unit.id, json.loads(old), unit.fields))
-    if changed:
-        raise RunRefused(explain_changed(program.units[0], changed, added))
-    if batch:
-        _insert(store, batch)
-    with store.transaction() as db:
-        store.set_meta(db, units_digest=digest)
-
-
-def _units_digest(program: ir.Program, limit: int | None) -> str:
-    decl = program.units[0]
-    h = hashlib.sha256(json.dumps([limit, decl.model_dump(mode="json", exclude={"span"})], default=str).encode())
-    if decl.source_path is not None:
-        try:
-            with open_regular(decl.source_path) as f:  # not a FIFO swapped in since the check
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        except OSError:
-            pass  # the units are read (and the error reported) by enumerate_units
-    return h.hexdigest()
-
-
-def _insert(store: RunStore, rows: list[tuple[str, int, str]]) -> None:
-    with store.transaction() as db:
-        before = db.total_changes
-        db.executemany("INSERT OR IGNORE INTO units (id, ordinal, fields) VALUES (?, ?, ?)", rows)
-        if db.total_changes - before < len(rows):  # an ignored row: its id was taken by another unit
-            for uid, ordinal, _ in rows:
-                if db.execute("SELECT ordinal FROM units WHERE id = ?", (uid,)).fetchone() != (ordinal,):
-                    # the checker refuses such data (E0204, E0205); never merge two units into one
-                    raise RunRefused(f"two units have the id `{uid}`; run `octoc check` on the file")
 
 
 def used_models(program: ir.Program, options: RunOptions) -> list[ir.ModelDecl]:
@@ -423,17 +436,17 @@ def drive(
             return result  # nothing can move: reported by the caller as stuck units
         if not result.progressed:
             deadline = time.monotonic() + poll_interval
-            while time.monotonic() < deadline and not cancel_requested(session.info.folder):
+            while time.monotonic() < deadline and not session.cancel_asked():
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 def take_cancel_request(session: Session) -> list[str]:
     """Act on an `octoc cancel` that found this run busy: cancel it as that command would
     have, and leave what was done in the meta (`cancel_said`) for the command to print."""
-    if not cancel_requested(session.info.folder):
+    if not session.cancel_asked():
         return []
     said = session.runner.cancel()
     with session.store.transaction() as db:
         session.store.set_meta(db, cancel_said=said)
-    clear_cancel_request(session.info.folder)
+    clear_cancel_request(session.info.folder, session.info.state, session.store.db)
     return said

@@ -58,7 +58,7 @@ def load_snapshot(
     only a page of them: up to `limit` units whose ordinal is past `after`, and only their
     rows of the other tables (each read through the unit's key, never the whole table)."""
     snap = Snapshot()
-    where = "u.status = 'pending'" if pending_only else "1"
+    where = "u.status = 'pending'" if pending_only else "TRUE"
     page = ""
     args: tuple[Any, ...] = ()
     if limit is not None:
@@ -82,7 +82,7 @@ def load_snapshot(
     if limit is not None and not snap.units:
         return snap
     # A page reads only its units' rows; a whole snapshot reads every row, as it always did.
-    units = f"JOIN units u ON u.id = {{table}}.unit_id WHERE {where}{page}" if page else "WHERE 1"
+    units = f"JOIN units u ON u.id = {{table}}.unit_id WHERE {where}{page}" if page else "WHERE TRUE"
 
     def scoped(sql: str, table: str) -> list[Any]:
         return store.query(sql.replace("{units}", units.format(table=table)), args)

@@ -1,5 +1,9 @@
 """The run state: one SQLite database per run, the source of truth.
 
+`RunStore` is also the interface of every store: `PgRunStore` (pg_store.py) keeps a run in
+PostgreSQL behind the same methods, and `reader`/`open_existing` open either from where the
+state is (a file's path, or a `postgresql://` locator: `pg_store.locator`).
+
 Every change the runner makes is one transaction, so a `kill -9` at any instant leaves
 the state as it was before or after a change, never between. WAL journaling with
 `synchronous=NORMAL` is durable against process crashes (only a power loss may drop
@@ -124,11 +128,22 @@ class RunStore:
 
     @classmethod
     def open_existing(cls, path: str) -> RunStore:
+        """Open a run that must be there, to write. A PostgreSQL run's lease is taken here
+        (raises `LeaseHeld` while another coordinator holds it)."""
+        if is_postgres(path):
+            from octolang.runtime import pg_lease  # imports this module: loaded only when used
+            from octolang.runtime.runlock import lease
+
+            return pg_lease.take(path, lease(), wait=False)
         return cls(path, existing=True)
 
     @classmethod
     def reader(cls, path: str) -> RunStore:
         """Open to read only: no lock, no write, works in a read-only folder."""
+        if is_postgres(path):
+            from octolang.runtime.pg_store import PgRunStore  # imports this module: loaded only when used
+
+            return PgRunStore.reader(path)
         store = cls.__new__(cls)
         store.path, store.inode = path, None
         try:
@@ -167,7 +182,7 @@ class RunStore:
         self.db.close()
 
     @contextmanager
-    def transaction(self, *, stamp: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, stamp: bool = True) -> Iterator[Any]:
         """One transaction. Each bumps the meta `writes` (the state's stamp, which kept reports
         are checked against), but for the writer's own bookkeeping (`stamp=False`: its lease
         and heartbeat), which changes nothing a report or a reader reads."""
@@ -181,7 +196,7 @@ class RunStore:
             if stamp:  # the count of committed transactions: a stamp of the state (kept_reports.py)
                 self.db.execute(
                     "INSERT INTO meta (key, value) VALUES ('writes', '1') "
-                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1"
                 )
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -227,10 +242,15 @@ class RunStore:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else None
 
-    def set_meta(self, db: sqlite3.Connection, **values: Any) -> None:
+    def set_meta(self, db: Any, **values: Any) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
         )
+
+
+def is_postgres(state: str | None) -> bool:
+    """`state` names a PostgreSQL database (`--state`, OCTO_STATE, a run's locator)."""
+    return bool(state) and str(state).startswith(("postgresql://", "postgres://"))
 
 
 def _uri(path: str, mode: str) -> str:

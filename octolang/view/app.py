@@ -58,6 +58,8 @@ def create_app(site: Site, *, workers_now: bool = False) -> Starlette:
                 status = 200
             except pages.NotFound as exc:
                 template, values, status = "error.html", {"title": "not found", "message": str(exc)}, 404
+            except pages.Unavailable as exc:
+                template, values, status = "error.html", {"title": "not available", "message": str(exc)}, 501
             except StoreError as exc:
                 template, values, status = "error.html", {"title": "cannot read the run", "message": str(exc)}, 500
             except Exception as exc:  # a bug: one line on the page, not a traceback

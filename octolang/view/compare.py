@@ -1,14 +1,15 @@
 """Two runs side by side: each report's statistics with their difference and whether it
 is significant (two-sided, at 5%: a two-proportion z test, or Welch's t test for means), and the
-units whose outputs differ (the two states joined in SQL, a page at a time)."""
+units whose outputs differ (the two states' results walked together in key order, a page
+at a time: the two runs may be SQLite files or PostgreSQL schemas)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from octolang import stats
 from octolang.runtime.store import RunStore
@@ -103,22 +104,43 @@ class DifferingOutput:
     b: str
 
 
+_BY_KEY = "SELECT unit_id, step, output FROM results ORDER BY unit_id, step"
+
+
+def _differing(mine: RunStore, theirs: RunStore) -> Iterator[tuple[str, str, str, str]]:
+    """(unit, step, this output, the other's) where both have the step and the outputs
+    differ: a merge of two streams in key order (byte order of the ids in both stores)."""
+    a, b = mine.stream(_BY_KEY), theirs.stream(_BY_KEY)
+    left, right = next(a, None), next(b, None)
+    while left is not None and right is not None:
+        if (left[0], left[1]) < (right[0], right[1]):
+            left = next(a, None)
+        elif (left[0], left[1]) > (right[0], right[1]):
+            right = next(b, None)
+        else:
+            if left[2] != right[2]:
+                yield left[0], left[1], left[2], right[2]
+            left, right = next(a, None), next(b, None)
+
+
 def differing_outputs(
     store: RunStore, other_state: str, page: int, size: int = 50
 ) -> tuple[list[DifferingOutput], bool]:
     """Units (by id) whose output of a step differs between this run and the run whose
     state is `other_state`; one page, in unit id order (both states' primary keys, walked
     together), and whether there are more."""
-    store.db.execute("ATTACH DATABASE ? AS other", (f"file:{quote(other_state)}?mode=ro",))
+    other = RunStore.reader(other_state)
     try:
-        rows = store.query(
-            "SELECT r.unit_id, r.step, r.output, o.output FROM results r "
-            "JOIN other.results o ON o.unit_id = r.unit_id AND o.step = r.step "
-            "WHERE r.output != o.output ORDER BY r.unit_id, r.step LIMIT ? OFFSET ?",
-            (size + 1, (max(page, 1) - 1) * size),
-        )
+        skip, rows = (max(page, 1) - 1) * size, []
+        for row in _differing(store, other):
+            if skip:
+                skip -= 1
+                continue
+            rows.append(row)
+            if len(rows) > size:
+                break
     finally:
-        store.db.execute("DETACH DATABASE other")
+        other.close()
     ids = sorted({row[0] for row in rows[:size]})
     marks = ", ".join("?" * len(ids))
     ordinals = dict(store.query(f"SELECT id, ordinal FROM units WHERE id IN ({marks})", ids))

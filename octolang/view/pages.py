@@ -25,6 +25,10 @@ class NotFound(Exception):
     """No such run or unit: a 404 live."""
 
 
+class Unavailable(Exception):
+    """What a page cannot do for this run (said on the page)."""
+
+
 class Links(Protocol):
     live: bool
 
@@ -190,6 +194,11 @@ def run_page(site: Site, links: Links, run_id: str) -> Page:
 def units_page(site: Site, links: Links, run_id: str, filters: queries.UnitFilter, page: int) -> Page:
     run = _run(site, run_id)
     form = {**_units_form(site, run, filters, site.program(run)), "title": f"units of {run_id}", "run": run}
+    if filters.q and run.info.state is not None:
+        raise Unavailable(
+            "search reads prompts and answers through a SQLite index attached to the run's own database; "
+            "it is not available for runs kept in PostgreSQL. The filters by status, step, reason and field are."
+        )
     if filters.q:
         # the index is brought up to date in the background, as a count is (a pass over every request)
         indexed = work.kept(site, run, "search_index", state_version(run))
@@ -337,7 +346,7 @@ def compare_page(site: Site, links: Links, a_id: str, b_id: str, page: int) -> P
     runs = [_run(site, a_id), _run(site, b_id)]
     values = [run_reports(site, run) for run in runs]
     # walks both runs' results until 50 differences (all of them when none differ): done by a worker
-    other = os.path.abspath(runs[1].info.state_path)
+    other = runs[1].info.state_path if runs[1].info.state else os.path.abspath(runs[1].info.state_path)
     known = work.kept(site, runs[0], "differing", other, state_version(runs[1]), page)
     found, more = known if known is not None else ([], False)
     return "compare.html", {

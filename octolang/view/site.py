@@ -45,10 +45,18 @@ class Run:
 
 
 class Site:
-    """The runs under `root` (only FILE's when `pipeline_file` is given)."""
+    """The runs under `root` (only FILE's when `pipeline_file` is given); with `state`, the
+    runs in that PostgreSQL database (their local folders, for the viewer's cache, under `root`)."""
 
-    def __init__(self, root: str, pipeline_file: str | None = None, allow_outside: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        root: str,
+        pipeline_file: str | None = None,
+        allow_outside: tuple[str, ...] = (),
+        state: str | None = None,
+    ) -> None:
         self.root = os.path.abspath(root)
+        self.state = state
         self.pipeline_file = os.path.abspath(pipeline_file) if pipeline_file else None
         self.allow_outside = allow_outside
         self._programs: dict[tuple[str, float], ir.Program | None] = {}
@@ -58,12 +66,16 @@ class Site:
 
     def runs(self) -> list[Run]:
         """Newest first."""
-        found = list_runs(self.root, self.pipeline_file)
+        found = list_runs(self.root, self.pipeline_file, state=self.state)
         return [Run(info, self.root) for info in reversed(found)]
 
     def run(self, run_id: str) -> Run | None:
         if "/" in run_id or run_id.startswith(".") or not run_id:
             return None
+        if self.state is not None:
+            return next(
+                (Run(i, self.root) for i in list_runs(self.root, None, state=self.state) if i.id == run_id), None
+            )
         folder = os.path.join(self.root, run_id)
         if not os.path.isfile(os.path.join(folder, STATE_FILE)):
             return None
@@ -152,7 +164,14 @@ def _compile(path: str, allow_outside: tuple[str, ...]) -> ir.Program | None:
 def state_version(run: Run) -> str:
     """Changes whenever the run moves on, read without opening it: a writer's every commit
     goes to the state's write-ahead log (its size or time changes), a checkpoint to the
-    state itself. What cached values are keyed by."""
+    state itself. What cached values are keyed by. A run in PostgreSQL: its count of writes
+    and the time of its last tick, read from its meta."""
+    if run.info.state is not None:
+        store = RunStore.reader(run.info.state_path)
+        try:
+            return f"{run.id}:{store.meta_value('writes')}:{store.meta_value('updated_at')}"
+        finally:
+            store.close()
     parts = [run.id]
     for suffix in ("", "-wal"):
         try:

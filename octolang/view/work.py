@@ -137,7 +137,7 @@ def kept(site: Site, run: Run, name: str, *args: Any, wait: float = WAIT) -> Any
             return found[0]
         if key not in _working:
             submitted = _pool(site).submit(
-                _in_worker, site.root, site.pipeline_file, site.allow_outside, run.id, name, args
+                _in_worker, (site.root, site.pipeline_file, site.allow_outside, site.state), run.id, name, args
             )
             _working[key] = (site, submitted)
         working = _working[key][1]
@@ -163,18 +163,18 @@ def _harvest() -> None:
                 site.keep(key, future.result())
 
 
-_sites: dict[tuple[str, str | None, tuple[str, ...]], Site] = {}
+_sites: dict[tuple[str, str | None, tuple[str, ...], str | None], Site] = {}
 
 
 def _in_worker(
-    root: str, pipeline_file: str | None, allow_outside: tuple[str, ...], run_id: str, name: str, args: tuple[Any, ...]
+    key: tuple[str, str | None, tuple[str, ...], str | None], run_id: str, name: str, args: tuple[Any, ...]
 ) -> Any:
-    """A task in a worker process: its own Site (programs compiled once per worker)."""
-    key = (root, pipeline_file, allow_outside)
+    """A task in a worker process: its own Site (programs compiled once per worker); `key`
+    is the server's Site's root, pipeline file, allowed folders and PostgreSQL state."""
     if key not in _sites:
-        _sites[key] = Site(root, pipeline_file, allow_outside)
+        _sites[key] = Site(*key)
     site = _sites[key]
     run = site.run(run_id)
     if run is None:
-        raise LookupError(f"no run {run_id} under {root}")
+        raise LookupError(f"no run {run_id} under {site.root}")
     return TASKS[name](site, run, *args)

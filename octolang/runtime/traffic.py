@@ -183,6 +183,7 @@ class ProviderTraffic(Setbacks):
                         body["invalid_rate"] = rate
                         # answered by unit id, never by position: more trials or rows change no other answer
                         body["unit_key"] = json.dumps([uid, step.name, attempt])
+                        body["mock_seed"] = self.ctx.seed  # its answers come from the seed: part of the request
                     custom_id = f"u{snap.units[uid].ordinal}-s{self.step_index[step.name]}-a{attempt}"
                     requests.append((uid, attempt, gen, custom_id, body, feedback or ""))
             if stuck is not None:  # nothing is sent: the requests rendered so far are rendered again later

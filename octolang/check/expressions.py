@@ -142,13 +142,14 @@ class _Checker:
                 before = len(self.facts.diagnostics)
                 self._reference(node, scope)  # still resolve names for dependencies
                 if len(self.facts.diagnostics) == before:  # a misspelt name is told once, as that
+                    text = _text(node)
                     self.facts.diagnostics.append(
                         error(
                             "E0502",
-                            f"`{_text(node)}` differs from unit to unit; {self.where} needs an aggregate here",
+                            f"`{text}` differs from unit to unit; {self.where} needs an aggregate here",
                             node.span,
                             label="a per-unit value outside an aggregate",
-                            help=f"wrap it, e.g. `mean({_text(node)})`, or add it to `group by`",
+                            help=f"wrap it, e.g. `mean({text})`, or add it to `group by`",
                         )
                     )
                 return None
@@ -358,8 +359,4 @@ def _children(node: ir.Expr) -> list[ir.Expr]:
 
 
 def _text(node: ir.Expr) -> str:
-    if isinstance(node, ir.Name):
-        return node.id
-    if isinstance(node, ir.Attribute):
-        return f"{_text(node.value)}.{node.attr}"
-    return "expression"
+    return types.text_of(node, "expression")

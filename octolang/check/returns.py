@@ -8,6 +8,7 @@ import ast
 from collections.abc import Callable, Iterator
 
 from octolang import ir
+from octolang.check.types import article
 from octolang.diagnostics import Diagnostic, did_you_mean, error
 from octolang.schema import Schema, describe, fields_of, unwrap_optional
 from octolang.source import Span
@@ -149,7 +150,7 @@ def _cannot_hold(schema: Schema, value: object) -> str | None:
     }.get(kind, False if kind in ("array", "object") else True)
     if not fits:
         given = {str: "string", int: "int", float: "float", bool: "bool"}.get(type(value), type(value).__name__)
-        return f"{_article(given)} `{given}`, not {_article(describe({'type': kind}))} `{describe({'type': kind})}`"
+        return f"{article(given)} `{given}`, not {article(describe({'type': kind}))} `{describe({'type': kind})}`"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = inner.get("minimum"), inner.get("maximum")
         if (isinstance(low, (int, float)) and value < low) or (isinstance(high, (int, float)) and value > high):
@@ -171,7 +172,3 @@ def _type_text(schema: Schema) -> str:
     optional = text.endswith("?")
     bounds = "..".join("" if b is None else f"{b:g}" for b in (low, high))
     return f"{text.removesuffix('?')}[{bounds}]" + ("?" if optional else "")
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"

@@ -205,7 +205,7 @@ def _outside_enum(side: ir.Expr, schema: Schema | None, other: ir.Expr) -> Diagn
         "E0621",
         f'"{other.value}" is not a value of `{listing}`',
         other.span,
-        label=f"`{_text(side)}` is one of {listing}",
+        label=f"`{text_of(side)}` is one of {listing}",
         help=did_you_mean(other.value, [str(v) for v in values if v is not None]) or "the comparison is never true",
     )
 
@@ -272,7 +272,7 @@ def aggregate(name: str, node: ir.Call, arg: Schema | None) -> list[Diagnostic]:
             f"`{name}` of {_a(shown(arg))}: it takes a condition",
             value.span,
             label=f"this is `{shown(arg)}` for each unit",
-            help=_enum_help(value, arg) if k == "string" else f"e.g. `{name}({_text(value)} > 0)`",
+            help=_enum_help(value, arg) if k == "string" else f"e.g. `{name}({text_of(value)} > 0)`",
         )
     ]
 
@@ -280,23 +280,28 @@ def aggregate(name: str, node: ir.Call, arg: Schema | None) -> list[Diagnostic]:
 def _enum_help(value: ir.Expr, schema: Schema | None) -> str:
     values = unwrap_optional(schema or {}).get("enum")
     example = f'"{values[0]}"' if isinstance(values, list) and values and isinstance(values[0], str) else '"..."'
-    return f"count a value instead: `proportion({_text(value)} == {example})`"
+    return f"count a value instead: `proportion({text_of(value)} == {example})`"
 
 
 def _joined(left: ir.Expr, right: ir.Expr) -> Span:
     return left.span.cover(right.span)
 
 
+def article(word: str) -> str:
+    """`a` or `an` before a word."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
 def _a(text: str) -> str:
     if text.startswith('"'):
         return f"`{text}`"
-    article = "an" if text[:1] in ("a", "e", "i", "o", "u") else "a"
-    return f"{article} `{text}`"
+    return f"{article(text)} `{text}`"
 
 
-def _text(node: ir.Expr) -> str:
+def text_of(node: ir.Expr, other: str = "x") -> str:
+    """A name or field chain as written (`unit.meta.k`); `other` for anything else."""
     if isinstance(node, ir.Name):
         return node.id
     if isinstance(node, ir.Attribute):
-        return f"{_text(node.value)}.{node.attr}"
-    return "x"
+        return f"{text_of(node.value, other)}.{node.attr}"
+    return other

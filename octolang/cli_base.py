@@ -107,7 +107,10 @@ state_option = click.option(
     metavar="URL",
     expose_value=False,
     callback=_keep_state,
-    help="Keep runs in this PostgreSQL database (postgresql://...; also OCTO_STATE) instead of SQLite files.",
+    help=(
+        "Keep runs in this PostgreSQL database (also OCTO_STATE) instead of SQLite files, "
+        "e.g. --state postgresql://octo@db:5432/runs."
+    ),
 )
 
 

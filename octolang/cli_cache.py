@@ -38,14 +38,16 @@ def _store_path(file: str | None, run_dir: str | None) -> str:
 
 @main.group()
 def cache() -> None:
-    """The answer store: every answer paid for, served again to the same request."""
+    """The answer store: every answer paid for, served again to the same request.
+    Example: octoc cache stats"""
 
 
 @cache.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @_run_dir
 def stats(file: str | None, run_dir: str | None) -> None:
-    """How many answers the store beside FILE's runs keeps (default: .octo/ here), and what they cost."""
+    """How many answers the store beside FILE's runs keeps (default: .octo/ here), and what they cost.
+    Example: octoc cache stats examples/npc_dialogue.octo"""
     from octolang.cost.render import money
     from octolang.runtime.answers import AnswerStore
 
@@ -79,7 +81,8 @@ def stats(file: str | None, run_dir: str | None) -> None:
 @_run_dir
 def prune(file: str | None, older_than: str | None, run_dir: str | None) -> None:
     """Remove answers from the store beside FILE's runs (default: .octo/ here). Runs keep
-    their results; only later requests made again are sent again."""
+    their results; only later requests made again are sent again.
+    Example: octoc cache prune --older-than 30d"""
     from octolang.runtime.answers import AnswerStore
 
     seconds = parse_duration(older_than) if older_than is not None else None

@@ -23,19 +23,20 @@ def executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--executor",
                 type=click.Choice(["local", "ray", "dask"]),
                 default=None,
-                help="Where compute steps run (default: the file's `run { executor }`, else local processes).",
+                help="Where compute steps run (default: the file's `run { executor }`, else local processes), "
+                "e.g. --executor ray.",
             ),
             click.option(
                 "--address",
                 default=None,
                 help="With --executor ray: the cluster, auto, HOST:PORT or ray://HOST:PORT "
-                "(default: a Ray instance started for the run).",
+                "(default: a Ray instance started for the run), e.g. --address ray://head:10001.",
             ),
             click.option(
                 "--scheduler",
                 default=None,
                 help="With --executor dask: the scheduler, tcp://HOST:PORT "
-                "(default: a local Dask cluster started for the run).",
+                "(default: a local Dask cluster started for the run), e.g. --scheduler tcp://sched:8786.",
             ),
         )
     ):

@@ -50,7 +50,8 @@ def _nearest(wanted: str, known: dict[str, str]) -> str:
 def explain(code: str) -> None:
     """Print what a diagnostic code means, with an example and its output.
 
-    CODE is as `octoc check` shows it, e.g. `octoc explain E0103` (case does not matter)."""
+    CODE is as `octoc check` shows it (case does not matter).
+    Example: octoc explain E0103"""
     known = entries(errors_text())
     wanted = code.strip().upper()
     if wanted in known:

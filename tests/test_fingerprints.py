@@ -72,7 +72,7 @@ def test_a_const_change_invalidates_exactly_the_steps_reading_it() -> None:
 def test_reports_titles_comments_and_spacing_change_no_step() -> None:
     edited = (
         BASE.replace('"A title"', '"Another title"')
-        .replace("report r { n = count()", "# a comment\nreport r { n = count()  extra = mean(judge.ok)")
+        .replace("report r { n = count()", "# a comment\nreport r { n = count()  extra = proportion(judge.ok)")
         .replace("step judge = llm m {", "\n\nstep judge = llm m {   # the judge")
     )
     assert changed(BASE, edited) == set()

@@ -225,24 +225,18 @@ class PgRunStore(RunStore):
 
     def _run(self, sql: str, args: Iterable[Any]) -> Any:
         values = tuple(args)
-        return (
-            self.db.execute(self._sql(sql, bool(values)), values) if values else self.db.execute(self._sql(sql, False))
-        )
+        if values:
+            return self.db.execute(self._sql(sql, True), values)
+        return self.db.execute(self._sql(sql, False))
 
     @contextmanager
     def transaction(self, *, stamp: bool = True) -> Iterator[Any]:
+        """One transaction, as SQLite's: a writer's only, with its lease checked first."""
         import psycopg
 
         try:
             self.db.execute("BEGIN")
             self._check_lease()
-        except psycopg.Error as exc:
-            self._rollback()
-            raise self._error(exc) from exc
-        except BaseException:
-            self._rollback()
-            raise
-        try:
             yield _Transaction(self)
             if self._uncatalogued:  # a new run is listed once its first meta is there with it
                 self.db.execute(

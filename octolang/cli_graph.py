@@ -125,10 +125,10 @@ def _run_status(program: Any, file: str, run_dir: str | None, run_id: str, allow
     """The latest run of FILE (or run RUN_ID), found and counted as `octoc status` does."""
     from octolang.cli_run import find_run_or_exit
     from octolang.runtime.status import run_status
-    from octolang.runtime.store import RunStore
+    from octolang.runtime.stores import open_reader
 
     info = find_run_or_exit(program, file, run_dir, run_id or None, allow_outside)
-    store = RunStore.reader(info.state_path)
+    store = open_reader(info.state_path)
     try:
         status = run_status(program, store)
     finally:

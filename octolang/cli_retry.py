@@ -35,7 +35,7 @@ def retry(
     from octolang.runtime.pg_lease import LeaseHeld
     from octolang.runtime.retry import failure_summary, reopen_failed
     from octolang.runtime.runlock import open_lock, try_lock
-    from octolang.runtime.store import RunStore
+    from octolang.runtime.stores import open_writer
 
     program, info, reader = _open_existing(file, run_dir, run_id, allow_outside)
     reader.close()
@@ -46,7 +46,7 @@ def retry(
         click.echo(busy, err=True)
         sys.exit(EXIT_BUSY)
     try:
-        store = RunStore.open_existing(info.state_path)
+        store = open_writer(info.state_path)
     except LeaseHeld:
         click.echo(busy, err=True)
         sys.exit(EXIT_BUSY)

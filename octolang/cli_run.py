@@ -449,9 +449,9 @@ def _finish(program: Any, file: str, info: Any, result: Any, *, as_json: bool, o
     from octolang.progress import status_text
     from octolang.runtime.kept_reports import reports as kept_or_computed
     from octolang.runtime.status import run_status
-    from octolang.runtime.store import RunStore
+    from octolang.runtime.stores import open_reader
 
-    store = RunStore.reader(info.state_path)
+    store = open_reader(info.state_path)
     try:
         status = run_status(program, store)
         reports = kept_or_computed(program, store)
@@ -536,7 +536,8 @@ def cancel(
     from octolang.runtime.runner import RunOptions
     from octolang.runtime.runs import STATE_FILE, RunRefused
     from octolang.runtime.session import open_session
-    from octolang.runtime.store import RunStore, StoreError
+    from octolang.runtime.store import StoreError
+    from octolang.runtime.stores import open_reader
 
     grant_allowance(allow_host, allow_key_env)
     program = compile_or_exit(file, before="cancelling", allow_outside=allow_outside)
@@ -564,7 +565,7 @@ def cancel(
         deadline = time.monotonic() + timeout
         while said is None:
             if not cancel_requested(folder, where):  # taken: the writer left what it did in the meta
-                reader = RunStore.reader(where or os.path.join(folder, STATE_FILE))
+                reader = open_reader(where or os.path.join(folder, STATE_FILE))
                 try:
                     said = list(reader.meta().get("cancel_said") or [])
                 finally:

@@ -40,7 +40,7 @@ def _open_existing(
     from octolang.compiler import compile_source, read_source
     from octolang.diagnostics import Diagnostic, render_all
     from octolang.runtime.program_copy import program_copy, source_digest
-    from octolang.runtime.store import RunStore
+    from octolang.runtime.stores import open_reader
     from octolang.syntax import parse_program
 
     source = read_source(file)
@@ -50,7 +50,7 @@ def _open_existing(
     parsed, _ = parse_program(source)
     pipeline = parsed.pipeline.name if parsed is not None and parsed.pipeline else None
     info = find_pipeline_run_or_exit(pipeline, file, run_dir, run_id, allow_outside)
-    store = RunStore.reader(info.state_path)
+    store = open_reader(info.state_path)
     copy = program_copy(store)
     if copy is not None and not (from_file and copy.source_digest != source_digest(source.text)):
         return copy.program, info, store
@@ -61,7 +61,7 @@ def _open_existing(
         click.echo(f"{file} has errors (`octoc check {file}`); read with the program run {info.id} last ran", err=True)
         return copy.program, info, store
     store.close()
-    return compile_or_exit(file, allow_outside=allow_outside), info, RunStore.reader(info.state_path)
+    return compile_or_exit(file, allow_outside=allow_outside), info, open_reader(info.state_path)
 
 
 @main.command()
@@ -212,14 +212,15 @@ def _run_rows(root: str, file: str | None) -> list[dict[str, Any]]:
     """Each run under `root` as `octoc runs --json` shows it."""
     from octolang.runtime.runlock import run_state
     from octolang.runtime.runs import list_runs
-    from octolang.runtime.store import RunStore, StoreError
+    from octolang.runtime.store import StoreError
+    from octolang.runtime.stores import open_reader
 
     rows: list[dict[str, Any]] = []
     for info in list_runs(root, file, damaged=True, state=state_url()):
         try:
             if info.damaged:
                 raise StoreError(info.damaged)
-            store = RunStore.reader(info.state_path)
+            store = open_reader(info.state_path)
             try:
                 counts = dict(store.query("SELECT status, COUNT(*) FROM units GROUP BY status"))
                 spend = sum(

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from octolang.runtime.runs import list_runs
 from octolang.runtime.store import RunStore
+from octolang.runtime.stores import open_reader
 from octolang.view.app import create_app
 from octolang.view.site import Site
 from tests.conftest import octoc
@@ -49,7 +50,7 @@ def reference(folder: Path, units: int = 30) -> tuple[str, list[str]]:
 def the_run(folder: Path, state: str) -> tuple[str, RunStore]:
     """The one run in the database: its id, and its state open to read."""
     [info] = list_runs(str(folder / ".octo" / "runs"), state=state)
-    return info.id, RunStore.reader(info.state_path)
+    return info.id, open_reader(info.state_path)
 
 
 def lease_holder(state: str) -> dict[str, object] | None:
@@ -58,7 +59,7 @@ def lease_holder(state: str) -> dict[str, object] | None:
     if not found:
         return None
     held = found[0].meta.get("lease")
-    store = RunStore.reader(found[0].state_path)
+    store = open_reader(found[0].state_path)
     try:
         held = store.meta().get("lease")
     finally:

@@ -266,7 +266,7 @@ class PgRunStore(RunStore):
             "SELECT token, holder FROM octolang.leases WHERE run_id = %s FOR SHARE", (self.run_id,)
         ).fetchone()
         if row is None or row[0] != self.lease_token:
-            from octolang.runtime.runlock import describe_holder
+            from octolang.runtime.leases import describe_holder
 
             holder = json.loads(row[1]) if row is not None and row[1] else None
             raise StateUnusable(

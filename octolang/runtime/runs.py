@@ -14,7 +14,8 @@ from typing import Any
 
 from octolang import ir
 from octolang.runtime.pg_store import list_metas, locator, shown, split_locator
-from octolang.runtime.store import RunStore, StateUnusable, StoreError, is_postgres
+from octolang.runtime.store import StateUnusable, StoreError, is_postgres
+from octolang.runtime.stores import open_reader
 
 STATE_FILE = "state.sqlite"
 LOCAL_FOLDERS = ".postgresql"  # under a folder of runs: the local folders of runs kept in PostgreSQL
@@ -154,7 +155,7 @@ def list_runs(
                     f"its state {state} is missing (deleted or moved); put it back, or start a new run with "
                     "`--fresh` (the folder stays)"
                 )
-            store = RunStore.reader(state)
+            store = open_reader(state)
             try:
                 meta = store.meta()
             finally:
@@ -202,7 +203,7 @@ class RunRefused(Exception):
 def _unfinished(info: RunInfo) -> bool:
     """Some unit pending, or no unit yet (a run killed right after it was made)."""
     try:
-        store = RunStore.reader(info.state_path)
+        store = open_reader(info.state_path)
         try:
             pending, total = store.query("SELECT COUNT(*) FILTER (WHERE status = 'pending'), COUNT(*) FROM units")[0]
         finally:

@@ -15,14 +15,13 @@ from octolang import __version__, ir
 from octolang.interrupts import raise_pending
 from octolang.providers.registry import ProviderPool, ProviderSettings, missing_keys
 from octolang.runtime.context import RunContext
+from octolang.runtime.leases import describe_holder, is_live
 from octolang.runtime.program_copy import program_record
 from octolang.runtime.runlock import (
     RunBusy,
     cancel_requested,
     clear_cancel_request,
     creating,
-    describe_holder,
-    is_live,
     lease,
     open_lock,
     try_lock,
@@ -41,6 +40,7 @@ from octolang.runtime.runs import (
     program_fingerprint,
 )
 from octolang.runtime.store import RunStore, StoreError, is_postgres, now
+from octolang.runtime.stores import open_reader, open_writer
 from octolang.runtime.takeover import run_facts
 from octolang.runtime.unit_rows import add_units
 
@@ -133,7 +133,7 @@ def open_session(
                 locked = _busy(info, file, lock_fd)
             if not locked:
                 try_lock(lock_fd, wait=True)
-        store = RunStore.open_existing(info.state_path)
+        store = open_writer(info.state_path)
     except BaseException:
         os.close(lock_fd)
         raise
@@ -313,7 +313,7 @@ def _busy(info: RunInfo, file: str, lock_fd: int) -> bool:
     held = None
     for _ in range(40):
         try:
-            reader = RunStore.reader(info.state_path)
+            reader = open_reader(info.state_path)
             try:
                 held = reader.meta().get("lease")
             finally:

@@ -128,22 +128,13 @@ class RunStore:
 
     @classmethod
     def open_existing(cls, path: str) -> RunStore:
-        """Open a run that must be there, to write. A PostgreSQL run's lease is taken here
-        (raises `LeaseHeld` while another coordinator holds it)."""
-        if is_postgres(path):
-            from octolang.runtime import pg_lease  # imports this module: loaded only when used
-            from octolang.runtime.runlock import lease
-
-            return pg_lease.take(path, lease(), wait=False)
+        """Open a SQLite run that must be there, to write (stores.open_writer opens either kind)."""
         return cls(path, existing=True)
 
     @classmethod
     def reader(cls, path: str) -> RunStore:
-        """Open to read only: no lock, no write, works in a read-only folder."""
-        if is_postgres(path):
-            from octolang.runtime.pg_store import PgRunStore  # imports this module: loaded only when used
-
-            return PgRunStore.reader(path)
+        """Open a SQLite run to read only: no lock, no write, works in a read-only folder
+        (stores.open_reader opens either kind)."""
         store = cls.__new__(cls)
         store.path, store.inode = path, None
         try:

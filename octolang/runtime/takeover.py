@@ -20,6 +20,7 @@ from octolang.runtime.context import crash_point
 from octolang.runtime.reuse import CHECK, REUSE, RUN, OldUnit, Planner, ReusePlan, StepPlan, UnitDecision
 from octolang.runtime.runs import RunInfo, choose_run, describe_changes, list_runs, program_fingerprint
 from octolang.runtime.store import RunStore, StoreError
+from octolang.runtime.stores import open_reader
 
 
 def run_facts(program: ir.Program, provider: str | None) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def planner(
 ) -> tuple[Planner, RunStore]:
     old_fps = Fingerprints.from_json(old.meta.get("step_fingerprints"))
     assert old_fps is not None
-    store = RunStore.reader(old.state_path)
+    store = open_reader(old.state_path)
     new = step_fingerprints(program, provider=provider)
     targets = list(old.meta.get("gate_targets") or [])
     return Planner(program, new, old_fps, store, targets, answers, provider=provider, filename=filename), store

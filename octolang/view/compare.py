@@ -13,6 +13,7 @@ from typing import Any
 
 from octolang import stats
 from octolang.runtime.store import RunStore
+from octolang.runtime.stores import open_reader
 
 LEVEL = 0.05
 
@@ -129,7 +130,7 @@ def differing_outputs(
     """Units (by id) whose output of a step differs between this run and the run whose
     state is `other_state`; one page, in unit id order (both states' primary keys, walked
     together), and whether there are more."""
-    other = RunStore.reader(other_state)
+    other = open_reader(other_state)
     try:
         skip, rows = (max(page, 1) - 1) * size, []
         for row in _differing(store, other):

@@ -13,7 +13,8 @@ from itertools import pairwise
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from octolang.runtime.runlock import is_live, run_state
+from octolang.runtime.leases import is_live
+from octolang.runtime.runlock import run_state
 from octolang.view import compare, queries, search, work
 from octolang.view.charts import Bar, error_bars, histogram, running
 from octolang.view.site import Run, Site, state_version

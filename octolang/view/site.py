@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from octolang import ir
 from octolang.runtime.runs import STATE_FILE, RunInfo, list_runs
 from octolang.runtime.store import RunStore
+from octolang.runtime.stores import open_reader
 
 CACHE_FILE = "view-cache.sqlite"
 KEPT_VALUES = 256  # values kept in memory (summaries, unit counts of a filter, graphs)
@@ -79,7 +80,7 @@ class Site:
         folder = os.path.join(self.root, run_id)
         if not os.path.isfile(os.path.join(folder, STATE_FILE)):
             return None
-        store = RunStore.reader(os.path.join(folder, STATE_FILE))
+        store = open_reader(os.path.join(folder, STATE_FILE))
         try:
             meta = store.meta()
         finally:
@@ -93,7 +94,7 @@ class Site:
             self.program(run)
 
     def reader(self, run: Run) -> RunStore:
-        return RunStore.reader(run.info.state_path)
+        return open_reader(run.info.state_path)
 
     def program(self, run: Run) -> ir.Program | None:
         """The run's pipeline, compiled from its file as it is now; None when the file is
@@ -167,7 +168,7 @@ def state_version(run: Run) -> str:
     state itself. What cached values are keyed by. A run in PostgreSQL: its count of writes
     and the time of its last tick, read from its meta."""
     if run.info.state is not None:
-        store = RunStore.reader(run.info.state_path)
+        store = open_reader(run.info.state_path)
         try:
             return f"{run.id}:{store.meta_value('writes')}:{store.meta_value('updated_at')}"
         finally:

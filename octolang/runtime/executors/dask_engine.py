@@ -52,7 +52,7 @@ class DaskExecutor(ClusterExecutor):
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # a worker stopped mid-task logs errors the run does not need
                 )
                 self._client = distributed.Client(self._cluster)
             else:

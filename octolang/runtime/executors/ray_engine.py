@@ -96,11 +96,10 @@ class RayExecutor(ClusterExecutor):
             ) from None
 
     def _cancel(self, handles: list[Any]) -> None:
-        for handle in handles:
-            try:
-                self._ray.cancel(handle, force=True)
-            except Exception:
-                pass  # finished or gone meanwhile
+        # Not `ray.cancel`: cancelling a task as it completes can abort the driver inside Ray's
+        # core ("Tried to complete task that was not pending"), seen under SIGTERM. The batches
+        # left are dropped by `close` (ray.shutdown); on a cluster they finish unread.
+        pass
 
     def close(self) -> None:
         if self._ray is not None:

@@ -20,7 +20,7 @@ from octolang.source import SourceFile
 SEED = 20261130
 TEXT = '''pipeline p
 seed 3
-units u { vary k in [1, 2] trials 150 }
+units u { vary k in [1, 2] trials 600 }
 step s = compute {
   output { x: float }
   code """
@@ -48,10 +48,10 @@ class ShuffledEngine(ClusterExecutor):
     def _start(self) -> int:
         return self.workers or 1
 
-    def _submit(self, source: StepSource, batch: list[ComputeJob]) -> Any:
+    def _submit(self, source: StepSource, packed: bytes) -> Any:
         handle = len(self.sizes)
-        self.sizes.append(len(batch))
-        outcomes = run_batch(source, batch)
+        outcomes = run_batch(source, packed)
+        self.sizes.append(len(outcomes))
         self.in_flight[handle] = outcomes[::-1] if self.garble else outcomes
         self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
         return handle
@@ -76,7 +76,7 @@ def step() -> tuple[Any, CompiledStep, list[ComputeJob]]:
     decl = program.step("s")
     assert decl is not None
     compiled = CompiledStep(decl, program, "p.octo", seed=3)
-    jobs = [ComputeJob(f"u{i}", {"unit": {"k": 1 + i % 2, "trial": i}}, None) for i in range(300)]
+    jobs = [ComputeJob(f"u{i}", {"unit": {"k": 1 + i % 2, "trial": i}}, None) for i in range(1200)]
     return program, compiled, jobs
 
 
@@ -111,6 +111,6 @@ def test_a_worker_compiles_a_step_once_from_its_source(step: tuple[Any, Compiled
 
 
 def test_batches_are_sized_for_the_workers() -> None:
-    assert batch_units(100, 2) == 64  # never tiny
+    assert batch_units(100, 2) == 250  # never tiny
     assert batch_units(20_000, 2) == 2_000  # never huge
-    assert batch_units(8_000, 2) == 1_000  # about four a worker
+    assert batch_units(4_000, 2) == 1_000  # about two a worker

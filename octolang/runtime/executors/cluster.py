@@ -18,11 +18,14 @@ from typing import Any
 from octolang import ir
 from octolang.runtime.compute import CompiledStep, ComputeJob, ComputeOutcome
 from octolang.runtime.executors.base import ExecutorUnavailable
-from octolang.runtime.executors.shipped import StepSource, step_source
+from octolang.runtime.executors.shipped import StepSource, pack, step_source
 
+# A batch costs a round trip through the engine and a fork on the worker, so it is not cut
+# small: a slow round trip (a busy scheduler) would make the compute stage's slices, timed
+# to about 3 s, smaller, and smaller batches slower still.
 MAX_BATCH_UNITS = 2_000
-MIN_BATCH_UNITS = 64
-BATCHES_PER_WORKER = 4  # a slice is cut in about this many batches a worker, so the last ones end together
+MIN_BATCH_UNITS = 250
+BATCHES_PER_WORKER = 2  # a slice is cut in about this many batches a worker, so the last ones end together
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting on each worker
 WAIT_SECONDS = 0.2  # the longest the coordinator blocks in the engine: signals are handled between waits
 
@@ -48,7 +51,8 @@ class ClusterExecutor:
         """Connect (or start a local cluster); the number of batches that run at once."""
         raise NotImplementedError
 
-    def _submit(self, source: StepSource, batch: list[ComputeJob]) -> Any:
+    def _submit(self, source: StepSource, packed: bytes) -> Any:
+        """Submit `shipped.run_batch(source, packed)`; a handle to wait on."""
         raise NotImplementedError
 
     def _finished(self, handles: list[Any], timeout: float) -> list[Any]:
@@ -92,7 +96,7 @@ class ClusterExecutor:
             while following < len(starts) or in_flight:
                 while following < len(starts) and len(in_flight) < limit:
                     first = starts[following]
-                    in_flight[self._submit(source, list(jobs[first : first + size]))] = following
+                    in_flight[self._submit(source, pack(jobs[first : first + size]))] = following
                     following += 1
                 for handle in self._finished(list(in_flight), WAIT_SECONDS):
                     index = in_flight.pop(handle)

@@ -15,7 +15,6 @@ import warnings
 from typing import Any
 
 from octolang import ir
-from octolang.runtime.compute import ComputeJob
 from octolang.runtime.executors.base import ExecutorUnavailable
 from octolang.runtime.executors.cluster import ClusterExecutor
 from octolang.runtime.executors.package import package_zip
@@ -53,7 +52,7 @@ class DaskExecutor(ClusterExecutor):
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # a worker stopped mid-task logs errors the run does not need
                 )
                 self._client = distributed.Client(self._cluster)
             else:
@@ -68,8 +67,8 @@ class DaskExecutor(ClusterExecutor):
         threads = int(sum(w.get("nthreads", 1) for w in self._client.scheduler_info()["workers"].values()))
         return min(threads, self.workers) if self.workers else threads
 
-    def _submit(self, source: StepSource, batch: list[ComputeJob]) -> Any:
-        return self._client.submit(run_batch, source, batch, pure=False)
+    def _submit(self, source: StepSource, packed: bytes) -> Any:
+        return self._client.submit(run_batch, source, packed, pure=False)
 
     def _finished(self, handles: list[Any], timeout: float) -> list[Any]:
         try:

@@ -14,7 +14,6 @@ import signal
 from typing import Any
 
 from octolang import ir
-from octolang.runtime.compute import ComputeJob
 from octolang.runtime.executors.base import ExecutorUnavailable
 from octolang.runtime.executors.cluster import ClusterExecutor
 from octolang.runtime.executors.package import SKIPPED, package_folder
@@ -73,8 +72,8 @@ class RayExecutor(ClusterExecutor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         return min(cpus, self.workers) if self.workers else cpus
 
-    def _submit(self, source: StepSource, batch: list[ComputeJob]) -> Any:
-        return self._task.remote(source, batch)
+    def _submit(self, source: StepSource, packed: bytes) -> Any:
+        return self._task.remote(source, packed)
 
     def _finished(self, handles: list[Any], timeout: float) -> list[Any]:
         ready, _ = self._ray.wait(handles, num_returns=1, timeout=timeout)
@@ -97,11 +96,10 @@ class RayExecutor(ClusterExecutor):
             ) from None
 
     def _cancel(self, handles: list[Any]) -> None:
-        for handle in handles:
-            try:
-                self._ray.cancel(handle, force=True)
-            except Exception:
-                pass  # finished or gone meanwhile
+        # Not `ray.cancel`: cancelling a task as it completes can abort the driver inside Ray's
+        # core ("Tried to complete task that was not pending"), seen under SIGTERM. The batches
+        # left are dropped by `close` (ray.shutdown); on a cluster they finish unread.
+        pass
 
     def close(self) -> None:
         if self._ray is not None:

@@ -10,6 +10,7 @@ engine retrying it after a worker died), it gives the same outcomes."""
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -57,6 +58,14 @@ def compiled_step(source: StepSource) -> CompiledStep:
     return step
 
 
-def run_batch(source: StepSource, jobs: Sequence[ComputeJob]) -> list[ComputeOutcome]:
-    """The task: `jobs`' outcomes in their order, each unit run in a sandboxed process."""
-    return run_compute(compiled_step(source), jobs, 1)
+def pack(jobs: Sequence[ComputeJob]) -> bytes:
+    """A batch as one opaque value: the engines move it as bytes instead of walking every
+    job's context for values of their own (Dask looks into nested lists and tuples)."""
+    return pickle.dumps(list(jobs), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def run_batch(source: StepSource, packed: bytes) -> list[ComputeOutcome]:
+    """The task: the outcomes of the batch `pack` made, in its order, each unit run in a
+    sandboxed process. (The batch comes from the coordinator, which the worker trusts as
+    the engine itself does: the engines move every task's inputs as pickles.)"""
+    return run_compute(compiled_step(source), pickle.loads(packed), 1)

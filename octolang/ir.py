@@ -404,6 +404,27 @@ class ReportDecl(Node):
     metrics: list[Metric] = []
 
 
+# The fields of IR nodes that say where something is written, not what it is: what a
+# program's meaning leaves out (run fingerprints, step fingerprints).
+POSITION_FIELDS = frozenset(
+    {
+        "span",
+        "name_span",
+        "attr_span",
+        "value_span",
+        "provider_span",
+        "model_id_span",
+        "model_span",
+        "target_span",
+        "key_span",
+        "trials_span",
+        "budget_span",
+        "anchors",
+        "first_line",
+    }
+)
+
+
 class Program(Node):
     file: str
     pipeline: PipelineDecl | None = None
@@ -428,6 +449,18 @@ class Program(Node):
             if s.name == name:
                 return s
         return None
+
+    def dependents(self, name: str) -> set[str]:
+        """The steps that read `name`'s output, directly or through others."""
+        out: set[str] = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for step in self.steps:
+                if current in step.depends_on and step.name not in out:
+                    out.add(step.name)
+                    frontier.append(step.name)
+        return out
 
     def model(self, name: str) -> ModelDecl | None:
         for m in self.models:

@@ -28,23 +28,7 @@ from octolang import ir
 from octolang.expressions import walk
 from octolang.sandbox.policy import code_free_names
 
-_POSITIONS = frozenset(
-    {
-        "span",
-        "name_span",
-        "attr_span",
-        "value_span",
-        "provider_span",
-        "model_id_span",
-        "model_span",
-        "target_span",
-        "key_span",
-        "trials_span",
-        "budget_span",
-        "anchors",
-        "first_line",
-    }
-)
+_POSITIONS = ir.POSITION_FIELDS
 _BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength"})
 _BOUNDS_LISTS = frozenset({"minItems", "maxItems"})
 # How a model is called (batch or realtime, how many at once): its answers are the same.

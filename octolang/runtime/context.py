@@ -82,7 +82,7 @@ class RunContext:
         self.steps = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.step_index = {s.name: i for i, s in enumerate(self.steps)}
         self.consts = {c.name: c.resolved for c in program.consts}
-        self.downstream = {s.name: self._dependents(s.name) for s in self.steps}
+        self.downstream = {s.name: self.program.dependents(s.name) for s in self.steps}
         upstream = {s.name: self._upstream(s.name) for s in self.steps}
         self.gate_blocks = {
             s.name: [i for i, g in enumerate(program.gates) if any(j in upstream[s.name] for j in g.judges)]
@@ -90,16 +90,6 @@ class RunContext:
         }
 
     # ------------------------------------------------------------ graph helpers
-    def _dependents(self, name: str) -> set[str]:
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            current = frontier.pop()
-            for step in self.steps:
-                if current in step.depends_on and step.name not in out:
-                    out.add(step.name)
-                    frontier.append(step.name)
-        return out
 
     def _upstream(self, name: str) -> set[str]:
         out: set[str] = set()

@@ -148,21 +148,10 @@ class Planner:
         self.filename = filename
         self.order = [s for s in (program.step(n) for n in program.order) if s is not None]
         self.consts = {c.name: c.resolved for c in program.consts}
-        self.downstream = {s.name: self._dependents(s.name) for s in self.order}
+        self.downstream = {s.name: self.program.dependents(s.name) for s in self.order}
         self.rng_steps = [n for n, fp in new.steps.items() if fp.uses_rng]
         self.old_rng_steps = [n for n, fp in old.steps.items() if fp.uses_rng]
         self._rules: dict[str, Any] = {}
-
-    def _dependents(self, name: str) -> set[str]:
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            current = frontier.pop()
-            for step in self.order:
-                if current in step.depends_on and step.name not in out:
-                    out.add(step.name)
-                    frontier.append(step.name)
-        return out
 
     # ------------------------------------------------------------ reading the old run
     def old_units(self, ids: list[str]) -> dict[str, OldUnit]:

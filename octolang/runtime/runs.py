@@ -36,24 +36,7 @@ def _strip_spans(value: Any) -> Any:
         return {
             k: _strip_spans(v)
             for k, v in value.items()
-            if k
-            not in (
-                "span",
-                "name_span",
-                "attr_span",
-                "value_span",
-                "provider_span",
-                "model_id_span",
-                "model_span",
-                "target_span",
-                "key_span",
-                "trials_span",
-                "budget_span",
-                "anchors",
-                "first_line",
-                "file",
-                "source_path",
-            )
+            if k not in ir.POSITION_FIELDS and k not in ("file", "source_path")
         }
     if isinstance(value, list):
         return [_strip_spans(v) for v in value]

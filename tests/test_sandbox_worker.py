@@ -323,8 +323,8 @@ def test_a_signal_during_a_parallel_step_never_hangs(tmp_path: Path, signum: int
     (tmp_path / "p.octo").write_text(SPIN)
     interrupted = 0
     for _ in range(SIGNAL_ROUNDS):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "octolang", "run", "p.octo", "--workers", "2"],
+        process = subprocess.Popen(  # a new run each round: every signal lands while units are computed
+            [sys.executable, "-m", "octolang", "run", "p.octo", "--workers", "2", "--fresh"],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

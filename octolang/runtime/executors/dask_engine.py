@@ -2,7 +2,7 @@
 at `scheduler` (`tcp://HOST:PORT`; a SLURM or PBS cluster through dask-jobqueue has one),
 or to a `distributed.LocalCluster` this process starts for the run (one single-threaded
 worker process per CPU or `--workers`, no dashboard) and stops at the end. The package
-goes to the workers with `Client.upload_file` (a zip, also given to workers that join
+goes to the workers with the `UploadFile` worker plugin (a zip, also given to workers that join
 later). The tasks of a worker that dies are run again on another by the scheduler."""
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class DaskExecutor(ClusterExecutor):
             raise ExecutorUnavailable(
                 f"the dask executor needs dask.distributed ({exc}); install it with `pip install 'octolang[scale]'`"
             ) from None
+        from distributed.diagnostics.plugin import UploadFile
+
         self._distributed = distributed
         try:
             if self.scheduler is None:
@@ -59,7 +61,11 @@ class DaskExecutor(ClusterExecutor):
                 self._client = distributed.Client(self.scheduler, timeout=CONNECT_SECONDS)
             self._client.wait_for_workers(1, timeout=CONNECT_SECONDS)
             with tempfile.TemporaryDirectory() as folder:
-                self._client.upload_file(package_zip(folder))
+                # To the workers only (Client.upload_file also loads it into the scheduler: a
+                # local cluster's scheduler is this process, which would reload octolang itself
+                # from the zip, a file that goes when the cluster does).
+                plugin = UploadFile(package_zip(folder))
+                self._client.register_plugin(plugin, name=f"octolang-{plugin.filename}")
         except Exception as exc:  # OSError, TimeoutError, ...: said as one line
             self.close()
             where = f"the Dask scheduler at {self.scheduler}" if self.scheduler else "a local Dask cluster"

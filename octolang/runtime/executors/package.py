@@ -1,6 +1,6 @@
 """The octolang package as the coordinator runs it, shipped to a cluster's workers, so that
 they compile and run the step with the same code: a folder for Ray's `runtime_env`
-(`py_modules`, which Ray uploads once per content hash), a zip for Dask's `upload_file`.
+(`py_modules`, which Ray uploads once per content hash), a zip for Dask's `UploadFile` worker plugin.
 Only octolang's own source goes; its dependencies (NumPy, jsonschema, pyseccomp, ...) must be
 installed on the workers (docs/scale.md)."""
 

@@ -296,6 +296,10 @@ report r {
 SIGNAL_ROUNDS = 30  # issue 11: at least 30 signals at random moments, each kind
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _group_members(pgid: int) -> list[int]:
     members = []
     for entry in os.listdir("/proc"):
@@ -330,6 +334,9 @@ def test_a_signal_during_a_parallel_step_never_hangs(tmp_path: Path, signum: int
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # as from a terminal: a shell that started these tests in the background gave
+            # them SIGINT ignored, which octoc (as any program) would inherit and keep
+            preexec_fn=_default_sigint,
         )
         assert process.stderr is not None
         assert "run" in process.stderr.readline()  # `started run ...`: the compute step begins
